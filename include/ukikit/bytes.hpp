@@ -1,0 +1,348 @@
+// Bytes: the one way ukikit touches input.
+//
+// - checked_add / checked_mul / checked_align_up for sizes and offsets read
+//   from input (nullopt on wrap-around);
+// - le<T> / be<T>: endian-explicit field types for on-disk structs, alignment
+//   1, so a struct of them has exactly its on-disk size (pin it with
+//   static_assert) and is loaded by copying bytes, never by reinterpret_cast;
+// - subview(): a checked sub-span with an error that shows both numbers;
+// - cursor: a bounds-checked reader over std::span<const std::byte> that
+//   knows the absolute offset of its first byte, so its errors are absolute.
+#pragma once
+
+#include "result.hpp"
+
+#include <array>
+#include <bit>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+namespace ukikit {
+
+using byte_span = std::span<const std::byte>;
+
+inline byte_span as_bytes(std::string_view s) noexcept {
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
+inline std::string_view as_chars(byte_span b) noexcept {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+// Lowercase hex of bytes.
+inline std::string to_hex(byte_span b) {
+  constexpr char digits[] = "0123456789abcdef";
+  std::string out(b.size() * 2, '\0');
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    auto v = std::to_integer<unsigned>(b[i]);
+    out[2 * i] = digits[v >> 4];
+    out[2 * i + 1] = digits[v & 0xf];
+  }
+  return out;
+}
+
+// Value of one hex digit, or -1. Accepts upper case only when asked.
+constexpr int hex_digit(char c, bool allow_upper = false) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (allow_upper && c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// ---- checked arithmetic --------------------------------------------------
+
+template <std::unsigned_integral T> constexpr std::optional<T> checked_add(T a, T b) noexcept {
+  T r;
+  if (__builtin_add_overflow(a, b, &r)) return std::nullopt;
+  return r;
+}
+
+template <std::unsigned_integral T> constexpr std::optional<T> checked_mul(T a, T b) noexcept {
+  T r;
+  if (__builtin_mul_overflow(a, b, &r)) return std::nullopt;
+  return r;
+}
+
+// Round v up to a multiple of align (any non-zero value; PE and cpio use
+// powers of two). nullopt when align is zero or the result would wrap.
+template <std::unsigned_integral T>
+constexpr std::optional<T> checked_align_up(T v, T align) noexcept {
+  if (align == 0) return std::nullopt;
+  T rem = v % align;
+  if (rem == 0) return v;
+  return checked_add<T>(v, static_cast<T>(align - rem));
+}
+
+// ---- endian-explicit field types -------------------------------------------
+
+namespace detail {
+template <std::integral T, std::endian E> struct endian_field {
+  std::array<std::byte, sizeof(T)> raw{};
+
+  constexpr T value() const noexcept {
+    using U = std::make_unsigned_t<T>;
+    U v = 0;
+    for (std::size_t i = 0; i < sizeof(T); ++i) {
+      std::size_t idx = E == std::endian::little ? sizeof(T) - 1 - i : i;
+      v = static_cast<U>((v << 8) | std::to_integer<U>(raw[idx]));
+    }
+    return static_cast<T>(v);
+  }
+  constexpr operator T() const noexcept { return value(); }
+
+  constexpr void set(T value) noexcept {
+    using U = std::make_unsigned_t<T>;
+    auto v = static_cast<U>(value);
+    for (std::size_t i = 0; i < sizeof(T); ++i) {
+      std::size_t idx = E == std::endian::little ? i : sizeof(T) - 1 - i;
+      raw[idx] = static_cast<std::byte>(v & 0xff);
+      v = static_cast<U>(v >> 8);
+    }
+  }
+  constexpr endian_field& operator=(T value) noexcept {
+    set(value);
+    return *this;
+  }
+};
+} // namespace detail
+
+template <std::integral T> using le = detail::endian_field<T, std::endian::little>;
+template <std::integral T> using be = detail::endian_field<T, std::endian::big>;
+
+using le16 = le<std::uint16_t>;
+using le32 = le<std::uint32_t>;
+using le64 = le<std::uint64_t>;
+using be16 = be<std::uint16_t>;
+using be32 = be<std::uint32_t>;
+using be64 = be<std::uint64_t>;
+static_assert(sizeof(le16) == 2 && sizeof(le32) == 4 && sizeof(le64) == 8);
+static_assert(alignof(le64) == 1 && alignof(be64) == 1);
+
+// An on-disk record: trivially copyable with alignment 1, so its size is its
+// on-disk size and copying bytes into it is the whole load.
+template <class T>
+concept record = std::is_trivially_copyable_v<T> && std::is_standard_layout_v<T> &&
+                 alignof(T) == 1 && std::is_default_constructible_v<T>;
+
+// Load a record from bytes the caller has already bounds-checked.
+template <record T> T load(byte_span b) noexcept {
+  T out{};
+  std::memcpy(&out, b.data(), sizeof(T));
+  return out;
+}
+
+// Store a record's bytes.
+template <record T> std::span<const std::byte, sizeof(T)> bytes_of(const T& v) noexcept {
+  return std::span<const std::byte, sizeof(T)>(reinterpret_cast<const std::byte*>(&v), sizeof(T));
+}
+
+// ---- checked sub-views -------------------------------------------------------
+
+// [offset, offset + length) of data, or an error naming `what` and both
+// numbers. `base` is the absolute offset of data[0], for the error.
+inline result<byte_span> subview(byte_span data, std::uint64_t offset, std::uint64_t length,
+                                 std::string_view what, std::uint64_t base = 0) {
+  auto end = checked_add(offset, length);
+  if (!end) {
+    return error(errc::overflow,
+                 std::string(what) + " size overflows (" + detail::hex(offset) + " + " +
+                     detail::hex(length) + ")",
+                 base + offset);
+  }
+  if (*end > data.size()) {
+    return error(errc::out_of_range,
+                 std::string(what) + " extends past end of data (" + detail::hex(offset) + " + " +
+                     detail::hex(length) + " > " + detail::hex(data.size()) + ")",
+                 base + (offset <= data.size() ? offset : data.size()));
+  }
+  return data.subspan(static_cast<std::size_t>(offset), static_cast<std::size_t>(length));
+}
+
+// A view of `count` consecutive records of type T; elements are loaded on
+// access. Built only by cursor::array(), which checks count * sizeof(T).
+template <record T> class record_view {
+public:
+  record_view() = default;
+  explicit record_view(byte_span bytes) noexcept : bytes_(bytes) {}
+
+  std::size_t size() const noexcept { return bytes_.size() / sizeof(T); }
+  bool empty() const noexcept { return size() == 0; }
+  T operator[](std::size_t i) const noexcept { return load<T>(bytes_.subspan(i * sizeof(T))); }
+  byte_span bytes() const noexcept { return bytes_; }
+
+  class iterator {
+  public:
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    iterator(const record_view* v, std::size_t i) : v_(v), i_(i) {}
+    T operator*() const { return (*v_)[i_]; }
+    iterator& operator++() {
+      ++i_;
+      return *this;
+    }
+    iterator operator++(int) {
+      auto t = *this;
+      ++i_;
+      return t;
+    }
+    bool operator==(const iterator& o) const { return i_ == o.i_; }
+
+  private:
+    const record_view* v_ = nullptr;
+    std::size_t i_ = 0;
+  };
+  iterator begin() const { return {this, 0}; }
+  iterator end() const { return {this, size()}; }
+
+private:
+  byte_span bytes_;
+};
+
+// ---- cursor ------------------------------------------------------------------
+
+class cursor {
+public:
+  cursor() = default;
+  // `base` is the absolute offset of data[0] in the outermost input.
+  explicit cursor(byte_span data, std::uint64_t base = 0) noexcept : data_(data), base_(base) {}
+
+  byte_span data() const noexcept { return data_; }
+  std::size_t position() const noexcept { return pos_; }
+  std::size_t remaining() const noexcept { return data_.size() - pos_; }
+  bool at_end() const noexcept { return pos_ == data_.size(); }
+  // Absolute offset of the next byte.
+  std::uint64_t offset() const noexcept { return base_ + pos_; }
+  std::uint64_t base() const noexcept { return base_; }
+  byte_span rest() const noexcept { return data_.subspan(pos_); }
+
+  result<void> seek(std::uint64_t position, std::string_view what = "seek") {
+    if (position > data_.size()) {
+      return error(errc::out_of_range,
+                   std::string(what) + " past end of data (" + detail::hex(position) + " > " +
+                       detail::hex(data_.size()) + ")",
+                   base_ + data_.size());
+    }
+    pos_ = static_cast<std::size_t>(position);
+    return {};
+  }
+
+  result<void> skip(std::uint64_t n, std::string_view what = "data") {
+    UKIKIT_TRY(bytes(n, what));
+    return {};
+  }
+
+  // The next n bytes as a span; the cursor moves past them.
+  result<byte_span> bytes(std::uint64_t n, std::string_view what = "data") {
+    if (n > remaining()) return truncated(what, n);
+    byte_span out = data_.subspan(pos_, static_cast<std::size_t>(n));
+    pos_ += static_cast<std::size_t>(n);
+    return out;
+  }
+
+  // The next n bytes without moving.
+  result<byte_span> peek(std::uint64_t n, std::string_view what = "data") const {
+    if (n > remaining()) return truncated(what, n);
+    return data_.subspan(pos_, static_cast<std::size_t>(n));
+  }
+
+  // A record (a struct of le<>/be<> fields, or a single field).
+  template <record T> result<T> read(std::string_view what = "record") {
+    UKIKIT_TRY_ASSIGN(byte_span b, bytes(sizeof(T), what));
+    return load<T>(b);
+  }
+
+  template <std::integral T> result<T> read_le(std::string_view what = "integer") {
+    UKIKIT_TRY_ASSIGN(auto f, read<le<T>>(what));
+    return f.value();
+  }
+  template <std::integral T> result<T> read_be(std::string_view what = "integer") {
+    UKIKIT_TRY_ASSIGN(auto f, read<be<T>>(what));
+    return f.value();
+  }
+  result<std::uint8_t> u8(std::string_view what = "byte") { return read_le<std::uint8_t>(what); }
+  result<std::uint16_t> u16le(std::string_view what = "u16") { return read_le<std::uint16_t>(what); }
+  result<std::uint32_t> u32le(std::string_view what = "u32") { return read_le<std::uint32_t>(what); }
+  result<std::uint64_t> u64le(std::string_view what = "u64") { return read_le<std::uint64_t>(what); }
+  result<std::uint16_t> u16be(std::string_view what = "u16") { return read_be<std::uint16_t>(what); }
+  result<std::uint32_t> u32be(std::string_view what = "u32") { return read_be<std::uint32_t>(what); }
+  result<std::uint64_t> u64be(std::string_view what = "u64") { return read_be<std::uint64_t>(what); }
+
+  // `count` records of type T; checks count * sizeof(T) before multiplying.
+  template <record T>
+  result<record_view<T>> array(std::uint64_t count, std::string_view what = "table") {
+    if (count > remaining() / sizeof(T)) {
+      auto total = checked_mul<std::uint64_t>(count, sizeof(T));
+      if (!total) {
+        return error(errc::overflow,
+                     std::string(what) + " size overflows (" + std::to_string(count) + " x " +
+                         std::to_string(sizeof(T)) + " bytes)",
+                     offset());
+      }
+      return truncated(what, *total);
+    }
+    UKIKIT_TRY_ASSIGN(byte_span b, bytes(count * sizeof(T), what));
+    return record_view<T>(b);
+  }
+
+  // A fixed-width string field: n bytes, trailing NULs trimmed.
+  result<std::string_view> fixed_string(std::uint64_t n, std::string_view what = "string") {
+    UKIKIT_TRY_ASSIGN(byte_span b, bytes(n, what));
+    std::string_view s = as_chars(b);
+    auto end = s.find('\0');
+    return end == std::string_view::npos ? s : s.substr(0, end);
+  }
+
+  // A NUL-terminated string of at most `max` bytes before the NUL; the
+  // cursor moves past the NUL. Errors when no NUL is found in range.
+  result<std::string_view> cstring(std::uint64_t max, std::string_view what = "string") {
+    std::uint64_t window = max < remaining() ? max + 1 : remaining();
+    std::string_view s = as_chars(data_.subspan(pos_, static_cast<std::size_t>(window)));
+    auto nul = s.find('\0');
+    if (nul == std::string_view::npos) {
+      if (window > max) {
+        return error(errc::limit_exceeded,
+                     std::string(what) + " is longer than " + std::to_string(max) + " bytes",
+                     offset());
+      }
+      return error(errc::truncated, std::string(what) + " has no terminating NUL", offset());
+    }
+    pos_ += nul + 1;
+    return s.substr(0, nul);
+  }
+
+  // A sub-cursor over the next n bytes (absolute offsets kept); this cursor
+  // moves past them.
+  result<cursor> sub(std::uint64_t n, std::string_view what = "data") {
+    std::uint64_t start = offset();
+    UKIKIT_TRY_ASSIGN(byte_span b, bytes(n, what));
+    return cursor(b, start);
+  }
+
+  // Move forward to the next multiple of `align` counted from the base.
+  result<void> align(std::uint64_t alignment, std::string_view what = "padding") {
+    auto target = checked_align_up<std::uint64_t>(pos_, alignment);
+    if (!target) return error(errc::invalid_argument, "alignment must not be zero", offset());
+    return skip(*target - pos_, what);
+  }
+
+private:
+  error truncated(std::string_view what, std::uint64_t need) const {
+    return error(errc::truncated,
+                 std::string(what) + " is truncated (need " + detail::hex(need) + " bytes, have " +
+                     detail::hex(remaining()) + ")",
+                 offset());
+  }
+
+  byte_span data_;
+  std::size_t pos_ = 0;
+  std::uint64_t base_ = 0;
+};
+
+} // namespace ukikit

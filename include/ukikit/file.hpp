@@ -1,0 +1,253 @@
+// Files: read-only memory mapping of inputs, and outputs that appear only
+// when complete.
+//
+// mapped_file maps a regular file read-only; parsers then see it as one
+// byte_span. (A file truncated by another process while mapped raises
+// SIGBUS on access; ukikit maps files it was asked to read, as every mmap
+// based tool does.)
+//
+// output_file writes to an unnamed temporary file in the target directory
+// (O_TMPFILE) or, where the filesystem lacks it, to a hidden temporary name
+// there; commit() flushes it to disk and renames it into place. A process
+// killed before commit() never leaves a half-written output under the target
+// name.
+#pragma once
+
+#include "bytes.hpp"
+#include "result.hpp"
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <cstdint>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <utility>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace ukikit::file {
+
+namespace detail {
+
+inline error os_error(std::string_view what, const std::filesystem::path& p, int err) {
+  return error(errc::io, std::string(what) + " " + p.string() + " (" + std::strerror(err) + ")");
+}
+
+// Closes a descriptor on scope exit unless released.
+class fd_guard {
+public:
+  explicit fd_guard(int fd = -1) noexcept : fd_(fd) {}
+  fd_guard(fd_guard&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  fd_guard& operator=(fd_guard&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  ~fd_guard() { reset(); }
+  int get() const noexcept { return fd_; }
+  void reset() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+private:
+  int fd_;
+};
+
+inline std::string random_suffix() {
+  static constexpr char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::random_device rd;
+  std::string s(12, 'x');
+  for (char& c : s) c = alphabet[rd() % (sizeof alphabet - 1)];
+  return s;
+}
+
+} // namespace detail
+
+class mapped_file {
+public:
+  mapped_file() = default;
+  mapped_file(mapped_file&& o) noexcept
+      : path_(std::move(o.path_)), data_(std::exchange(o.data_, nullptr)),
+        size_(std::exchange(o.size_, 0)) {}
+  mapped_file& operator=(mapped_file&& o) noexcept {
+    if (this != &o) {
+      unmap();
+      path_ = std::move(o.path_);
+      data_ = std::exchange(o.data_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+    }
+    return *this;
+  }
+  mapped_file(const mapped_file&) = delete;
+  mapped_file& operator=(const mapped_file&) = delete;
+  ~mapped_file() { unmap(); }
+
+  // Map a regular, non-empty file. Directories, devices, pipes, empty files
+  // and unreadable paths give an error that names the path.
+  static result<mapped_file> open(const std::filesystem::path& path) {
+    detail::fd_guard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    if (fd.get() < 0) return detail::os_error("cannot open", path, errno);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return detail::os_error("cannot stat", path, errno);
+    if (S_ISDIR(st.st_mode)) return error(errc::io, "cannot read " + path.string() + " (is a directory)");
+    if (!S_ISREG(st.st_mode))
+      return error(errc::io, "cannot read " + path.string() + " (not a regular file)");
+    if (st.st_size == 0) return error(errc::io, "cannot read " + path.string() + " (file is empty)");
+    if (static_cast<std::uint64_t>(st.st_size) > SIZE_MAX)
+      return error(errc::limit_exceeded, "cannot map " + path.string() + " (too large)");
+    auto size = static_cast<std::size_t>(st.st_size);
+    void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+    if (p == MAP_FAILED) return detail::os_error("cannot map", path, errno);
+    mapped_file f;
+    f.path_ = path;
+    f.data_ = static_cast<const std::byte*>(p);
+    f.size_ = size;
+    return f;
+  }
+
+  byte_span bytes() const noexcept { return {data_, size_}; }
+  std::size_t size() const noexcept { return size_; }
+  const std::filesystem::path& path() const noexcept { return path_; }
+
+  // Hint that the whole file will be read front to back (hashing).
+  void advise_sequential() const noexcept {
+    if (data_) ::madvise(const_cast<std::byte*>(data_), size_, MADV_SEQUENTIAL);
+  }
+
+private:
+  void unmap() noexcept {
+    if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
+    data_ = nullptr;
+    size_ = 0;
+  }
+
+  std::filesystem::path path_;
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+class output_file {
+public:
+  output_file(output_file&& o) noexcept
+      : target_(std::move(o.target_)), temp_(std::exchange(o.temp_, {})), fd_(std::move(o.fd_)),
+        mode_(o.mode_), written_(o.written_) {}
+  output_file& operator=(output_file&& o) noexcept {
+    if (this != &o) {
+      discard();
+      target_ = std::move(o.target_);
+      temp_ = std::exchange(o.temp_, {});
+      fd_ = std::move(o.fd_);
+      mode_ = o.mode_;
+      written_ = o.written_;
+    }
+    return *this;
+  }
+  output_file(const output_file&) = delete;
+  output_file& operator=(const output_file&) = delete;
+  ~output_file() { discard(); }
+
+  // Start writing `target`; nothing appears under that name until commit().
+  static result<output_file> create(const std::filesystem::path& target, mode_t mode = 0644) {
+    output_file f;
+    f.target_ = target;
+    f.mode_ = mode;
+    std::filesystem::path dir = target.parent_path();
+    if (dir.empty()) dir = ".";
+    if (target.filename().empty())
+      return error(errc::invalid_argument, "output path " + target.string() + " names no file");
+#ifdef O_TMPFILE
+    f.fd_ = detail::fd_guard(::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600));
+    if (f.fd_.get() >= 0) return f;
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL && errno != ENOENT)
+      return detail::os_error("cannot create a file in", dir, errno);
+#endif
+    // Fallback: a hidden name next to the target.
+    f.temp_ = dir / ("." + target.filename().string() + ".tmp-" + detail::random_suffix());
+    f.fd_ = detail::fd_guard(
+        ::open(f.temp_.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (f.fd_.get() < 0) {
+      int err = errno;
+      f.temp_.clear();
+      return detail::os_error("cannot create", target, err);
+    }
+    return f;
+  }
+
+  result<void> write(byte_span data) {
+    if (fd_.get() < 0) return error(errc::invalid_argument, "write to a closed output " + target_.string());
+    while (!data.empty()) {
+      ssize_t n = ::write(fd_.get(), data.data(), data.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return detail::os_error("cannot write", target_, errno);
+      }
+      data = data.subspan(static_cast<std::size_t>(n));
+      written_ += static_cast<std::uint64_t>(n);
+    }
+    return {};
+  }
+
+  std::uint64_t written() const noexcept { return written_; }
+  const std::filesystem::path& target() const noexcept { return target_; }
+
+  // Flush to disk and move into place under the target name, replacing any
+  // file there.
+  result<void> commit() {
+    if (fd_.get() < 0) return error(errc::invalid_argument, "output " + target_.string() + " is closed");
+    if (::fchmod(fd_.get(), mode_) != 0) return detail::os_error("cannot chmod", target_, errno);
+    if (::fsync(fd_.get()) != 0) return detail::os_error("cannot flush", target_, errno);
+    if (temp_.empty()) {
+      // O_TMPFILE: link the unnamed file under a temporary name, then rename.
+      std::filesystem::path dir = target_.parent_path();
+      if (dir.empty()) dir = ".";
+      std::filesystem::path tmp = dir / ("." + target_.filename().string() + ".tmp-" + detail::random_suffix());
+      std::string proc = "/proc/self/fd/" + std::to_string(fd_.get());
+      if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, tmp.c_str(), AT_SYMLINK_FOLLOW) != 0)
+        return detail::os_error("cannot link", target_, errno);
+      temp_ = tmp;
+    }
+    if (::rename(temp_.c_str(), target_.c_str()) != 0) {
+      int err = errno;
+      discard();
+      return detail::os_error("cannot rename into", target_, err);
+    }
+    temp_.clear();
+    fd_.reset();
+    return {};
+  }
+
+  // Drop the output; nothing is left behind. Also done by the destructor.
+  void discard() noexcept {
+    fd_.reset();
+    if (!temp_.empty()) ::unlink(temp_.c_str());
+    temp_.clear();
+  }
+
+private:
+  output_file() = default;
+
+  std::filesystem::path target_;
+  std::filesystem::path temp_; // named temporary, if any
+  detail::fd_guard fd_;
+  mode_t mode_ = 0644;
+  std::uint64_t written_ = 0;
+};
+
+// Write a whole buffer to `target` through an output_file.
+inline result<void> write_file(const std::filesystem::path& target, byte_span data,
+                               mode_t mode = 0644) {
+  UKIKIT_TRY_ASSIGN(output_file out, output_file::create(target, mode));
+  UKIKIT_TRY(out.write(data));
+  return out.commit();
+}
+
+} // namespace ukikit::file

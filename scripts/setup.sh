@@ -1,0 +1,35 @@
+#!/bin/sh
+# Installs everything ukikit needs to build, test, fuzz and benchmark, from
+# Debian 12 packages only. Idempotent and non-interactive; run as root.
+set -eu
+
+packages="
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libssl-dev libzstd-dev liblzma-dev zlib1g-dev nlohmann-json3-dev
+  libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev
+  openssl coreutils zstd xz-utils gzip pigz
+"
+
+missing=""
+for p in $packages; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+    missing="$missing $p"
+done
+
+if [ -z "$missing" ]; then
+  echo "setup: all packages present"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: missing packages:$missing" >&2
+  echo "setup: run as root to install them" >&2
+  exit 2
+fi
+
+echo "setup: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

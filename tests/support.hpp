@@ -1,0 +1,118 @@
+// Shared helpers for ukikit tests: temporary directories, whole-file I/O and
+// running the real command-line tools whose output is our expected value.
+#pragma once
+
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <sys/wait.h>
+
+namespace ukikit::test {
+
+namespace fs = std::filesystem;
+
+// A fresh directory under $TMPDIR, removed with everything in it.
+class temp_dir {
+public:
+  temp_dir() {
+    std::string tmpl = (fs::temp_directory_path() / "ukikit-test-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+
+  const fs::path& path() const { return path_; }
+  fs::path operator/(std::string_view name) const { return path_ / name; }
+
+private:
+  fs::path path_;
+};
+
+inline std::vector<std::byte> read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + p.string());
+  std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::byte> out(chars.size());
+  for (std::size_t i = 0; i < chars.size(); ++i) out[i] = static_cast<std::byte>(chars[i]);
+  return out;
+}
+
+inline void write_file(const fs::path& p, std::span<const std::byte> data) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+  if (!out) throw std::runtime_error("cannot write " + p.string());
+}
+
+inline void write_file(const fs::path& p, std::string_view text) {
+  write_file(p, std::span<const std::byte>(reinterpret_cast<const std::byte*>(text.data()), text.size()));
+}
+
+// Quote one argument for /bin/sh.
+inline std::string sh_quote(std::string_view s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += "'\\''";
+    else out += c;
+  }
+  return out + "'";
+}
+
+struct run_result {
+  int status = -1; // exit status, or -1 when the command did not exit normally
+  std::string out; // stdout
+};
+
+// Run a /bin/sh command line; stdout is captured, stderr passes through.
+inline run_result run(const std::string& command) {
+  run_result r;
+  FILE* p = popen(command.c_str(), "r");
+  if (!p) throw std::runtime_error("popen failed: " + command);
+  char buf[65536];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+// True when a program is on PATH (tests that need it are skipped otherwise).
+inline bool have_tool(std::string_view name) {
+  return run("command -v " + sh_quote(name) + " >/dev/null 2>&1").status == 0;
+}
+
+// Deterministic, moderately compressible bytes: text-like runs with noise.
+inline std::vector<std::byte> sample_bytes(std::size_t n, unsigned seed = 1) {
+  std::mt19937 rng(seed);
+  std::vector<std::byte> out(n);
+  static constexpr std::string_view words[] = {"kernel ", "initrd ", "section ", "linux ",
+                                               "systemd-stub ", "0123456789", "\n", "ukikit "};
+  std::size_t i = 0;
+  while (i < n) {
+    if (rng() % 8 == 0) {
+      out[i++] = static_cast<std::byte>(rng() & 0xff);
+      continue;
+    }
+    std::string_view w = words[rng() % std::size(words)];
+    for (char c : w) {
+      if (i == n) break;
+      out[i++] = static_cast<std::byte>(c);
+    }
+  }
+  return out;
+}
+
+} // namespace ukikit::test
