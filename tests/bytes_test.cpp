@@ -88,14 +88,16 @@ TEST(cursor, truncated_read_reports_absolute_offset_and_sizes) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), errc::truncated);
   EXPECT_EQ(r.error().offset(), 0x4a001u);
-  EXPECT_EQ(r.error().message(), "sample header is truncated (need 0xe bytes, have 0x2) at offset 0x4a001");
+  EXPECT_EQ(r.error().message(),
+            "sample header is truncated (need 0xe bytes, have 0x2) at offset 0x4a001");
   EXPECT_EQ(c.position(), 1u) << "a failed read must not move the cursor";
 }
 
 TEST(cursor, array_checks_count_before_multiplying) {
   std::vector<std::byte> data(28);
   cursor c(data);
-  auto huge = c.array<sample_header>(std::numeric_limits<std::uint64_t>::max() / 2, "section table");
+  auto huge =
+      c.array<sample_header>(std::numeric_limits<std::uint64_t>::max() / 2, "section table");
   ASSERT_FALSE(huge.ok());
   EXPECT_EQ(huge.error().code(), errc::overflow);
   auto three = c.array<sample_header>(3, "section table");

@@ -84,8 +84,7 @@ TEST(output_file, appears_only_on_commit) {
   auto back = t::read_file(dir / "out.bin");
   EXPECT_EQ(std::string(as_chars(back)), "hello world");
   EXPECT_EQ(names_in(dir.path()), std::vector<std::string>{"out.bin"});
-  EXPECT_EQ(t::fs::status(dir / "out.bin").permissions() & t::fs::perms::all,
-            t::fs::perms(0644));
+  EXPECT_EQ(t::fs::status(dir / "out.bin").permissions() & t::fs::perms::all, t::fs::perms(0644));
 }
 
 TEST(output_file, discarded_output_leaves_nothing_and_keeps_old_file) {

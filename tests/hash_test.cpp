@@ -30,7 +30,8 @@ TEST_P(hash_vs_coreutils, matches_coreutils_for_every_algorithm) {
     ASSERT_TRUE(d.ok()) << d.error().message();
     EXPECT_EQ(d->alg(), a);
     EXPECT_EQ(d->size(), digest_size(a));
-    EXPECT_EQ(d->hex(), coreutils_digest(a, dir / "input")) << name(a) << " of " << GetParam() << " bytes";
+    EXPECT_EQ(d->hex(), coreutils_digest(a, dir / "input"))
+        << name(a) << " of " << GetParam() << " bytes";
   }
 }
 
@@ -82,9 +83,10 @@ TEST(digest, oci_form_round_trips) {
 
 TEST(digest, rejects_strings_outside_the_oci_grammar) {
   const std::string hex64(64, 'a');
-  for (const std::string& bad : std::vector<std::string>{"sha256", "sha256:", ":" + hex64, "SHA256:" + hex64,
-                          "sha256::" + hex64, "sha256:" + hex64 + "!", "sha-:" + hex64,
-                          "-sha256:" + hex64, "sha256+:" + hex64, "sha__256:" + hex64}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"sha256", "sha256:", ":" + hex64, "SHA256:" + hex64,
+                                "sha256::" + hex64, "sha256:" + hex64 + "!", "sha-:" + hex64,
+                                "-sha256:" + hex64, "sha256+:" + hex64, "sha__256:" + hex64}) {
     auto r = digest::parse(bad);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().code(), errc::malformed) << bad << ": " << r.error().message();
@@ -104,8 +106,10 @@ TEST(digest, rejects_registered_algorithms_with_bad_encodings) {
 }
 
 TEST(digest, grammatical_but_unknown_algorithm_is_unsupported_not_malformed) {
-  for (const std::string& s : std::vector<std::string>{"blake3:" + std::string(64, 'a'), "multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8",
-                        "sha384:" + std::string(96, 'a'), "sha1:" + std::string(40, 'a')}) {
+  for (const std::string& s :
+       std::vector<std::string>{"blake3:" + std::string(64, 'a'),
+                                "multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8",
+                                "sha384:" + std::string(96, 'a'), "sha1:" + std::string(40, 'a')}) {
     auto r = digest::parse(s);
     ASSERT_FALSE(r.ok()) << s;
     EXPECT_EQ(r.error().code(), errc::unsupported) << s;

@@ -9,7 +9,8 @@ namespace ukikit {
 namespace {
 
 result<int> parse_positive(int v) {
-  if (v <= 0) return error(errc::malformed, "value must be positive (" + std::to_string(v) + ")", 0x1f0);
+  if (v <= 0)
+    return error(errc::malformed, "value must be positive (" + std::to_string(v) + ")", 0x1f0);
   return v;
 }
 

@@ -128,7 +128,8 @@ static_assert(alignof(le64) == 1 && alignof(be64) == 1);
 // on-disk size and copying bytes into it is the whole load.
 template <class T>
 concept record = std::is_trivially_copyable_v<T> && std::is_standard_layout_v<T> &&
-                 alignof(T) == 1 && std::is_default_constructible_v<T>;
+                     alignof(T) == 1 &&
+                 std::is_default_constructible_v<T>;
 
 // Load a record from bytes the caller has already bounds-checked.
 template <record T> T load(byte_span b) noexcept {
@@ -151,14 +152,13 @@ inline result<byte_span> subview(byte_span data, std::uint64_t offset, std::uint
   auto end = checked_add(offset, length);
   if (!end) {
     return error(errc::overflow,
-                 std::string(what) + " size overflows (" + detail::hex(offset) + " + " +
-                     detail::hex(length) + ")",
+                 std::string(what) + " size overflows (" + hex(offset) + " + " + hex(length) + ")",
                  base + offset);
   }
   if (*end > data.size()) {
     return error(errc::out_of_range,
-                 std::string(what) + " extends past end of data (" + detail::hex(offset) + " + " +
-                     detail::hex(length) + " > " + detail::hex(data.size()) + ")",
+                 std::string(what) + " extends past end of data (" + hex(offset) + " + " +
+                     hex(length) + " > " + hex(data.size()) + ")",
                  base + (offset <= data.size() ? offset : data.size()));
   }
   return data.subspan(static_cast<std::size_t>(offset), static_cast<std::size_t>(length));
@@ -225,8 +225,8 @@ public:
   result<void> seek(std::uint64_t position, std::string_view what = "seek") {
     if (position > data_.size()) {
       return error(errc::out_of_range,
-                   std::string(what) + " past end of data (" + detail::hex(position) + " > " +
-                       detail::hex(data_.size()) + ")",
+                   std::string(what) + " past end of data (" + hex(position) + " > " +
+                       hex(data_.size()) + ")",
                    base_ + data_.size());
     }
     pos_ = static_cast<std::size_t>(position);
@@ -267,12 +267,24 @@ public:
     return f.value();
   }
   result<std::uint8_t> u8(std::string_view what = "byte") { return read_le<std::uint8_t>(what); }
-  result<std::uint16_t> u16le(std::string_view what = "u16") { return read_le<std::uint16_t>(what); }
-  result<std::uint32_t> u32le(std::string_view what = "u32") { return read_le<std::uint32_t>(what); }
-  result<std::uint64_t> u64le(std::string_view what = "u64") { return read_le<std::uint64_t>(what); }
-  result<std::uint16_t> u16be(std::string_view what = "u16") { return read_be<std::uint16_t>(what); }
-  result<std::uint32_t> u32be(std::string_view what = "u32") { return read_be<std::uint32_t>(what); }
-  result<std::uint64_t> u64be(std::string_view what = "u64") { return read_be<std::uint64_t>(what); }
+  result<std::uint16_t> u16le(std::string_view what = "u16") {
+    return read_le<std::uint16_t>(what);
+  }
+  result<std::uint32_t> u32le(std::string_view what = "u32") {
+    return read_le<std::uint32_t>(what);
+  }
+  result<std::uint64_t> u64le(std::string_view what = "u64") {
+    return read_le<std::uint64_t>(what);
+  }
+  result<std::uint16_t> u16be(std::string_view what = "u16") {
+    return read_be<std::uint16_t>(what);
+  }
+  result<std::uint32_t> u32be(std::string_view what = "u32") {
+    return read_be<std::uint32_t>(what);
+  }
+  result<std::uint64_t> u64be(std::string_view what = "u64") {
+    return read_be<std::uint64_t>(what);
+  }
 
   // `count` records of type T; checks count * sizeof(T) before multiplying.
   template <record T>
@@ -335,8 +347,8 @@ public:
 private:
   error truncated(std::string_view what, std::uint64_t need) const {
     return error(errc::truncated,
-                 std::string(what) + " is truncated (need " + detail::hex(need) + " bytes, have " +
-                     detail::hex(remaining()) + ")",
+                 std::string(what) + " is truncated (need " + hex(need) + " bytes, have " +
+                     hex(remaining()) + ")",
                  offset());
   }
 

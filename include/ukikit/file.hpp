@@ -20,7 +20,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <cstdint>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -98,10 +97,12 @@ public:
     if (fd.get() < 0) return detail::os_error("cannot open", path, errno);
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) return detail::os_error("cannot stat", path, errno);
-    if (S_ISDIR(st.st_mode)) return error(errc::io, "cannot read " + path.string() + " (is a directory)");
+    if (S_ISDIR(st.st_mode))
+      return error(errc::io, "cannot read " + path.string() + " (is a directory)");
     if (!S_ISREG(st.st_mode))
       return error(errc::io, "cannot read " + path.string() + " (not a regular file)");
-    if (st.st_size == 0) return error(errc::io, "cannot read " + path.string() + " (file is empty)");
+    if (st.st_size == 0)
+      return error(errc::io, "cannot read " + path.string() + " (file is empty)");
     if (static_cast<std::uint64_t>(st.st_size) > SIZE_MAX)
       return error(errc::limit_exceeded, "cannot map " + path.string() + " (too large)");
     auto size = static_cast<std::size_t>(st.st_size);
@@ -183,7 +184,8 @@ public:
   }
 
   result<void> write(byte_span data) {
-    if (fd_.get() < 0) return error(errc::invalid_argument, "write to a closed output " + target_.string());
+    if (fd_.get() < 0)
+      return error(errc::invalid_argument, "write to a closed output " + target_.string());
     while (!data.empty()) {
       ssize_t n = ::write(fd_.get(), data.data(), data.size());
       if (n < 0) {
@@ -202,14 +204,16 @@ public:
   // Flush to disk and move into place under the target name, replacing any
   // file there.
   result<void> commit() {
-    if (fd_.get() < 0) return error(errc::invalid_argument, "output " + target_.string() + " is closed");
+    if (fd_.get() < 0)
+      return error(errc::invalid_argument, "output " + target_.string() + " is closed");
     if (::fchmod(fd_.get(), mode_) != 0) return detail::os_error("cannot chmod", target_, errno);
     if (::fsync(fd_.get()) != 0) return detail::os_error("cannot flush", target_, errno);
     if (temp_.empty()) {
       // O_TMPFILE: link the unnamed file under a temporary name, then rename.
       std::filesystem::path dir = target_.parent_path();
       if (dir.empty()) dir = ".";
-      std::filesystem::path tmp = dir / ("." + target_.filename().string() + ".tmp-" + detail::random_suffix());
+      std::filesystem::path tmp =
+          dir / ("." + target_.filename().string() + ".tmp-" + detail::random_suffix());
       std::string proc = "/proc/self/fd/" + std::to_string(fd_.get());
       if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, tmp.c_str(), AT_SYMLINK_FOLLOW) != 0)
         return detail::os_error("cannot link", target_, errno);

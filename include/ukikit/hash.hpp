@@ -145,7 +145,8 @@ public:
   static result<digest> parse(std::string_view s) {
     auto colon = s.find(':');
     if (colon == std::string_view::npos)
-      return error(errc::malformed, "digest has no ':' between algorithm and hex (" + quote(s) + ")");
+      return error(errc::malformed,
+                   "digest has no ':' between algorithm and hex (" + quote(s) + ")");
     std::string_view alg = s.substr(0, colon), enc = s.substr(colon + 1);
     if (!detail::valid_oci_algorithm(alg))
       return error(errc::malformed, "digest algorithm is not valid (" + quote(s) + ")");
@@ -211,7 +212,9 @@ public:
   result<digest> finish() {
     digest d(alg_);
     unsigned int n = 0;
-    bool done = ok_ && EVP_DigestFinal_ex(ctx_.get(), reinterpret_cast<unsigned char*>(d.bytes_.data()), &n) == 1 &&
+    bool done = ok_ &&
+                EVP_DigestFinal_ex(ctx_.get(), reinterpret_cast<unsigned char*>(d.bytes_.data()),
+                                   &n) == 1 &&
                 n == digest_size(alg_);
     ok_ = EVP_DigestInit_ex(ctx_.get(), detail::evp(alg_), nullptr) == 1;
     if (!done) return error(errc::crypto, std::string(name(alg_)) + " digest failed");

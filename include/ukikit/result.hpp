@@ -45,7 +45,7 @@ constexpr std::string_view errc_name(errc code) noexcept {
   return "unknown error";
 }
 
-namespace detail {
+// "0x1f0": how offsets and sizes appear in messages.
 inline std::string hex(std::uint64_t v) {
   constexpr char digits[] = "0123456789abcdef";
   std::string out = "0x";
@@ -54,7 +54,6 @@ inline std::string hex(std::uint64_t v) {
   for (; shift >= 0; shift -= 4) out.push_back(digits[(v >> shift) & 0xf]);
   return out;
 }
-} // namespace detail
 
 // An error: a code, the absolute offset in the input (if it has one), and a
 // short lowercase context such as "section .initrd extends past end of file
@@ -74,7 +73,7 @@ public:
   // "what (why) at offset 0x…", or just the context when there is no offset.
   std::string message() const {
     if (!has_offset()) return context_;
-    return context_ + " at offset " + detail::hex(offset_);
+    return context_ + " at offset " + hex(offset_);
   }
 
   // The same error seen from an enclosing container: offsets found inside a
@@ -106,7 +105,7 @@ public:
   result(const T& v) : v_(std::in_place_index<0>, v) {}
   result(T&& v) : v_(std::in_place_index<0>, std::move(v)) {}
   template <class U>
-    requires(std::is_constructible_v<T, U &&> && !std::is_same_v<std::remove_cvref_t<U>, T> &&
+    requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::remove_cvref_t<U>, T> &&
              !std::is_same_v<std::remove_cvref_t<U>, ukikit::error> &&
              !std::is_same_v<std::remove_cvref_t<U>, result>)
   result(U&& v) : v_(std::in_place_index<0>, std::forward<U>(v)) {}
@@ -157,12 +156,12 @@ inline result<void> success() { return {}; }
 // UKIKIT_TRY(expr): return the error of a result<...> expression, if any.
 #define UKIKIT_TRY(expr)                                                                           \
   do {                                                                                             \
-    if (auto&& ukikit_try_r = (expr); !ukikit_try_r.ok())                                          \
-      return std::move(ukikit_try_r).error();                                                      \
+    if (auto&& ukikit_try_r = (expr); !ukikit_try_r.ok()) return std::move(ukikit_try_r).error();  \
   } while (0)
 
 // UKIKIT_TRY_ASSIGN(decl, expr): `decl = value of expr`, or return its error.
-#define UKIKIT_TRY_ASSIGN(decl, expr) UKIKIT_TRY_ASSIGN_IMPL(UKIKIT_CONCAT(ukikit_r_, __LINE__), decl, expr)
+#define UKIKIT_TRY_ASSIGN(decl, expr)                                                              \
+  UKIKIT_TRY_ASSIGN_IMPL(UKIKIT_CONCAT(ukikit_r_, __LINE__), decl, expr)
 #define UKIKIT_TRY_ASSIGN_IMPL(tmp, decl, expr)                                                    \
   auto tmp = (expr);                                                                               \
   if (!tmp.ok()) return std::move(tmp).error();                                                    \
