@@ -1,0 +1,10 @@
+// gzip_fuzzer: decodes arbitrary bytes as gzip with a 1 MiB output limit, and round-trips the
+// input through the gzip encoder (level 1) and decoder.
+#include "compress_fuzz.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  ukikit::byte_span in = compress_fuzz::input(data, size);
+  compress_fuzz::decode_any(ukikit::compress::format::gzip, in);
+  compress_fuzz::round_trip(ukikit::compress::format::gzip, 1, in);
+  return 0;
+}
