@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <random>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -58,7 +59,8 @@ inline void write_file(const fs::path& p, std::span<const std::byte> data) {
 }
 
 inline void write_file(const fs::path& p, std::string_view text) {
-  write_file(p, std::span<const std::byte>(reinterpret_cast<const std::byte*>(text.data()), text.size()));
+  write_file(
+      p, std::span<const std::byte>(reinterpret_cast<const std::byte*>(text.data()), text.size()));
 }
 
 // Quote one argument for /bin/sh.
@@ -98,8 +100,8 @@ inline bool have_tool(std::string_view name) {
 inline std::vector<std::byte> sample_bytes(std::size_t n, unsigned seed = 1) {
   std::mt19937 rng(seed);
   std::vector<std::byte> out(n);
-  static constexpr std::string_view words[] = {"kernel ", "initrd ", "section ", "linux ",
-                                               "systemd-stub ", "0123456789", "\n", "ukikit "};
+  static constexpr std::string_view words[] = {
+      "kernel ", "initrd ", "section ", "linux ", "systemd-stub ", "0123456789", "\n", "ukikit "};
   std::size_t i = 0;
   while (i < n) {
     if (rng() % 8 == 0) {
@@ -115,4 +117,49 @@ inline std::vector<std::byte> sample_bytes(std::size_t n, unsigned seed = 1) {
   return out;
 }
 
+// The real third-party inputs scripts/fetch-inputs.sh unpacked (systemd-stub,
+// systemd-boot, the signed Debian kernel): $UKIKIT_INPUTS/NAME (by default
+// the directory CMake's UKIKIT_INPUTS names), or an empty path when absent.
+inline fs::path input(std::string_view name) {
+  const char* dir = std::getenv("UKIKIT_INPUTS");
+#ifdef UKIKIT_DEFAULT_INPUTS
+  if (!dir || !*dir) dir = UKIKIT_DEFAULT_INPUTS;
+#endif
+  if (!dir || !*dir) return {};
+  fs::path p = fs::path(dir) / name;
+  return fs::exists(p) ? p : fs::path();
+}
+
+// Whether a missing input fails the test (CI) instead of skipping it.
+inline bool inputs_required() {
+  const char* v = std::getenv("UKIKIT_REQUIRE_INPUTS");
+  return v && std::string_view(v) == "1";
+}
+
+// A built tool (ukikit, ukiverify …), from the build tree.
+inline std::string tool(std::string_view name) {
+#ifdef UKIKIT_TOOLS_DIR
+  return sh_quote((fs::path(UKIKIT_TOOLS_DIR) / name).string());
+#else
+  return std::string(name);
+#endif
+}
+
 } // namespace ukikit::test
+
+// Declare `var` as the path of input NAME, or skip (fail in CI) without it.
+#define UKIKIT_NEED_INPUT(var, name)                                                               \
+  const auto var = ::ukikit::test::input(name);                                                    \
+  if (var.empty()) {                                                                               \
+    if (::ukikit::test::inputs_required())                                                         \
+      FAIL() << "missing input " << name << " (run scripts/fetch-inputs.sh)";                      \
+    GTEST_SKIP() << "input " << name << " not fetched (scripts/fetch-inputs.sh)";                  \
+  }
+
+// Skip (fail in CI) when a real tool is not installed.
+#define UKIKIT_NEED_TOOL(name)                                                                     \
+  if (!::ukikit::test::have_tool(name)) {                                                          \
+    if (::ukikit::test::inputs_required())                                                         \
+      FAIL() << "missing tool " << name << " (run scripts/setup.sh)";                              \
+    GTEST_SKIP() << name << " is not installed";                                                   \
+  }

@@ -1,0 +1,36 @@
+#!/bin/sh
+# Fetches the real third-party inputs the tests, demo and benchmarks use,
+# from Debian's package registry, without installing them:
+#   systemd-boot-efi   systemd-stub (linuxx64.efi.stub) and systemd-boot
+#   linux-image-amd64  the signed Debian kernel (vmlinuz, a signed PE)
+# They are unpacked with `dpkg -x` under DIR (default: build/inputs) and never
+# committed. Idempotent; prints DIR on stdout.
+#
+#   scripts/fetch-inputs.sh [DIR]
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir=${1:-$root/build/inputs}
+mkdir -p "$dir/debs" "$dir/root"
+dir=$(cd "$dir" && pwd)
+
+# The kernel package linux-image-amd64 points at today.
+kernel_pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+[ -n "$kernel_pkg" ] || { echo "fetch-inputs: cannot resolve linux-image-amd64 (apt-get update?)" >&2; exit 2; }
+
+for pkg in systemd-boot-efi "$kernel_pkg"; do
+  if [ -f "$dir/debs/$pkg.done" ]; then continue; fi
+  echo "fetch-inputs: downloading $pkg" >&2
+  (cd "$dir/debs" && apt-get download -q "$pkg" >/dev/null 2>&1) ||
+    { echo "fetch-inputs: apt-get download $pkg failed" >&2; exit 2; }
+  for deb in "$dir/debs/${pkg}"_*.deb; do dpkg -x "$deb" "$dir/root"; done
+  rm -f "$dir/debs/${pkg}"_*.deb
+  touch "$dir/debs/$pkg.done"
+done
+
+# Stable names for the files the tests use.
+ln -sf root/usr/lib/systemd/boot/efi/linuxx64.efi.stub "$dir/linuxx64.efi.stub"
+ln -sf root/usr/lib/systemd/boot/efi/systemd-bootx64.efi "$dir/systemd-bootx64.efi"
+kernel=$(ls "$dir"/root/boot/vmlinuz-* | head -n 1)
+ln -sf "${kernel#"$dir"/}" "$dir/vmlinuz"
+echo "$dir"

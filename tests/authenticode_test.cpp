@@ -1,0 +1,675 @@
+// Authenticode: digests against sbsign/osslsigncode, signatures across
+// ukikit, sbsign/sbverify, osslsigncode and efitools, and the bad inputs a
+// verifier must refuse. Expected values come from those tools.
+#include <ukikit/authenticode.hpp>
+
+#include "support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ukikit::authenticode {
+namespace {
+
+namespace t = ukikit::test;
+using t::sh_quote;
+
+std::string q(const t::fs::path& p) { return sh_quote(p.string()); }
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// The hex digest after "LABEL :" in osslsigncode verify's output.
+std::string osslsigncode_field(const std::string& out, const std::string& label) {
+  auto pos = out.find(label);
+  if (pos == std::string::npos) return {};
+  pos = out.find(':', pos);
+  auto end = out.find('\n', pos);
+  std::string v = out.substr(pos + 1, end - pos - 1);
+  v.erase(std::remove_if(v.begin(), v.end(), [](unsigned char c) { return std::isspace(c); }),
+          v.end());
+  return lower(v);
+}
+
+// Keys and certificates made once with the openssl CLI.
+class authenticode_env : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    dir_ = std::make_unique<t::temp_dir>();
+    auto make = [](const std::string& name, const std::string& newkey, const std::string& cn) {
+      auto r = t::run("openssl req -x509 " + newkey + " -nodes -sha256 -days 3650 -subj " +
+                      sh_quote("/CN=" + cn) + " -keyout " + q(*dir_ / (name + ".key")) + " -out " +
+                      q(*dir_ / (name + ".crt")) + " 2>/dev/null");
+      ASSERT_EQ(r.status, 0);
+    };
+    make("db", "-newkey rsa:2048", "ukikit test db");
+    make("other", "-newkey rsa:2048", "ukikit other");
+    make("ec", "-newkey ec -pkeyopt ec_paramgen_curve:P-256", "ukikit test ec");
+    make("rsa4096", "-newkey rsa:4096", "ukikit test rsa4096");
+  }
+  static void TearDownTestSuite() { dir_.reset(); }
+
+  static t::fs::path key(const std::string& n) { return *dir_ / (n + ".key"); }
+  static t::fs::path crt(const std::string& n) { return *dir_ / (n + ".crt"); }
+
+  // An input copied into this test's own directory.
+  t::fs::path copy_input(const t::fs::path& src, const std::string& name) {
+    t::fs::copy_file(src, work / name, t::fs::copy_options::overwrite_existing);
+    return work / name;
+  }
+
+  static std::string ukikit() { return t::tool("ukikit"); }
+  static std::string ukiverify() { return t::tool("ukiverify"); }
+
+  // ukiverify's status and output for one file.
+  t::run_result verify(const t::fs::path& file, const std::string& certs,
+                       const std::string& extra = "") {
+    return t::run(ukiverify() + " " + certs + " " + extra + " " + q(file) + " 2>&1");
+  }
+
+  static std::unique_ptr<t::temp_dir> dir_;
+  t::temp_dir work_dir;
+  const t::fs::path& work = work_dir.path();
+};
+std::unique_ptr<t::temp_dir> authenticode_env::dir_;
+
+hash::digest digest_of_file(const t::fs::path& p, hash::algorithm a = hash::algorithm::sha256) {
+  auto bytes = t::read_file(p);
+  auto img = pe::parse(bytes);
+  EXPECT_TRUE(img.ok());
+  auto d = image_digest(*img, a);
+  EXPECT_TRUE(d.ok()) << d.error().message();
+  return *d;
+}
+
+// ---- the digest ----------------------------------------------------------------
+
+class digest_vs_sbsign : public authenticode_env,
+                         public ::testing::WithParamInterface<const char*> {};
+
+// sbsign computes the image digest the way EDK2 does (sorted sections, gaps
+// skipped) and records it; osslsigncode prints what was recorded.
+TEST_P(digest_vs_sbsign, equals_the_digest_sbsign_signs) {
+  UKIKIT_NEED_TOOL("sbsign");
+  UKIKIT_NEED_TOOL("osslsigncode");
+  UKIKIT_NEED_INPUT(src, GetParam());
+  auto in = copy_input(src, "in.efi");
+  ASSERT_EQ(t::run("sbsign --key " + q(key("db")) + " --cert " + q(crt("db")) + " --output " +
+                   q(work / "signed.efi") + " " + q(in) + " >/dev/null 2>&1")
+                .status,
+            0);
+  auto out = t::run("osslsigncode verify -in " + q(work / "signed.efi") + " 2>&1");
+  std::string signed_digest = osslsigncode_field(out.out, "Current message digest");
+  ASSERT_EQ(signed_digest.size(), 64u) << out.out;
+  EXPECT_EQ(digest_of_file(in).hex(), signed_digest);
+  EXPECT_EQ(digest_of_file(work / "signed.efi").hex(), signed_digest)
+      << "the signed image has the same digest";
+}
+
+INSTANTIATE_TEST_SUITE_P(debian, digest_vs_sbsign,
+                         ::testing::Values("linuxx64.efi.stub", "systemd-bootx64.efi"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& c : n)
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return n;
+                         });
+
+TEST_F(authenticode_env, digest_of_signed_debian_kernel_equals_osslsigncode_and_the_signature) {
+  UKIKIT_NEED_TOOL("osslsigncode");
+  UKIKIT_NEED_INPUT(kernel, "vmlinuz");
+  auto out = t::run("osslsigncode verify -in " + q(kernel) + " 2>&1");
+  std::string current = osslsigncode_field(out.out, "Current message digest");
+  std::string calculated = osslsigncode_field(out.out, "Calculated message digest");
+  ASSERT_EQ(current.size(), 64u) << out.out;
+  EXPECT_EQ(calculated, current);
+  EXPECT_EQ(digest_of_file(kernel).hex(), current);
+}
+
+TEST_F(authenticode_env, digest_skips_a_gap_between_sections_as_sbsign_does) {
+  UKIKIT_NEED_TOOL("sbsign");
+  UKIKIT_NEED_TOOL("osslsigncode");
+  UKIKIT_NEED_INPUT(src, "linuxx64.efi.stub");
+  // Move every section after .text 0x200 bytes further into the file,
+  // leaving a zero gap after .text.
+  auto bytes = t::read_file(src);
+  auto img = pe::parse(bytes);
+  ASSERT_TRUE(img.ok());
+  const std::uint64_t cut = img->sections[0].raw_end();
+  std::vector<std::byte> gapped(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(cut));
+  gapped.resize(gapped.size() + 0x200);
+  gapped.insert(gapped.end(), bytes.begin() + static_cast<std::ptrdiff_t>(cut), bytes.end());
+  for (std::size_t i = 1; i < img->sections.size(); ++i) {
+    const auto& s = img->sections[i];
+    le32 moved{};
+    moved = s.pointer_to_raw_data + 0x200;
+    auto mb = bytes_of(moved);
+    std::copy(mb.begin(), mb.end(),
+              gapped.begin() + static_cast<std::ptrdiff_t>(s.header_offset + 0x14));
+  }
+  t::write_file(work / "gap.efi", gapped);
+  auto gimg = pe::parse(gapped);
+  ASSERT_TRUE(gimg.ok());
+  auto ranges = compute_ranges(*gimg);
+  ASSERT_TRUE(ranges.ok());
+  ASSERT_FALSE(ranges->gaps.empty());
+  EXPECT_EQ(ranges->gaps[0].offset, cut);
+  EXPECT_EQ(ranges->gaps[0].size, 0x200u);
+  EXPECT_FALSE(ranges->gaps[0].nonzero);
+
+  ASSERT_EQ(t::run("sbsign --key " + q(key("db")) + " --cert " + q(crt("db")) + " --output " +
+                   q(work / "gap.signed") + " " + q(work / "gap.efi") + " >/dev/null 2>&1")
+                .status,
+            0);
+  auto out = t::run("osslsigncode verify -in " + q(work / "gap.signed") + " 2>&1");
+  std::string signed_digest = osslsigncode_field(out.out, "Current message digest");
+  ASSERT_EQ(signed_digest.size(), 64u) << out.out;
+  EXPECT_EQ(digest_of_file(work / "gap.efi").hex(), signed_digest);
+  // osslsigncode hashes flat, gap included, so it disagrees: this is the case
+  // where only the section-wise digest is what firmware computes.
+  EXPECT_NE(osslsigncode_field(out.out, "Calculated message digest"), signed_digest);
+  // ukiverify accepts it: the gap is all zeros.
+  EXPECT_EQ(verify(work / "gap.signed", "--cert " + q(crt("db"))).status, 0);
+}
+
+TEST_F(authenticode_env, ranges_cover_the_file_except_checksum_and_certificate_entry) {
+  UKIKIT_NEED_INPUT(src, "linuxx64.efi.stub");
+  auto bytes = t::read_file(src);
+  auto img = pe::parse(bytes);
+  ASSERT_TRUE(img.ok());
+  auto r = compute_ranges(*img);
+  ASSERT_TRUE(r.ok());
+  std::uint64_t total = r->zero_padding;
+  for (auto s : r->ranges) total += s.size();
+  // Unsigned, contiguous sections: everything but 4 + 8 bytes, plus padding to 8.
+  EXPECT_EQ(total, bytes.size() - 12 + (8 - bytes.size() % 8) % 8);
+  EXPECT_EQ(r->ranges[0].size(), img->checksum_offset());
+}
+
+// ---- interoperability -------------------------------------------------------------
+
+TEST_F(authenticode_env, ukikit_rsa_signature_verifies_with_sbverify_and_osslsigncode) {
+  UKIKIT_NEED_TOOL("sbverify");
+  UKIKIT_NEED_TOOL("osslsigncode");
+  UKIKIT_NEED_INPUT(src, "systemd-bootx64.efi");
+  auto in = copy_input(src, "boot.efi");
+  ASSERT_EQ(t::run(ukikit() + " sign --key " + q(key("db")) + " --cert " + q(crt("db")) + " -o " +
+                   q(work / "s.efi") + " " + q(in))
+                .status,
+            0);
+  EXPECT_EQ(t::run("sbverify --cert " + q(crt("db")) + " " + q(work / "s.efi") + " >/dev/null 2>&1")
+                .status,
+            0);
+  EXPECT_EQ(t::run("osslsigncode verify -CAfile " + q(crt("db")) + " -in " + q(work / "s.efi") +
+                   " >/dev/null 2>&1")
+                .status,
+            0);
+  EXPECT_NE(
+      t::run("sbverify --cert " + q(crt("other")) + " " + q(work / "s.efi") + " >/dev/null 2>&1")
+          .status,
+      0)
+      << "sbverify must reject the wrong certificate, or this test proves nothing";
+  auto v = verify(work / "s.efi", "--cert " + q(crt("db")));
+  EXPECT_EQ(v.status, 0) << v.out;
+  EXPECT_EQ(v.out, "PASS " + (work / "s.efi").string() + "\n");
+}
+
+TEST_F(authenticode_env,
+       ukikit_ecdsa_and_rsa4096_signatures_verify_with_sbverify_and_osslsigncode) {
+  UKIKIT_NEED_TOOL("sbverify");
+  UKIKIT_NEED_TOOL("osslsigncode");
+  UKIKIT_NEED_INPUT(src, "linuxx64.efi.stub");
+  for (const char* k : {"ec", "rsa4096"}) {
+    auto in = copy_input(src, "stub.efi");
+    ASSERT_EQ(
+        t::run(ukikit() + " sign --key " + q(key(k)) + " --cert " + q(crt(k)) + " " + q(in)).status,
+        0)
+        << k;
+    EXPECT_EQ(t::run("sbverify --cert " + q(crt(k)) + " " + q(in) + " >/dev/null 2>&1").status, 0)
+        << k;
+    EXPECT_EQ(
+        t::run("osslsigncode verify -CAfile " + q(crt(k)) + " -in " + q(in) + " >/dev/null 2>&1")
+            .status,
+        0)
+        << k;
+    EXPECT_EQ(verify(in, "--cert " + q(crt(k))).status, 0) << k;
+  }
+}
+
+TEST_F(authenticode_env, sbsign_and_osslsigncode_signatures_pass_ukiverify) {
+  UKIKIT_NEED_TOOL("sbsign");
+  UKIKIT_NEED_TOOL("osslsigncode");
+  UKIKIT_NEED_INPUT(src, "linuxx64.efi.stub");
+  auto in = copy_input(src, "stub.efi");
+  ASSERT_EQ(t::run("sbsign --key " + q(key("db")) + " --cert " + q(crt("db")) + " --output " +
+                   q(work / "sb.efi") + " " + q(in) + " >/dev/null 2>&1")
+                .status,
+            0);
+  ASSERT_EQ(t::run("osslsigncode sign -key " + q(key("db")) + " -certs " + q(crt("db")) +
+                   " -h sha256 -in " + q(in) + " -out " + q(work / "ossl.efi") + " >/dev/null 2>&1")
+                .status,
+            0);
+  for (const char* f : {"sb.efi", "ossl.efi"}) {
+    auto v = verify(work / f, "--cert " + q(crt("db")));
+    EXPECT_EQ(v.status, 0) << f << ": " << v.out;
+    auto wrong = verify(work / f, "--cert " + q(crt("other")));
+    EXPECT_EQ(wrong.status, 1) << f << ": " << wrong.out;
+    EXPECT_NE(wrong.out.find("does not chain to a given certificate"), std::string::npos)
+        << wrong.out;
+  }
+}
+
+TEST_F(authenticode_env, debian_kernel_verifies_against_its_own_signer_certificate) {
+  UKIKIT_NEED_TOOL("osslsigncode");
+  UKIKIT_NEED_INPUT(kernel, "vmlinuz");
+  // The signer certificate, as osslsigncode extracts it, is a trust anchor
+  // (firmware accepts any certificate in db, leaf or CA).
+  ASSERT_EQ(t::run("osslsigncode extract-signature -pem -in " + q(kernel) + " -out " +
+                   q(work / "sig.pem") + " >/dev/null 2>&1")
+                .status,
+            0);
+  ASSERT_EQ(t::run("openssl pkcs7 -print_certs -in " + q(work / "sig.pem") + " -out " +
+                   q(work / "certs.pem"))
+                .status,
+            0);
+  auto v = verify(kernel, "--cert " + q(work / "certs.pem"));
+  EXPECT_EQ(v.status, 0) << v.out;
+  EXPECT_EQ(verify(kernel, "--cert " + q(crt("db"))).status, 1);
+}
+
+TEST_F(authenticode_env, signing_twice_with_rsa_gives_identical_bytes) {
+  UKIKIT_NEED_INPUT(src, "linuxx64.efi.stub");
+  auto in = copy_input(src, "stub.efi");
+  for (const char* out : {"a.efi", "b.efi"})
+    ASSERT_EQ(t::run(ukikit() + " sign --key " + q(key("db")) + " --cert " + q(crt("db")) + " -o " +
+                     q(work / out) + " " + q(in))
+                  .status,
+              0);
+  EXPECT_EQ(t::read_file(work / "a.efi"), t::read_file(work / "b.efi"));
+  // With --signing-time the attribute is present and osslsigncode reads it back.
+  ASSERT_EQ(t::run(ukikit() + " sign --signing-time 1700000000 --key " + q(key("db")) + " --cert " +
+                   q(crt("db")) + " -o " + q(work / "timed.efi") + " " + q(in))
+                .status,
+            0);
+  EXPECT_NE(t::read_file(work / "a.efi"), t::read_file(work / "timed.efi"));
+  auto out = t::run("osslsigncode verify -CAfile " + q(crt("db")) + " -in " +
+                    q(work / "timed.efi") + " 2>&1");
+  EXPECT_NE(out.out.find("Nov 14 22:13:20 2023"), std::string::npos) << out.out;
+}
+
+TEST_F(authenticode_env, sign_then_unsign_restores_the_image) {
+  UKIKIT_NEED_TOOL("sbverify");
+  UKIKIT_NEED_INPUT(src, "linuxx64.efi.stub");
+  auto in = copy_input(src, "stub.efi");
+  const auto original = t::read_file(in);
+  ASSERT_EQ(t::run(ukikit() + " sign --key " + q(key("db")) + " --cert " + q(crt("db")) + " -o " +
+                   q(work / "s1.efi") + " " + q(in))
+                .status,
+            0);
+  ASSERT_EQ(t::run(ukikit() + " unsign -o " + q(work / "u1.efi") + " " + q(work / "s1.efi")).status,
+            0);
+  auto u1 = t::read_file(work / "u1.efi");
+  auto u1img = pe::parse(u1);
+  ASSERT_TRUE(u1img.ok());
+  EXPECT_FALSE(u1img->has_certificate_table());
+  EXPECT_EQ(digest_of_file(work / "u1.efi"), digest_of_file(work / "s1.efi"));
+  // The original bytes, then the signer's zero padding (which stays); only
+  // the CheckSum field differs.
+  ASSERT_EQ(u1.size(), (original.size() + 7) / 8 * 8);
+  const std::size_t cs = static_cast<std::size_t>(u1img->checksum_offset());
+  EXPECT_TRUE(
+      std::equal(original.begin(), original.begin() + static_cast<std::ptrdiff_t>(cs), u1.begin()));
+  EXPECT_TRUE(std::equal(original.begin() + static_cast<std::ptrdiff_t>(cs + 4), original.end(),
+                         u1.begin() + static_cast<std::ptrdiff_t>(cs + 4)));
+  EXPECT_TRUE(std::all_of(u1.begin() + static_cast<std::ptrdiff_t>(original.size()), u1.end(),
+                          [](std::byte b) { return b == std::byte{0}; }));
+  EXPECT_EQ(u1img->checksum, pe::compute_checksum(*u1img));
+  // From an 8-byte aligned image, sign + unsign gives the same bytes back.
+  ASSERT_EQ(t::run(ukikit() + " sign --key " + q(key("db")) + " --cert " + q(crt("db")) + " -o " +
+                   q(work / "s2.efi") + " " + q(work / "u1.efi"))
+                .status,
+            0);
+  ASSERT_EQ(t::run(ukikit() + " unsign -o " + q(work / "u2.efi") + " " + q(work / "s2.efi")).status,
+            0);
+  EXPECT_EQ(t::read_file(work / "u2.efi"), u1);
+  EXPECT_EQ(
+      t::run("sbverify --list " + q(work / "u2.efi") + " 2>&1 | grep -c 'No signature table'").out,
+      "1\n");
+}
+
+TEST_F(authenticode_env, second_signature_is_listed_by_sbverify_and_either_passes) {
+  UKIKIT_NEED_TOOL("sbverify");
+  UKIKIT_NEED_INPUT(src, "linuxx64.efi.stub");
+  auto in = copy_input(src, "stub.efi");
+  ASSERT_EQ(
+      t::run(ukikit() + " sign --key " + q(key("db")) + " --cert " + q(crt("db")) + " " + q(in))
+          .status,
+      0);
+  auto again = t::run(ukikit() + " sign --key " + q(key("ec")) + " --cert " + q(crt("ec")) + " " +
+                      q(in) + " 2>&1");
+  EXPECT_EQ(again.status, 2);
+  EXPECT_NE(again.out.find("already signed"), std::string::npos) << again.out;
+  ASSERT_EQ(t::run(ukikit() + " sign --append --key " + q(key("ec")) + " --cert " + q(crt("ec")) +
+                   " " + q(in))
+                .status,
+            0);
+  auto list = t::run("sbverify --list " + q(in) + " 2>/dev/null");
+  EXPECT_NE(list.out.find("signature 2"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("/CN=ukikit test ec"), std::string::npos) << list.out;
+  EXPECT_EQ(t::run("sbverify --cert " + q(crt("ec")) + " " + q(in) + " >/dev/null 2>&1").status, 0);
+  EXPECT_EQ(verify(in, "--cert " + q(crt("db"))).status, 0);
+  EXPECT_EQ(verify(in, "--cert " + q(crt("ec"))).status, 0);
+  EXPECT_EQ(verify(in, "--cert " + q(crt("other"))).status, 1);
+  // Removing the first leaves the second.
+  ASSERT_EQ(t::run(ukikit() + " unsign --index 0 " + q(in)).status, 0);
+  EXPECT_EQ(verify(in, "--cert " + q(crt("db"))).status, 1);
+  EXPECT_EQ(verify(in, "--cert " + q(crt("ec"))).status, 0);
+}
+
+TEST_F(authenticode_env, efi_signature_lists_work_as_db_and_dbx) {
+  UKIKIT_NEED_TOOL("cert-to-efi-sig-list");
+  UKIKIT_NEED_TOOL("hash-to-efi-sig-list");
+  UKIKIT_NEED_INPUT(src, "linuxx64.efi.stub");
+  auto in = copy_input(src, "stub.efi");
+  ASSERT_EQ(
+      t::run(ukikit() + " sign --key " + q(key("db")) + " --cert " + q(crt("db")) + " " + q(in))
+          .status,
+      0);
+  ASSERT_EQ(
+      t::run("cert-to-efi-sig-list " + q(crt("db")) + " " + q(work / "db.esl") + " >/dev/null 2>&1")
+          .status,
+      0);
+  ASSERT_EQ(t::run("cert-to-efi-sig-list " + q(crt("other")) + " " + q(work / "other.esl") +
+                   " >/dev/null 2>&1")
+                .status,
+            0);
+  EXPECT_EQ(verify(in, "--cert " + q(work / "db.esl")).status, 0);
+  EXPECT_EQ(verify(in, "--cert " + q(work / "other.esl")).status, 1);
+  // dbx by image hash (hash-to-efi-sig-list computes the Authenticode digest itself).
+  ASSERT_EQ(t::run("hash-to-efi-sig-list " + q(in) + " " + q(work / "dbx.esl") + " >/dev/null 2>&1")
+                .status,
+            0);
+  auto by_hash = verify(in, "--cert " + q(work / "db.esl") + " --dbx " + q(work / "dbx.esl"));
+  EXPECT_EQ(by_hash.status, 1) << by_hash.out;
+  EXPECT_NE(by_hash.out.find("is listed in dbx"), std::string::npos) << by_hash.out;
+  // dbx by certificate.
+  auto by_cert = verify(in, "--cert " + q(work / "db.esl") + " --dbx " + q(work / "db.esl"));
+  EXPECT_EQ(by_cert.status, 1) << by_cert.out;
+  EXPECT_NE(by_cert.out.find("listed in dbx"), std::string::npos) << by_cert.out;
+}
+
+TEST_F(authenticode_env, offline_signing_with_an_external_signer) {
+  UKIKIT_NEED_TOOL("sbverify");
+  UKIKIT_NEED_INPUT(src, "linuxx64.efi.stub");
+  auto in = copy_input(src, "stub.efi");
+  // Step 1: the bytes to sign. Step 2: openssl (standing in for an HSM) signs
+  // them. Step 3: ukikit assembles and attaches the signature.
+  ASSERT_EQ(t::run(ukikit() + " sign --export-tbs " + q(work / "tbs.der") + " " + q(in)).status, 0);
+  ASSERT_EQ(t::run("openssl dgst -sha256 -sign " + q(key("db")) + " -out " + q(work / "sig.bin") +
+                   " " + q(work / "tbs.der"))
+                .status,
+            0);
+  ASSERT_EQ(t::run(ukikit() + " sign --cert " + q(crt("db")) + " --signature " +
+                   q(work / "sig.bin") + " -o " + q(work / "offline.efi") + " " + q(in))
+                .status,
+            0);
+  EXPECT_EQ(
+      t::run("sbverify --cert " + q(crt("db")) + " " + q(work / "offline.efi") + " >/dev/null 2>&1")
+          .status,
+      0);
+  // RSA signing is deterministic, so the offline result equals the online one.
+  ASSERT_EQ(t::run(ukikit() + " sign --key " + q(key("db")) + " --cert " + q(crt("db")) + " -o " +
+                   q(work / "online.efi") + " " + q(in))
+                .status,
+            0);
+  EXPECT_EQ(t::read_file(work / "offline.efi"), t::read_file(work / "online.efi"));
+  // A signature by another key is refused before it lands in the image.
+  ASSERT_EQ(t::run("openssl dgst -sha256 -sign " + q(key("other")) + " -out " +
+                   q(work / "bad.bin") + " " + q(work / "tbs.der"))
+                .status,
+            0);
+  EXPECT_NE(t::run(ukikit() + " sign --cert " + q(crt("db")) + " --signature " +
+                   q(work / "bad.bin") + " -o " + q(work / "bad.efi") + " " + q(in) +
+                   " 2>/dev/null")
+                .status,
+            0);
+  EXPECT_FALSE(t::fs::exists(work / "bad.efi"));
+}
+
+TEST_F(authenticode_env, detached_signatures_attach_both_ways_with_sbsigntools) {
+  UKIKIT_NEED_TOOL("sbattach");
+  UKIKIT_NEED_TOOL("sbsign");
+  UKIKIT_NEED_INPUT(src, "linuxx64.efi.stub");
+  auto in = copy_input(src, "stub.efi");
+  // ukikit's detached signature, attached by sbattach.
+  ASSERT_EQ(t::run(ukikit() + " sign --detached " + q(work / "ours.p7") + " --key " + q(key("db")) +
+                   " --cert " + q(crt("db")) + " " + q(in))
+                .status,
+            0);
+  auto copy = copy_input(in, "by-sbattach.efi");
+  ASSERT_EQ(t::run("sbattach --attach " + q(work / "ours.p7") + " " + q(copy) + " >/dev/null 2>&1")
+                .status,
+            0);
+  EXPECT_EQ(verify(copy, "--cert " + q(crt("db"))).status, 0);
+  // sbsign's detached signature, attached by ukikit.
+  ASSERT_EQ(t::run("sbsign --detached --key " + q(key("db")) + " --cert " + q(crt("db")) +
+                   " --output " + q(work / "theirs.p7") + " " + q(in) + " >/dev/null 2>&1")
+                .status,
+            0);
+  ASSERT_EQ(t::run(ukikit() + " attach --signature " + q(work / "theirs.p7") + " -o " +
+                   q(work / "by-ukikit.efi") + " " + q(in))
+                .status,
+            0);
+  EXPECT_EQ(t::run("sbverify --cert " + q(crt("db")) + " " + q(work / "by-ukikit.efi") +
+                   " >/dev/null 2>&1")
+                .status,
+            0);
+  // A signature for another image is refused.
+  auto other = copy_input(src, "other.efi");
+  auto bytes = t::read_file(other);
+  bytes[0x500] ^= std::byte{1};
+  t::write_file(other, bytes);
+  auto r =
+      t::run(ukikit() + " attach --signature " + q(work / "theirs.p7") + " " + q(other) + " 2>&1");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("signature is for another image"), std::string::npos) << r.out;
+}
+
+// ---- bad input --------------------------------------------------------------------
+
+class tampered : public authenticode_env {
+protected:
+  void SetUp() override {
+    auto src = t::input("linuxx64.efi.stub");
+    if (src.empty()) {
+      if (t::inputs_required()) FAIL() << "missing input linuxx64.efi.stub";
+      GTEST_SKIP() << "input linuxx64.efi.stub not fetched";
+    }
+    signed_path = copy_input(src, "signed.efi");
+    ASSERT_EQ(t::run(ukikit() + " sign --key " + q(key("db")) + " --cert " + q(crt("db")) + " " +
+                     q(signed_path))
+                  .status,
+              0);
+    bytes = t::read_file(signed_path);
+    auto img = pe::parse(bytes);
+    ASSERT_TRUE(img.ok());
+    image = *img;
+    ASSERT_EQ(verify(signed_path, "--cert " + q(crt("db"))).status, 0)
+        << "the untampered image must pass";
+  }
+
+  // Write the tampered bytes and return ukiverify's result for them.
+  t::run_result check(const std::vector<std::byte>& b, const std::string& extra = "") {
+    t::write_file(work / "bad.efi", b);
+    return verify(work / "bad.efi", "--cert " + q(crt("db")), extra);
+  }
+
+  std::uint64_t cert_dir() const { return image.security_directory_offset(); }
+
+  t::fs::path signed_path;
+  std::vector<std::byte> bytes;
+  pe::image image;
+};
+
+#define EXPECT_FAILS_WITH(res, text)                                                               \
+  do {                                                                                             \
+    auto r_ = (res);                                                                               \
+    EXPECT_EQ(r_.status, 1) << r_.out;                                                             \
+    EXPECT_EQ(r_.out.rfind("FAIL ", 0), 0u) << r_.out;                                             \
+    EXPECT_NE(r_.out.find(text), std::string::npos) << r_.out;                                     \
+  } while (0)
+
+TEST_F(tampered, byte_changed_in_a_section_fails_with_both_digests) {
+  bytes[image.sections[0].pointer_to_raw_data + 0x100] ^= std::byte{0x01};
+  EXPECT_FAILS_WITH(check(bytes), "digest mismatch: signed=");
+}
+
+TEST_F(tampered, byte_changed_in_the_header_fails) {
+  bytes[image.pe_offset + 8] ^= std::byte{0x01}; // TimeDateStamp
+  EXPECT_FAILS_WITH(check(bytes), "digest mismatch");
+}
+
+TEST_F(tampered, data_hidden_in_a_gap_fails) {
+  // Open a gap after .text by moving .text's raw size down, then put data there.
+  const auto& text = image.sections[0];
+  le32 smaller{};
+  smaller = text.size_of_raw_data - 0x200;
+  auto sb = bytes_of(smaller);
+  std::copy(sb.begin(), sb.end(),
+            bytes.begin() + static_cast<std::ptrdiff_t>(text.header_offset + 0x10));
+  bytes[text.raw_end() - 0x100] = std::byte{0x42};
+  EXPECT_FAILS_WITH(check(bytes), "unhashed data");
+}
+
+TEST_F(tampered, data_appended_after_the_certificate_table_fails) {
+  for (int i = 0; i < 16; ++i) bytes.push_back(std::byte{0x41});
+  EXPECT_FAILS_WITH(check(bytes), "certificate table is not at the end of the file");
+}
+
+TEST_F(tampered, certificate_table_moved_away_from_the_end_fails) {
+  // Point the table 8 bytes earlier: now it overlaps data and does not end at EOF.
+  le32 off{};
+  off = static_cast<std::uint32_t>(image.certificate_table_offset - 8);
+  auto ob = bytes_of(off);
+  std::copy(ob.begin(), ob.end(), bytes.begin() + static_cast<std::ptrdiff_t>(cert_dir()));
+  EXPECT_FAILS_WITH(check(bytes), "certificate table");
+}
+
+TEST_F(tampered, wrong_certificate_fails) {
+  EXPECT_FAILS_WITH(verify(signed_path, "--cert " + q(crt("other"))),
+                    "does not chain to a given certificate");
+}
+
+TEST_F(tampered, unsigned_image_fails) {
+  UKIKIT_NEED_INPUT(src, "linuxx64.efi.stub");
+  EXPECT_FAILS_WITH(verify(src, "--cert " + q(crt("db"))), "image is not signed");
+}
+
+TEST_F(tampered, nested_only_signature_fails_and_says_firmware_ignores_it) {
+  UKIKIT_NEED_TOOL("osslsigncode");
+  // Outer signature by an untrusted key; the trusted one only nested.
+  auto src = t::input("linuxx64.efi.stub");
+  ASSERT_EQ(t::run("osslsigncode sign -key " + q(key("other")) + " -certs " + q(crt("other")) +
+                   " -in " + q(src) + " -out " + q(work / "outer.efi") + " >/dev/null 2>&1")
+                .status,
+            0);
+  ASSERT_EQ(t::run("osslsigncode sign -nest -key " + q(key("db")) + " -certs " + q(crt("db")) +
+                   " -in " + q(work / "outer.efi") + " -out " + q(work / "nested.efi") +
+                   " >/dev/null 2>&1")
+                .status,
+            0);
+  auto r = t::run(ukiverify() + " --json --cert " + q(crt("db")) + " " + q(work / "nested.efi"));
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("firmware ignores them"), std::string::npos) << r.out;
+}
+
+TEST_F(tampered, truncated_pkcs7_fails) {
+  // Shorten dwLength so the DER ends early.
+  le32 len{};
+  len = static_cast<std::uint32_t>(image.certificate_table_size - 0x100);
+  auto lb = bytes_of(len);
+  std::copy(lb.begin(), lb.end(),
+            bytes.begin() + static_cast<std::ptrdiff_t>(image.certificate_table_offset));
+  EXPECT_FAILS_WITH(check(bytes), "no valid PKCS#7");
+}
+
+TEST_F(tampered, dw_length_past_the_table_fails) {
+  le32 len{};
+  len = image.certificate_table_size + 64;
+  auto lb = bytes_of(len);
+  std::copy(lb.begin(), lb.end(),
+            bytes.begin() + static_cast<std::ptrdiff_t>(image.certificate_table_offset));
+  EXPECT_FAILS_WITH(check(bytes), "passes the end of the table");
+}
+
+TEST_F(tampered, zero_length_entry_fails_without_looping) {
+  le32 len{};
+  len = 0;
+  auto lb = bytes_of(len);
+  std::copy(lb.begin(), lb.end(),
+            bytes.begin() + static_cast<std::ptrdiff_t>(image.certificate_table_offset));
+  EXPECT_FAILS_WITH(check(bytes), "dwLength 0");
+}
+
+TEST_F(tampered, sha1_only_signature_is_refused_unless_allowed) {
+  UKIKIT_NEED_TOOL("osslsigncode");
+  auto src = t::input("linuxx64.efi.stub");
+  ASSERT_EQ(t::run("osslsigncode sign -h sha1 -key " + q(key("db")) + " -certs " + q(crt("db")) +
+                   " -in " + q(src) + " -out " + q(work / "sha1.efi") + " >/dev/null 2>&1")
+                .status,
+            0);
+  EXPECT_FAILS_WITH(verify(work / "sha1.efi", "--cert " + q(crt("db"))),
+                    "sha1 image digest refused by policy");
+  EXPECT_EQ(verify(work / "sha1.efi", "--cert " + q(crt("db")), "--allow-sha1").status, 0);
+}
+
+TEST_F(tampered, not_a_pe_file_is_exit_2) {
+  t::write_file(work / "text.efi",
+                std::string_view("hello, this is not a PE image at all, but long enough"));
+  auto r = verify(work / "text.efi", "--cert " + q(crt("db")));
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_EQ(r.out, "FAIL " + (work / "text.efi").string() +
+                       ": not a PE file (no MZ signature) at offset 0x0\n");
+}
+
+TEST_F(tampered, several_files_give_one_line_each_and_the_worst_status) {
+  UKIKIT_NEED_INPUT(src, "linuxx64.efi.stub");
+  auto r = t::run(ukiverify() + " --cert " + q(crt("db")) + " " + q(signed_path) + " " + q(src) +
+                  " 2>&1");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2) << r.out;
+  EXPECT_EQ(r.out.rfind("PASS ", 0), 0u) << r.out;
+  auto json =
+      t::run(ukiverify() + " --json --cert " + q(crt("db")) + " " + q(signed_path) + " " + q(src));
+  EXPECT_EQ(json.status, 1);
+  EXPECT_EQ(json.out.front(), '{');
+  EXPECT_NE(json.out.find("\"passed\": false"), std::string::npos);
+  EXPECT_NE(json.out.find("\"passed\": true"), std::string::npos);
+}
+
+TEST_F(tampered, required_section_missing_fails) {
+  EXPECT_FAILS_WITH(verify(signed_path, "--cert " + q(crt("db")), "--require .linux"),
+                    "required section .linux is missing");
+  EXPECT_EQ(verify(signed_path, "--cert " + q(crt("db")), "--require .sbat").status, 0);
+}
+
+TEST_F(tampered, usage_errors_are_exit_2) {
+  EXPECT_EQ(t::run(ukiverify() + " " + q(signed_path) + " >/dev/null 2>&1").status, 2)
+      << "--cert is required";
+  EXPECT_EQ(
+      t::run(ukiverify() + " --cert /nonexistent " + q(signed_path) + " >/dev/null 2>&1").status,
+      2);
+  EXPECT_EQ(t::run(ukiverify() + " --help >/dev/null 2>&1").status, 0);
+  EXPECT_EQ(t::run(ukiverify() + " --version").out.rfind("ukiverify ", 0), 0u);
+}
+
+} // namespace
+} // namespace ukikit::authenticode

@@ -1,0 +1,143 @@
+// What every ukikit tool shares: exit codes, error reporting, size
+// arguments, reading inputs, and progress on stderr when it is a terminal.
+#pragma once
+
+#include <ukikit/file.hpp>
+#include <ukikit/result.hpp>
+#include <ukikit/version.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <unistd.h>
+
+namespace ukikit::cli {
+
+// The contract's exit codes (DESIGN.md).
+enum exit_code : int {
+  exit_ok = 0,     // success
+  exit_failed = 1, // a check failed: verification, digest mismatch, policy
+  exit_usage = 2,  // usage error, unreadable or malformed input
+};
+
+inline int report(std::string_view tool, const error& e, int code = exit_usage) {
+  std::cerr << tool << ": " << e.message() << '\n';
+  return code;
+}
+
+// Parse the command line; on --help/--version or a usage error, return the
+// exit code to end with (help and version: 0; errors: 2).
+inline std::optional<int> parse(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? exit_ok : exit_usage;
+  }
+  return std::nullopt;
+}
+
+inline void add_version(CLI::App& app) {
+  app.set_version_flag("--version", std::string(app.get_name()) + " " + ukikit::version);
+}
+
+// A byte count with an optional binary suffix: 4096, 64K, 256M, 1G, 2T.
+inline result<std::uint64_t> parse_size(std::string_view s) {
+  if (s.empty()) return error(errc::invalid_argument, "empty size");
+  std::uint64_t value = 0;
+  std::size_t i = 0;
+  for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
+    auto next = checked_mul<std::uint64_t>(value, 10);
+    if (next) next = checked_add<std::uint64_t>(*next, static_cast<std::uint64_t>(s[i] - '0'));
+    if (!next) return error(errc::invalid_argument, "size " + std::string(s) + " is too large");
+    value = *next;
+  }
+  if (i == 0) return error(errc::invalid_argument, "size " + std::string(s) + " is not a number");
+  std::string_view suffix = s.substr(i);
+  unsigned shift = 0;
+  if (suffix == "" || suffix == "B") shift = 0;
+  else if (suffix == "K" || suffix == "KiB") shift = 10;
+  else if (suffix == "M" || suffix == "MiB") shift = 20;
+  else if (suffix == "G" || suffix == "GiB") shift = 30;
+  else if (suffix == "T" || suffix == "TiB") shift = 40;
+  else
+    return error(errc::invalid_argument,
+                 "size " + std::string(s) + " has an unknown suffix (use K, M, G or T)");
+  if (shift && value > (UINT64_MAX >> shift))
+    return error(errc::invalid_argument, "size " + std::string(s) + " is too large");
+  return value << shift;
+}
+
+// Progress of long work on stderr, only when stderr is a terminal; at most
+// five updates a second, and the line is cleared when done.
+class progress {
+public:
+  progress(std::string label, std::uint64_t total)
+      : label_(std::move(label)), total_(total), active_(::isatty(STDERR_FILENO) == 1) {}
+  progress(const progress&) = delete;
+  progress& operator=(const progress&) = delete;
+  ~progress() {
+    if (active_ && shown_) std::fprintf(stderr, "\r\033[K");
+  }
+
+  void update(std::uint64_t done) {
+    if (!active_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (shown_ && now - last_ < std::chrono::milliseconds(200)) return;
+    last_ = now;
+    shown_ = true;
+    if (total_ > 0) {
+      std::fprintf(stderr, "\r%s: %3u%% (%llu MiB)\033[K", label_.c_str(),
+                   static_cast<unsigned>(done * 100 / total_),
+                   static_cast<unsigned long long>(done >> 20));
+    } else {
+      std::fprintf(stderr, "\r%s: %llu MiB\033[K", label_.c_str(),
+                   static_cast<unsigned long long>(done >> 20));
+    }
+  }
+
+private:
+  std::string label_;
+  std::uint64_t total_;
+  bool active_;
+  bool shown_ = false;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+// Where a command's output goes: a file written atomically, or stdout ("-").
+class output {
+public:
+  static result<output> open(const std::string& path) {
+    output o;
+    if (path == "-") return o;
+    UKIKIT_TRY_ASSIGN(auto f, file::output_file::create(path));
+    o.file_.emplace(std::move(f));
+    return o;
+  }
+
+  result<void> write(byte_span data) {
+    if (file_) return file_->write(data);
+    if (!data.empty() && std::fwrite(data.data(), 1, data.size(), stdout) != data.size())
+      return error(errc::io, "cannot write to stdout");
+    return {};
+  }
+
+  result<void> commit() {
+    if (file_) return file_->commit();
+    if (std::fflush(stdout) != 0) return error(errc::io, "cannot write to stdout");
+    return {};
+  }
+
+private:
+  output() = default;
+  std::optional<file::output_file> file_;
+};
+
+} // namespace ukikit::cli

@@ -1,0 +1,38 @@
+// ukikit: build, sign, measure and check Unified Kernel Images and what they
+// are made of. Each command lives in its own header; all logic is in the
+// library headers under include/ukikit/.
+#include "cli.hpp"
+#include "compress_commands.hpp"
+#include "digest_command.hpp"
+#include "sign_commands.hpp"
+#include "verify_command.hpp"
+
+int main(int argc, char** argv) {
+  using namespace ukikit::cli;
+  CLI::App app{"ukikit: build, inspect and verify Unified Kernel Images", "ukikit"};
+  add_version(app);
+  app.require_subcommand(1);
+
+  int rc = exit_ok;
+  sign_options sign;
+  add_sign_command(app, sign, rc);
+  attach_options attach;
+  add_attach_command(app, attach, rc);
+  unsign_options unsign;
+  add_unsign_command(app, unsign, rc);
+
+  verify_options verify;
+  auto* verify_cmd = app.add_subcommand("verify", "Verify signed PE images (same as ukiverify)");
+  add_verify_options(*verify_cmd, verify);
+  verify_cmd->callback([&] { rc = run_verify(verify, "ukikit verify"); });
+
+  digest_options digest;
+  add_digest_command(app, digest, rc);
+  compress_options compress;
+  add_compress_command(app, compress, rc);
+  decompress_options decompress;
+  add_decompress_command(app, decompress, rc);
+
+  if (auto done = parse(app, argc, argv)) return *done;
+  return rc;
+}

@@ -1,0 +1,146 @@
+// `ukiverify` and `ukikit verify`: the CI gate. One PASS or FAIL line per
+// file; exit 0 when every file passes, 1 when a check failed, 2 when an
+// input could not be read or parsed.
+#pragma once
+
+#include "cli.hpp"
+
+#include <ukikit/authenticode.hpp>
+#include <ukikit/file.hpp>
+#include <ukikit/pe.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace ukikit::cli {
+
+struct verify_options {
+  std::vector<std::string> certs;
+  std::vector<std::string> dbx;
+  std::vector<std::string> required_sections;
+  std::vector<std::string> files;
+  bool allow_sha1 = false;
+  bool json = false;
+};
+
+// Load every --cert (PEM, DER or EFI signature list) into one database.
+inline result<authenticode::signature_database>
+load_databases(const std::vector<std::string>& paths) {
+  authenticode::signature_database all;
+  for (const auto& p : paths) {
+    UKIKIT_TRY_ASSIGN(auto f, file::mapped_file::open(p));
+    auto db = authenticode::load_trust(f.bytes(), p);
+    if (!db) return std::move(db).error();
+    for (auto& c : db->certificates) all.certificates.push_back(std::move(c));
+    for (auto& d : db->sha256_digests) all.sha256_digests.push_back(std::move(d));
+  }
+  return all;
+}
+
+inline nlohmann::ordered_json signature_json(const authenticode::signature_result& s) {
+  return {{"subject", s.subject},
+          {"issuer", s.issuer},
+          {"digest_algorithm", s.digest_algorithm},
+          {"digest_matches", s.digest_matches},
+          {"signed_digest", s.claimed},
+          {"computed_digest", s.computed},
+          {"signature_valid", s.signature_valid},
+          {"trusted", s.trusted},
+          {"revoked", s.revoked},
+          {"nested_signatures", s.nested_signatures},
+          {"passed", s.passed()},
+          {"problems", s.problems},
+          {"notes", s.notes}};
+}
+
+inline int run_verify(const verify_options& o, std::string_view tool) {
+  auto trust = load_databases(o.certs);
+  if (!trust) return report(tool, trust.error());
+  std::optional<authenticode::signature_database> dbx;
+  if (!o.dbx.empty()) {
+    auto d = load_databases(o.dbx);
+    if (!d) return report(tool, d.error());
+    dbx = std::move(*d);
+  }
+  authenticode::verify_options vopt;
+  vopt.allow_sha1 = o.allow_sha1;
+
+  int rc = exit_ok;
+  nlohmann::ordered_json files = nlohmann::ordered_json::array();
+  for (const auto& path : o.files) {
+    nlohmann::ordered_json entry{{"file", path}};
+    std::vector<std::string> reasons;
+    auto f = file::mapped_file::open(path);
+    std::optional<pe::image> img;
+    if (f) {
+      f->advise_sequential();
+      auto parsed = pe::parse(f->bytes(), pe::strictness::strict);
+      if (parsed) img = std::move(*parsed);
+      else reasons.push_back(parsed.error().message());
+    } else {
+      reasons.push_back(f.error().message());
+    }
+    if (!img) {
+      rc = exit_usage;
+    } else {
+      auto rep = authenticode::verify(*img, *trust, dbx ? &*dbx : nullptr, vopt);
+      for (const auto& name : o.required_sections)
+        if (!img->find(name)) rep.problems.push_back("required section " + name + " is missing");
+      nlohmann::ordered_json sigs = nlohmann::ordered_json::array();
+      for (const auto& s : rep.signatures) sigs.push_back(signature_json(s));
+      entry["authenticode"] = {{"sha256", rep.sha256 ? rep.sha256->hex() : ""},
+                               {"signatures", sigs}};
+      reasons = rep.problems;
+      if (!rep.passed()) {
+        // Each signature's own reasons, when none passed.
+        for (const auto& s : rep.signatures)
+          for (const auto& p : s.problems) reasons.push_back(p);
+        if (reasons.empty()) reasons.push_back("no signature passed");
+        if (rc == exit_ok) rc = exit_failed;
+      }
+    }
+    bool passed = reasons.empty();
+    entry["passed"] = passed;
+    entry["problems"] = reasons;
+    if (o.json) {
+      files.push_back(entry);
+    } else if (passed) {
+      std::cout << "PASS " << path << '\n';
+    } else {
+      std::cout << "FAIL " << path << ":";
+      for (std::size_t i = 0; i < reasons.size(); ++i) std::cout << (i ? "; " : " ") << reasons[i];
+      std::cout << '\n';
+    }
+  }
+  if (o.json) std::cout << nlohmann::ordered_json{{"files", files}}.dump(2) << '\n';
+  return rc;
+}
+
+inline void add_verify_options(CLI::App& cmd, verify_options& o) {
+  cmd.add_option(
+         "--cert", o.certs,
+         "Trust anchor: a certificate (PEM or DER) or an EFI signature list (db); repeatable")
+      ->required()
+      ->allow_extra_args(false)
+      ->check(CLI::ExistingFile);
+  cmd.add_option(
+         "--dbx", o.dbx,
+         "Forbidden signatures: an EFI signature list (dbx) or certificates; an image whose "
+         "SHA-256 Authenticode digest or signer certificate is listed fails")
+      ->allow_extra_args(false)
+      ->check(CLI::ExistingFile);
+  cmd.add_option("--require", o.required_sections,
+                 "Fail unless the image has this section (e.g. .linux); repeatable")
+      ->allow_extra_args(false);
+  cmd.add_flag("--allow-sha1", o.allow_sha1,
+               "Accept signatures over a sha1 image digest (refused by default)");
+  cmd.add_flag("--json", o.json,
+               "Print one JSON document: {\"files\": [{\"file\", \"passed\", \"problems\", "
+               "\"authenticode\"}]}");
+  cmd.add_option("FILE", o.files, "PE images (UKIs, kernels, boot loaders) to verify")->required();
+}
+
+} // namespace ukikit::cli
