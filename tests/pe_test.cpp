@@ -1,4 +1,5 @@
 #include <ukikit/pe.hpp>
+#include <ukikit/pe_writer.hpp>
 
 #include "support.hpp"
 
@@ -269,6 +270,192 @@ TEST(pe_machine, names_the_efi_architectures) {
   EXPECT_EQ(machine_name(machine_riscv64), "riscv64");
   EXPECT_EQ(machine_name(machine_loongarch64), "loongarch64");
   EXPECT_EQ(machine_name(0x1234), "unknown");
+}
+
+} // namespace
+} // namespace ukikit::pe
+
+// ---- writer -----------------------------------------------------------------------
+
+namespace ukikit::pe {
+namespace {
+
+class writer_test : public ::testing::Test {
+protected:
+  void SetUp() override {
+    auto p = t::input("linuxx64.efi.stub");
+    if (p.empty()) {
+      if (t::inputs_required()) FAIL() << "missing input linuxx64.efi.stub";
+      GTEST_SKIP() << "input linuxx64.efi.stub not fetched";
+    }
+    stub = t::read_file(p);
+    auto img = parse(stub);
+    ASSERT_TRUE(img.ok());
+    image = *img;
+  }
+
+  // Build, write to the work directory, and parse back strictly.
+  std::vector<std::byte> build(const editor& e) {
+    auto out = e.build();
+    EXPECT_TRUE(out.ok()) << out.error().message();
+    if (!out.ok()) return {};
+    auto bytes = out->to_vector();
+    EXPECT_EQ(bytes.size(), out->size());
+    t::write_file(work / "out.efi", bytes);
+    return bytes;
+  }
+
+  std::string dump_section(const std::string& name) {
+    auto r = t::run("objcopy --dump-section " + t::sh_quote(name + "=" + (work / "dump").string()) +
+                    " " + t::sh_quote((work / "out.efi").string()) + " " +
+                    t::sh_quote((work / "copy.efi").string()) + " 2>&1");
+    EXPECT_EQ(r.status, 0) << r.out;
+    return std::string(as_chars(t::read_file(work / "dump")));
+  }
+
+  std::vector<std::byte> stub;
+  pe::image image;
+  t::temp_dir dir;
+  const t::fs::path& work = dir.path();
+};
+
+constexpr std::uint32_t data_flags = scn_mem_read | scn_cnt_initialized_data;
+
+TEST_F(writer_test, appended_sections_are_where_objdump_and_objcopy_find_them) {
+  UKIKIT_NEED_TOOL("objcopy");
+  auto e = editor::open(image);
+  ASSERT_TRUE(e.ok()) << e.error().message();
+  const std::string osrel = "ID=ukikit\nNAME=\"ukikit test\"\n", cmdline = "console=ttyS0 quiet";
+  std::vector<std::byte> big = t::sample_bytes(300000);
+  ASSERT_TRUE(e->append(".osrel", as_bytes(osrel), data_flags).ok());
+  ASSERT_TRUE(e->append(".cmdline", as_bytes(cmdline), data_flags).ok());
+  ASSERT_TRUE(e->append(".linux", big, scn_mem_read | scn_cnt_code).ok());
+  auto bytes = build(*e);
+  auto out = parse(bytes, strictness::strict);
+  ASSERT_TRUE(out.ok()) << out.error().message();
+  EXPECT_FALSE(out->has_errors()) << all_diagnostics(*out);
+  ASSERT_EQ(out->sections.size(), image.sections.size() + 3);
+  // Existing sections keep their addresses and bytes.
+  for (std::size_t i = 0; i < image.sections.size(); ++i) {
+    EXPECT_EQ(out->sections[i].virtual_address, image.sections[i].virtual_address);
+    EXPECT_TRUE(std::equal(image.sections[i].data().begin(), image.sections[i].data().end(),
+                           out->sections[i].data().begin()));
+  }
+  // New ones follow, aligned, with VirtualSize = payload length.
+  const auto& last_old = image.sections.back();
+  const section& s_osrel = out->sections[image.sections.size()];
+  EXPECT_EQ(s_osrel.virtual_address % image.section_alignment, 0u);
+  EXPECT_GE(s_osrel.virtual_address, last_old.virtual_end());
+  EXPECT_EQ(s_osrel.virtual_size, osrel.size());
+  EXPECT_EQ(s_osrel.pointer_to_raw_data % image.file_alignment, 0u);
+  EXPECT_EQ(out->find(".linux")->characteristics, scn_mem_read | scn_cnt_code);
+  EXPECT_EQ(out->size_of_image % image.section_alignment, 0u);
+  EXPECT_EQ(out->size_of_image, *checked_align_up<std::uint64_t>(out->find(".linux")->virtual_end(),
+                                                                 image.section_alignment));
+  EXPECT_EQ(out->size_of_code, image.size_of_code + big.size());
+  EXPECT_EQ(out->size_of_initialized_data,
+            image.size_of_initialized_data + osrel.size() + cmdline.size());
+  EXPECT_EQ(out->checksum, compute_checksum(*out));
+  EXPECT_EQ(out->pointer_to_symbol_table, 0u) << "the stub's symbol table is dropped";
+  // objdump and objcopy agree.
+  auto rows = objdump_sections(work / "out.efi");
+  ASSERT_EQ(rows.size(), out->sections.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i].name, out->sections[i].name);
+    EXPECT_EQ(rows[i].vma, out->image_base + out->sections[i].virtual_address);
+    EXPECT_EQ(rows[i].file_offset, out->sections[i].pointer_to_raw_data);
+  }
+  EXPECT_EQ(dump_section(".osrel"), osrel);
+  EXPECT_EQ(dump_section(".cmdline"), cmdline);
+  EXPECT_EQ(dump_section(".linux"), std::string(as_chars(big)));
+}
+
+TEST_F(writer_test, building_twice_gives_identical_bytes) {
+  auto a = editor::open(image), b = editor::open(image);
+  ASSERT_TRUE(a.ok() && b.ok());
+  for (auto* e : {&*a, &*b}) ASSERT_TRUE(e->append(".cmdline", as_bytes("quiet"), data_flags).ok());
+  EXPECT_EQ(a->build()->to_vector(), b->build()->to_vector());
+}
+
+TEST_F(writer_test, unchanged_image_keeps_every_section_byte) {
+  auto e = editor::open(image);
+  ASSERT_TRUE(e.ok());
+  auto bytes = build(*e);
+  // Identical up to the end of the sections, apart from the zeroed symbol
+  // table fields and the recomputed CheckSum.
+  const std::size_t end = static_cast<std::size_t>(image.end_of_sections());
+  ASSERT_EQ(bytes.size(), end);
+  std::size_t differing = 0;
+  for (std::size_t i = 0; i < end; ++i) differing += bytes[i] != stub[i];
+  EXPECT_LE(differing, 12u);
+}
+
+TEST_F(writer_test, replace_in_place_and_remove) {
+  UKIKIT_NEED_TOOL("objcopy");
+  auto e = editor::open(image);
+  ASSERT_TRUE(e.ok());
+  const std::string sbat =
+      "sbat,1,SBAT Version,sbat,1,https://github.com/rhboot/shim/blob/main/SBAT.md\n";
+  ASSERT_TRUE(e->replace(".sbat", as_bytes(sbat)).ok());
+  ASSERT_TRUE(e->remove(".sdmagic").ok());
+  auto bytes = build(*e);
+  auto out = parse(bytes, strictness::strict);
+  ASSERT_TRUE(out.ok());
+  EXPECT_FALSE(out->has_errors()) << all_diagnostics(*out);
+  EXPECT_EQ(out->find(".sbat")->virtual_address, image.find(".sbat")->virtual_address)
+      << "replaced in place";
+  EXPECT_EQ(out->find(".sbat")->virtual_size, sbat.size());
+  EXPECT_EQ(out->find(".sdmagic"), nullptr);
+  EXPECT_EQ(out->sections.size(), image.sections.size() - 1);
+  EXPECT_EQ(dump_section(".sbat"), sbat);
+  EXPECT_FALSE(e->remove(".nothere").ok());
+  EXPECT_FALSE(e->replace(".nothere", as_bytes("x")).ok());
+}
+
+TEST_F(writer_test, a_growing_code_section_is_refused_and_a_data_section_moves) {
+  auto e = editor::open(image);
+  ASSERT_TRUE(e.ok());
+  auto big = t::sample_bytes(0x20000);
+  auto r = e->replace(".text", big);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("code section .text cannot grow"), std::string::npos);
+  ASSERT_TRUE(e->replace(".sbat", big).ok());
+  auto bytes = build(*e);
+  auto out = parse(bytes, strictness::strict);
+  ASSERT_TRUE(out.ok());
+  EXPECT_FALSE(out->has_errors()) << all_diagnostics(*out);
+  EXPECT_GT(out->find(".sbat")->virtual_address, image.sections.back().virtual_address);
+}
+
+TEST_F(writer_test, fails_cleanly_without_header_space) {
+  auto e = editor::open(image);
+  ASSERT_TRUE(e.ok());
+  // The stub's headers end at 0x400; each section header takes 40 bytes.
+  const std::uint64_t room =
+      (0x400 - image.section_table_offset) / sizeof(section_header) - image.sections.size();
+  for (std::uint64_t i = 0; i < room; ++i)
+    ASSERT_TRUE(e->append(".s" + std::to_string(i), as_bytes("x"), data_flags).ok());
+  ASSERT_TRUE(e->build().ok()) << "exactly full still fits";
+  ASSERT_TRUE(e->append(".onemore", as_bytes("x"), data_flags).ok());
+  auto r = e->build();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("not enough header space"), std::string::npos)
+      << r.error().message();
+}
+
+TEST_F(writer_test, refuses_bad_names_duplicates_and_signed_images) {
+  auto e = editor::open(image);
+  ASSERT_TRUE(e.ok());
+  EXPECT_FALSE(e->append(".toolongname", as_bytes("x"), data_flags).ok());
+  EXPECT_FALSE(e->append("", as_bytes("x"), data_flags).ok());
+  EXPECT_FALSE(e->append(".text", as_bytes("x"), data_flags).ok());
+  UKIKIT_NEED_INPUT(kernel, "vmlinuz");
+  auto k = t::read_file(kernel);
+  auto signed_img = parse(k);
+  ASSERT_TRUE(signed_img.ok());
+  auto refused = editor::open(*signed_img);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("image is signed"), std::string::npos);
 }
 
 } // namespace
