@@ -460,3 +460,27 @@ TEST_F(writer_test, refuses_bad_names_duplicates_and_signed_images) {
 
 } // namespace
 } // namespace ukikit::pe
+
+namespace ukikit::pe {
+namespace {
+
+// Found by pe_fuzzer: a symbol-table pointer past the end of the file made
+// the editor read past the input.
+TEST(pe_writer_regression, symbol_table_pointer_past_end_of_file_is_refused) {
+  UKIKIT_NEED_INPUT(path, "linuxx64.efi.stub");
+  auto bytes = t::read_file(path);
+  auto img = parse(bytes);
+  ASSERT_TRUE(img.ok());
+  put32(bytes, img->pe_offset + 4 + offsetof(coff_header, pointer_to_symbol_table),
+        static_cast<std::uint32_t>(bytes.size() + 0x1000));
+  auto bad = parse(bytes);
+  ASSERT_TRUE(bad.ok());
+  auto e = editor::open(*bad);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.error().message().find("bytes after the last section would be lost"),
+            std::string::npos)
+      << e.error().message();
+}
+
+} // namespace
+} // namespace ukikit::pe

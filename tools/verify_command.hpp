@@ -86,6 +86,8 @@ inline int run_verify(const verify_options& o, std::string_view tool) {
     if (!img) {
       rc = exit_usage;
     } else {
+      // Hashed pages are dropped as the hashing passes: memory stays flat.
+      vopt.consumed = [&f](byte_span piece) { f->release(piece); };
       auto rep = authenticode::verify(*img, *trust, dbx ? &*dbx : nullptr, vopt);
       for (const auto& name : o.required_sections)
         if (!img->find(name)) rep.problems.push_back("required section " + name + " is missing");

@@ -22,6 +22,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -130,10 +132,24 @@ inline result<hashed_ranges> compute_ranges(const pe::image& img) {
 }
 
 // The image digest with one algorithm.
-inline result<hash::digest> image_digest(const hashed_ranges& r, hash::algorithm a) {
+// Told about each piece of the input once it has been hashed, so a caller
+// that mapped the file can release the pages (mapped_file::release).
+using consumed_fn = std::function<void(byte_span)>;
+
+// Pieces handed to the hasher at a time, and to consumed_fn after it.
+inline constexpr std::size_t digest_piece = std::size_t{8} << 20;
+
+inline result<hash::digest> image_digest(const hashed_ranges& r, hash::algorithm a,
+                                         const consumed_fn& consumed = nullptr) {
   static constexpr std::array<std::byte, 8> zeros{};
   UKIKIT_TRY_ASSIGN(hash::hasher h, hash::hasher::create(a));
-  h.update_all(r.ranges);
+  for (byte_span range : r.ranges) {
+    for (std::size_t off = 0; off < range.size(); off += digest_piece) {
+      byte_span piece = range.subspan(off, std::min(digest_piece, range.size() - off));
+      h.update(piece);
+      if (consumed) consumed(piece);
+    }
+  }
   h.update(byte_span(zeros).first(r.zero_padding));
   return h.finish();
 }
@@ -393,6 +409,20 @@ inline result<signature> parse_signature(const pe::certificate_entry& entry) {
   return s;
 }
 
+// messageDigest over `content` and the signer's signature over the signed
+// attributes (not the chain). OpenSSL 3.0's PKCS7_verify leaks its private
+// copy of a memory BIO when it fails early, so it gets a null filter over
+// the memory BIO instead, which it does not copy.
+inline result<void> verify_content(PKCS7* p7, byte_span content) {
+  UKIKIT_TRY_ASSIGN(crypto::bio_ptr mem, crypto::memory_bio(content));
+  crypto::bio_chain_ptr chain(BIO_new(BIO_f_null()));
+  if (!chain) return crypto::openssl_error("cannot create BIO");
+  BIO_push(chain.get(), mem.release());
+  if (PKCS7_verify(p7, nullptr, nullptr, chain.get(), nullptr, PKCS7_BINARY | PKCS7_NOVERIFY) != 1)
+    return crypto::openssl_error("signature does not verify", errc::checksum_mismatch);
+  return {};
+}
+
 // ---- trust anchors and dbx ------------------------------------------------------
 
 // EFI_SIGNATURE_LIST types (UEFI spec §32.4.1).
@@ -483,6 +513,8 @@ inline result<signature_database> load_trust(byte_span data, std::string_view wh
 struct verify_options {
   // sha1 image digests are weak; firmware may still accept them.
   bool allow_sha1 = false;
+  // Told about each hashed piece of the file (see image_digest).
+  consumed_fn consumed;
 };
 
 struct signature_result {
@@ -543,7 +575,8 @@ inline bool chains(X509* cert, STACK_OF(X509) * untrusted, const signature_datab
   return ok;
 }
 
-inline void verify_one(const pe::certificate_entry& entry, const hashed_ranges& ranges,
+inline void verify_one(const pe::certificate_entry& entry,
+                       const std::function<result<hash::digest>(hash::algorithm)>& digest_for,
                        const signature_database& trust, const signature_database* dbx,
                        const verify_options& opt, signature_result& r) {
   r.entry_offset = entry.offset;
@@ -568,7 +601,7 @@ inline void verify_one(const pe::certificate_entry& entry, const hashed_ranges& 
     r.refused = true;
     r.problems.push_back("sha1 image digest refused by policy (allow it with --allow-sha1)");
   }
-  auto computed = image_digest(ranges, *s.indirect.algorithm);
+  auto computed = digest_for(*s.indirect.algorithm);
   if (!computed) {
     r.problems.push_back(computed.error().message());
     return;
@@ -579,16 +612,9 @@ inline void verify_one(const pe::certificate_entry& entry, const hashed_ranges& 
     r.problems.push_back("digest mismatch: signed=" + r.claimed + ", computed=" + r.computed);
 
   // messageDigest over the content octets, and the signer's signature.
-  auto bio = crypto::memory_bio(s.indirect.content_octets);
-  if (!bio) {
-    r.problems.push_back(bio.error().message());
-    return;
-  }
-  r.signature_valid = PKCS7_verify(s.pkcs7.get(), nullptr, nullptr, bio->get(), nullptr,
-                                   PKCS7_BINARY | PKCS7_NOVERIFY) == 1;
-  if (!r.signature_valid)
-    r.problems.push_back(crypto::openssl_error("signature does not verify").message());
-  ERR_clear_error();
+  auto valid = verify_content(s.pkcs7.get(), s.indirect.content_octets);
+  r.signature_valid = valid.ok();
+  if (!valid) r.problems.push_back(valid.error().message());
 
   STACK_OF(X509)* signers = PKCS7_get0_signers(s.pkcs7.get(), nullptr, 0);
   X509* signer = signers && sk_X509_num(signers) > 0 ? sk_X509_value(signers, 0) : nullptr;
@@ -640,7 +666,14 @@ inline verify_report verify(const pe::image& img, const signature_database& trus
     if (g.nonzero)
       rep.problems.push_back(std::to_string(g.size) + " bytes of unhashed data at offset " +
                              hex(g.offset) + " (not covered by the signature)");
-  if (auto d = image_digest(*ranges, hash::algorithm::sha256)) {
+  // Each algorithm's digest is computed once, however many signatures use it.
+  std::map<hash::algorithm, result<hash::digest>> digests;
+  auto digest_for = [&](hash::algorithm a) -> result<hash::digest> {
+    auto it = digests.find(a);
+    if (it == digests.end()) it = digests.emplace(a, image_digest(*ranges, a, opt.consumed)).first;
+    return it->second;
+  };
+  if (auto d = digest_for(hash::algorithm::sha256)) {
     rep.sha256 = *d;
     if (detail::listed(dbx, *d))
       rep.problems.push_back("image digest " + d->hex() + " is listed in dbx");
@@ -655,7 +688,7 @@ inline verify_report verify(const pe::image& img, const signature_database& trus
   if (walk.entries.empty()) rep.problems.push_back("certificate table holds no signature");
   for (const auto& e : walk.entries) {
     signature_result r;
-    detail::verify_one(e, *ranges, trust, dbx, opt, r);
+    detail::verify_one(e, digest_for, trust, dbx, opt, r);
     rep.signatures.push_back(std::move(r));
   }
   return rep;
@@ -938,12 +971,7 @@ inline result<void> check_signature(byte_span der) {
   e.type = pe::win_cert_type_pkcs_signed_data;
   e.payload = der;
   UKIKIT_TRY_ASSIGN(signature s, parse_signature(e));
-  UKIKIT_TRY_ASSIGN(auto bio, crypto::memory_bio(s.indirect.content_octets));
-  if (PKCS7_verify(s.pkcs7.get(), nullptr, nullptr, bio.get(), nullptr,
-                   PKCS7_BINARY | PKCS7_NOVERIFY) != 1)
-    return crypto::openssl_error("signature does not verify with the certificate's key",
-                                 errc::checksum_mismatch);
-  return {};
+  return verify_content(s.pkcs7.get(), s.indirect.content_octets);
 }
 
 // The payloads of an image's current signatures, for keeping some of them.

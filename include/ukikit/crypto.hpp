@@ -27,6 +27,7 @@ template <auto Free> struct deleter {
 } // namespace detail
 
 using bio_ptr = std::unique_ptr<BIO, detail::deleter<BIO_free>>;
+using bio_chain_ptr = std::unique_ptr<BIO, detail::deleter<BIO_free_all>>;
 using x509_ptr = std::unique_ptr<X509, detail::deleter<X509_free>>;
 using pkey_ptr = std::unique_ptr<EVP_PKEY, detail::deleter<EVP_PKEY_free>>;
 using md_ctx_ptr = std::unique_ptr<EVP_MD_CTX, detail::deleter<EVP_MD_CTX_free>>;

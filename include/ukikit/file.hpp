@@ -119,6 +119,20 @@ public:
   std::size_t size() const noexcept { return size_; }
   const std::filesystem::path& path() const noexcept { return path_; }
 
+  // Drop the pages wholly inside `part` (a span of this mapping) from memory
+  // once they have been read: they count as resident otherwise, and a later
+  // access reads them back from the file. Keeps hashing a large file flat.
+  void release(byte_span part) const noexcept {
+    if (!data_ || part.empty() || part.data() < data_ || part.data() + part.size() > data_ + size_)
+      return;
+    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    auto begin = reinterpret_cast<std::uintptr_t>(part.data());
+    auto end = begin + part.size();
+    begin = (begin + page - 1) & ~(page - 1);
+    end &= ~(page - 1);
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  }
+
   // Hint that the whole file will be read front to back (hashing).
   void advise_sequential() const noexcept {
     if (data_) ::madvise(const_cast<std::byte*>(data_), size_, MADV_SEQUENTIAL);

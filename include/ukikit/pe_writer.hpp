@@ -90,7 +90,8 @@ public:
     // Data after the sections: a COFF symbol table (dropped) or a problem.
     std::uint64_t end = img.end_of_sections();
     if (end < img.file.size()) {
-      bool symbols = img.pointer_to_symbol_table != 0 && img.pointer_to_symbol_table >= end;
+      bool symbols = img.pointer_to_symbol_table != 0 && img.pointer_to_symbol_table >= end &&
+                     img.pointer_to_symbol_table <= img.file.size();
       if (!symbols)
         return error(errc::unsupported,
                      hex(img.file.size() - end) + " bytes after the last section would be lost",
@@ -167,8 +168,11 @@ public:
                    "not enough header space for " + std::to_string(sections_.size()) +
                        " section headers (table would end at " + hex(table_end) +
                        ", first section data starts at " + hex(headers_end) + ")");
-    if (headers_end > img.file.size() && !img.sections.empty())
-      return error(errc::out_of_range, "headers extend past end of file");
+    // The headers come from the file; only FileAlignment padding may be new.
+    if (headers_end > img.file.size() + img.file_alignment)
+      return error(errc::out_of_range, "SizeOfHeaders " + hex(img.size_of_headers) +
+                                           " extends past end of file (" + hex(img.file.size()) +
+                                           ")");
 
     planned_image out;
     out.headers.assign(img.file.begin(),
