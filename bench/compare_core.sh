@@ -22,22 +22,7 @@ done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT INT TERM
 
-# Best wall time in seconds of `sh -c "$1"` over $runs runs.
-best_time() {
-  best=""
-  i=0
-  while [ "$i" -lt "$runs" ]; do
-    start=$(date +%s%N)
-    sh -c "$1"
-    end=$(date +%s%N)
-    t=$((end - start))
-    if [ -z "$best" ] || [ "$t" -lt "$best" ]; then best=$t; fi
-    i=$((i + 1))
-  done
-  awk -v ns="$best" 'BEGIN { printf "%.3f", ns / 1e9 }'
-}
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+. "$(dirname "$0")/lib.sh"
 
 printf '%-34s %12s %12s %8s\n' "what" "ukikit" "reference" "ratio"
 

@@ -38,21 +38,7 @@ objcopy --add-section .initrd=payload --set-section-flags .initrd=contents,alloc
 # Warm the page cache so every tool reads from memory.
 cat big.efi >/dev/null
 
-# best_time CMD: best wall time in seconds over $runs runs; peak_kib CMD: max RSS.
-best_time() {
-  best=""
-  i=0
-  while [ "$i" -lt "$runs" ]; do
-    start=$(date +%s%N)
-    sh -c "$1" >/dev/null 2>&1 || { echo "compare_verify: failed: $1" >&2; exit 1; }
-    end=$(date +%s%N)
-    t=$((end - start))
-    if [ -z "$best" ] || [ "$t" -lt "$best" ]; then best=$t; fi
-    i=$((i + 1))
-  done
-  awk -v ns="$best" 'BEGIN { printf "%.3f", ns / 1e9 }'
-}
-peak_kib() { /usr/bin/time -f %M sh -c "exec $1" 2>&1 >/dev/null | tail -n 1; }
+. "$root/bench/lib.sh"
 
 ref=""
 printf '%-28s %9s %8s %12s\n' "tool (${size_mib} MiB image)" "seconds" "ratio" "peak RSS"
@@ -64,6 +50,6 @@ for tool in "openssl dgst -sha256 big.efi" \
   [ -n "$ref" ] || ref=$t
   m=$(peak_kib "$tool")
   name=$(echo "$tool" | awk '{ n = $1; sub(".*/", "", n); print n, ($2 == "dgst" ? "dgst" : "") }')
-  printf '%-28s %9s %8s %9s MiB\n' "$name" "$t" "$(awk -v a="$t" -v b="$ref" 'BEGIN { printf "%.2f", a / b }')" \
+  printf '%-28s %9s %8s %9s MiB\n' "$name" "$t" "$(ratio "$t" "$ref")" \
     "$(awk -v k="$m" 'BEGIN { printf "%.0f", k / 1024 }')"
 done
