@@ -9,6 +9,7 @@ packages="
   libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   openssl coreutils zstd xz-utils gzip pigz
+  binutils sbsigntool osslsigncode efitools
 "
 
 missing=""

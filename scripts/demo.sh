@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The end-to-end job on built-in defaults, run by scripts/quickstart.sh.
+#
+# For now (foundation): compress a sample with each format, decompress it,
+# check the round trip and that the real zstd/xz/gzip agree with us both
+# ways, check the decompression limit, and check `ukikit digest` against
+# coreutils' sha*sum. It prints "demo: OK" at the end, and exits non-zero on
+# the first failed check.
+#
+# The ukikit binary is $UKIKIT_BIN, or the one in build/release.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+ukikit=${UKIKIT_BIN:-}
+if [ -z "$ukikit" ]; then
+  for candidate in "$root/build/release/tools/ukikit" "$root/build/release/bin/ukikit" \
+    "$root/build/release/ukikit"; do
+    if [ -x "$candidate" ]; then
+      ukikit=$candidate
+      break
+    fi
+  done
+fi
+if [ -z "$ukikit" ] || [ ! -x "$ukikit" ]; then
+  echo "demo: no ukikit binary (build it with scripts/quickstart.sh, or set UKIKIT_BIN)" >&2
+  exit 2
+fi
+
+fail() {
+  echo "demo: FAILED: $*" >&2
+  exit 1
+}
+step() { echo "demo: $*"; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/ukikit-demo.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+echo "demo: $("$ukikit" --version 2>/dev/null || echo "$ukikit")"
+
+# ---- a sample input --------------------------------------------------------
+# Four copies of the Debian license texts (about 1 MiB of text): real-world
+# data, the same on every Debian machine.
+licenses=/usr/share/common-licenses
+if [ -d "$licenses" ]; then
+  for _ in 1 2 3 4; do cat "$licenses"/*; done >sample
+else
+  seq 1 200000 >sample
+fi
+step "sample: $(wc -c <sample) bytes"
+
+# ---- compress, decompress, compare -----------------------------------------
+for format in zstd xz gzip; do
+  case $format in
+  zstd) ext=zst decode="zstd -q -d -c" encode="zstd -q -c" ;;
+  xz) ext=xz decode="xz -d -c" encode="xz --check=crc32 -c" ;;
+  gzip) ext=gz decode="gzip -d -c" encode="gzip -n -c" ;;
+  esac
+
+  "$ukikit" compress --format "$format" -o "sample.$ext" sample ||
+    fail "ukikit compress --format $format exited $?"
+  # Writers are deterministic: the same input and options give the same bytes.
+  "$ukikit" compress --format "$format" -o "again.$ext" sample ||
+    fail "ukikit compress --format $format (second run) exited $?"
+  cmp -s "sample.$ext" "again.$ext" || fail "$format: two compressions of the same input differ"
+
+  # The real tool decodes what we wrote.
+  $decode "sample.$ext" | cmp -s - sample || fail "$format: '$decode' does not give back the sample"
+
+  # We decode what we wrote (format auto-detected).
+  "$ukikit" decompress -o "sample.$ext.out" "sample.$ext" ||
+    fail "ukikit decompress sample.$ext exited $?"
+  cmp -s "sample.$ext.out" sample || fail "$format: ukikit decompress does not give back the sample"
+
+  # We decode what the real tool wrote, including two streams back to back.
+  $encode sample >"real.$ext"
+  cat "real.$ext" "real.$ext" >"twice.$ext"
+  cat sample sample >twice
+  "$ukikit" decompress -o "real.$ext.out" "real.$ext" ||
+    fail "ukikit decompress of '$encode' output exited $?"
+  cmp -s "real.$ext.out" sample || fail "$format: ukikit decompress of '$encode' output differs"
+  "$ukikit" decompress -o "twice.$ext.out" "twice.$ext" ||
+    fail "ukikit decompress of two concatenated $format streams exited $?"
+  cmp -s "twice.$ext.out" twice || fail "$format: two concatenated streams do not decode to both"
+
+  step "$format: $(wc -c <"sample.$ext") bytes; round trip, '$decode' and '$encode' agree"
+done
+
+# ---- the decompression limit -------------------------------------------------
+# A limit below the real size is an error, and no partial output is left.
+if "$ukikit" decompress --max-size 4096 -o limited sample.zst 2>limit.err; then
+  fail "decompress --max-size 4096 of a $(wc -c <sample)-byte stream succeeded"
+fi
+[ ! -e limited ] || fail "decompress over its limit left a partial output file"
+step "limit: --max-size 4096 refused ($(head -n 1 limit.err))"
+
+# ---- digests -------------------------------------------------------------------
+# `ukikit digest` prints OCI digests "alg:hex  FILE"; coreutils must agree.
+for algorithm in sha256 sha384 sha512 sha1; do
+  expected=$("${algorithm}sum" sample sample.zst | sed "s/^/$algorithm:/")
+  got=$("$ukikit" digest --algorithm "$algorithm" sample sample.zst) ||
+    fail "ukikit digest --algorithm $algorithm exited $?"
+  [ "$got" = "$expected" ] ||
+    fail "ukikit digest --algorithm $algorithm disagrees with ${algorithm}sum:
+  ukikit:    $got
+  ${algorithm}sum: $expected"
+done
+got=$("$ukikit" digest sample) || fail "ukikit digest exited $?"
+[ "$got" = "sha256:$(sha256sum sample | cut -d' ' -f1)  sample" ] ||
+  fail "ukikit digest (default sha256) disagrees with sha256sum: $got"
+"$ukikit" digest sample sample.zst sample.xz sample.gz | sed 's/^/demo:   /'
+step "digests: sha256, sha384, sha512 and sha1 agree with coreutils"
+
+echo "demo: OK"
