@@ -412,6 +412,26 @@ TEST_F(writer_test, replace_in_place_and_remove) {
   EXPECT_FALSE(e->replace(".nothere", as_bytes("x")).ok());
 }
 
+TEST_F(writer_test, replacement_that_would_overlap_the_next_section_moves) {
+  // Debian's stub has .sdmagic 0x100 bytes after .sbat, whose raw size is
+  // 0x200: 0x150 bytes fit the raw data but not the address range.
+  const section* sbat = image.find(".sbat");
+  const section* next = image.find(".sdmagic");
+  ASSERT_TRUE(sbat && next);
+  const std::size_t size = (next->virtual_address - sbat->virtual_address) + 0x50;
+  ASSERT_LE(size, sbat->size_of_raw_data);
+  auto e = editor::open(image);
+  ASSERT_TRUE(e.ok());
+  auto text = t::sample_bytes(size);
+  ASSERT_TRUE(e->replace(".sbat", text).ok());
+  auto bytes = build(*e);
+  auto out = parse(bytes, strictness::strict);
+  ASSERT_TRUE(out.ok());
+  EXPECT_FALSE(out->has_errors()) << all_diagnostics(*out);
+  EXPECT_GT(out->find(".sbat")->virtual_address, image.sections.back().virtual_address);
+  EXPECT_EQ(out->find(".sbat")->virtual_size, size);
+}
+
 TEST_F(writer_test, a_growing_code_section_is_refused_and_a_data_section_moves) {
   auto e = editor::open(image);
   ASSERT_TRUE(e.ok());

@@ -127,8 +127,17 @@ public:
     auto it = find(name);
     if (it == sections_.end())
       return error(errc::invalid_argument, "no section " + std::string(name) + " to replace");
+    // In place only when it fits the raw size and its new virtual range
+    // stays clear of every other section (Debian's stub puts .sdmagic 0x100
+    // bytes after .sbat, less than the .sbat raw size).
     const std::uint64_t room = it->data.size();
-    if (data.size() <= room || (it->added && is_last_by_address(*it))) {
+    const bool clear =
+        std::none_of(sections_.begin(), sections_.end(), [&](const planned_section& o) {
+          return &o != &*it &&
+                 o.virtual_address < std::uint64_t{it->virtual_address} + data.size() &&
+                 it->virtual_address < std::uint64_t{o.virtual_address} + virtual_extent(o);
+        });
+    if ((data.size() <= room && clear) || (it->added && is_last_by_address(*it))) {
       it->data = data;
       it->virtual_size = static_cast<std::uint32_t>(data.size());
       return {};
