@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <unistd.h>
 
@@ -34,9 +35,22 @@ inline int report(std::string_view tool, const error& e, int code = exit_usage) 
 
 // Parse the command line; on --help/--version or a usage error, return the
 // exit code to end with (help and version: 0; errors: 2).
+//
+// "--option=" (an explicitly empty value, as in `--phases=`) is passed on as
+// the option and an empty argument: CLI11 would take the next argument.
 inline std::optional<int> parse(CLI::App& app, int argc, char** argv) {
+  std::vector<std::string> args; // CLI11 wants them in reverse order
+  for (int i = argc - 1; i >= 1; --i) {
+    std::string_view a = argv[i];
+    if (a.size() > 3 && a.substr(0, 2) == "--" && a.back() == '=' && a.find('=') == a.size() - 1) {
+      args.emplace_back();
+      args.emplace_back(a.substr(0, a.size() - 1));
+    } else {
+      args.emplace_back(a);
+    }
+  }
   try {
-    app.parse(argc, argv);
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? exit_ok : exit_usage;

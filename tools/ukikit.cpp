@@ -1,9 +1,11 @@
 // ukikit: build, sign, measure and check Unified Kernel Images and what they
 // are made of. Each command lives in its own header; all logic is in the
 // library headers under include/ukikit/.
+#include "build_command.hpp"
 #include "cli.hpp"
 #include "compress_commands.hpp"
 #include "digest_command.hpp"
+#include "measure_command.hpp"
 #include "sign_commands.hpp"
 #include "verify_command.hpp"
 
@@ -14,6 +16,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   int rc = exit_ok;
+  build_options build;
+  add_build_command(app, build, rc);
   sign_options sign;
   add_sign_command(app, sign, rc);
   attach_options attach;
@@ -21,6 +25,8 @@ int main(int argc, char** argv) {
   unsign_options unsign;
   add_unsign_command(app, unsign, rc);
 
+  measure_options measure;
+  add_measure_command(app, measure, rc);
   verify_options verify;
   auto* verify_cmd = app.add_subcommand("verify", "Verify signed PE images (same as ukiverify)");
   add_verify_options(*verify_cmd, verify);

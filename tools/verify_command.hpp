@@ -8,6 +8,8 @@
 #include <ukikit/authenticode.hpp>
 #include <ukikit/file.hpp>
 #include <ukikit/pe.hpp>
+#include <ukikit/uki.hpp>
+#include <ukikit/uki/pcr.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +24,9 @@ struct verify_options {
   std::vector<std::string> dbx;
   std::vector<std::string> required_sections;
   std::vector<std::string> files;
+  std::optional<std::string> pcrpkey;
+  std::vector<std::string> phases;
+  std::string pcrsig_mode = "systemd";
   bool allow_sha1 = false;
   bool json = false;
 };
@@ -56,6 +61,31 @@ inline nlohmann::ordered_json signature_json(const authenticode::signature_resul
           {"notes", s.notes}};
 }
 
+// With a PCR public key (given, or the UKI's own .pcrpkey), every profile's
+// .pcrsig must verify for the PCR 11 values predicted from the sections.
+inline void check_pcrsig(const pe::image& img, byte_span pcrpkey, const verify_options& o,
+                         measure::signature_mode mode, std::vector<std::string>& problems,
+                         nlohmann::ordered_json& entry) {
+  uki::view v(img);
+  if (!v.is_uki() && !v.is_addon()) return;
+  const bool embedded_key =
+      std::any_of(v.sections().begin(), v.sections().end(),
+                  [](const uki::section_entry& e) { return e.kind == uki::section_kind::pcrpkey; });
+  if (pcrpkey.empty() && !embedded_key) return;
+  nlohmann::ordered_json reports = nlohmann::ordered_json::array();
+  const std::size_t profiles = std::max<std::size_t>(v.profile_count(), 1);
+  for (std::size_t n = 0; n < profiles; ++n) {
+    auto rep = uki::verify_pcrsig(v, n, pcrpkey, o.phases, mode);
+    const std::string where = v.profile_count() ? "profile @" + std::to_string(n) + ": " : "";
+    for (const auto& p : rep.problems) problems.push_back(where + p);
+    reports.push_back({{"profile", n},
+                       {"present", rep.present},
+                       {"passed", rep.problems.empty()},
+                       {"problems", rep.problems}});
+  }
+  entry["pcrsig"] = reports;
+}
+
 inline int run_verify(const verify_options& o, std::string_view tool) {
   auto trust = load_databases(o.certs);
   if (!trust) return report(tool, trust.error());
@@ -67,6 +97,14 @@ inline int run_verify(const verify_options& o, std::string_view tool) {
   }
   authenticode::verify_options vopt;
   vopt.allow_sha1 = o.allow_sha1;
+  std::optional<file::mapped_file> pcrpkey;
+  if (o.pcrpkey) {
+    auto k = file::mapped_file::open(*o.pcrpkey);
+    if (!k) return report(tool, k.error());
+    pcrpkey.emplace(std::move(*k));
+  }
+  auto mode = measure::parse_signature_mode(o.pcrsig_mode);
+  if (!mode) return report(tool, mode.error());
 
   int rc = exit_ok;
   nlohmann::ordered_json files = nlohmann::ordered_json::array();
@@ -91,6 +129,7 @@ inline int run_verify(const verify_options& o, std::string_view tool) {
       auto rep = authenticode::verify(*img, *trust, dbx ? &*dbx : nullptr, vopt);
       for (const auto& name : o.required_sections)
         if (!img->find(name)) rep.problems.push_back("required section " + name + " is missing");
+      check_pcrsig(*img, pcrpkey ? pcrpkey->bytes() : byte_span(), o, *mode, rep.problems, entry);
       nlohmann::ordered_json sigs = nlohmann::ordered_json::array();
       for (const auto& s : rep.signatures) sigs.push_back(signature_json(s));
       entry["authenticode"] = {{"sha256", rep.sha256 ? rep.sha256->hex() : ""},
@@ -137,6 +176,18 @@ inline void add_verify_options(CLI::App& cmd, verify_options& o) {
   cmd.add_option("--require", o.required_sections,
                  "Fail unless the image has this section (e.g. .linux); repeatable")
       ->allow_extra_args(false);
+  cmd.add_option(
+         "--pcrpkey", o.pcrpkey,
+         "Public key (PEM) the .pcrsig of each profile must verify with, for the PCR 11 values "
+         "predicted from the sections (without it, a UKI's own .pcrpkey is used when it has one)")
+      ->check(CLI::ExistingFile);
+  cmd.add_option("--phases", o.phases,
+                 "Phase paths the .pcrsig must cover (default: systemd-measure's four)")
+      ->allow_extra_args(false);
+  cmd.add_option(
+      "--pcrsig-mode", o.pcrsig_mode,
+      "How .pcrsig entries were signed: systemd (SHA-256 for every bank), bank-hash (systemd "
+      "252-257), talos");
   cmd.add_flag("--allow-sha1", o.allow_sha1,
                "Accept signatures over a sha1 image digest (refused by default)");
   cmd.add_flag("--json", o.json,

@@ -1,0 +1,227 @@
+// Building a UKI from a systemd-stub, as ukify does (reference/uki-signing-pcr.md
+// §1.5, §2.3, §2.4): sections placed after the stub's last one, SBAT merged
+// into the stub's .sbat, uname found in the kernel, then .pcrsig over the
+// measured sections when a PCR key is given. Authenticode signing, last, is
+// the caller's (authenticode::sign over the result).
+//
+// Building twice from the same inputs gives the same bytes.
+#pragma once
+
+#include "../bytes.hpp"
+#include "../crypto.hpp"
+#include "../measure.hpp"
+#include "../pe.hpp"
+#include "../pe_writer.hpp"
+#include "../result.hpp"
+#include "../uki.hpp"
+#include "kernel.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ukikit::uki {
+
+// ukify's SBAT header line and its default row for UKIs.
+inline constexpr std::string_view sbat_header =
+    "sbat,1,SBAT Version,sbat,1,https://github.com/rhboot/shim/blob/main/SBAT.md\n";
+inline constexpr std::string_view default_uki_sbat =
+    "sbat,1,SBAT Version,sbat,1,https://github.com/rhboot/shim/blob/main/SBAT.md\n"
+    "uki,1,UKI,uki,1,https://uapi-group.org/specifications/specs/unified_kernel_image/\n";
+
+// Characteristics of every added section but .linux (which is code).
+inline constexpr std::uint32_t data_section = pe::scn_mem_read | pe::scn_cnt_initialized_data;
+
+struct build_input {
+  byte_span stub;                 // systemd-stub (unsigned)
+  byte_span linux_;               // the kernel; empty for an addon
+  std::vector<byte_span> initrds; // concatenated, each padded to 4 bytes
+  std::optional<std::string> cmdline;
+  std::optional<std::string> os_release;
+  std::optional<std::string> uname; // default: found in the kernel
+  std::vector<std::string> sbat;    // user SBAT texts (default: the UKI row)
+  std::optional<std::string> profile;
+  std::optional<byte_span> splash, dtb, ucode, pcrpkey;
+  std::vector<std::pair<std::string, byte_span>> extra; // --section NAME:@FILE
+
+  // .pcrsig: signed when a key is given (and .pcrpkey derived from it when
+  // none is given).
+  EVP_PKEY* pcr_private_key = nullptr;
+  measure::options pcr_options;
+};
+
+struct built_uki {
+  std::vector<std::byte> bytes;   // the unsigned image
+  std::vector<std::string> notes; // what the builder decided (uname found, SBAT merged …)
+};
+
+namespace detail {
+
+// Lines 2..n of an SBAT text whose first line is the "sbat," header;
+// nullopt when it has no such header.
+inline std::optional<std::vector<std::string>> sbat_rows(std::string_view text) {
+  while (!text.empty() && text.back() == '\0') text.remove_suffix(1);
+  std::vector<std::string> lines;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    auto nl = text.find('\n', pos);
+    std::string_view line =
+        text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty()) lines.emplace_back(line);
+    if (nl == std::string_view::npos) break;
+    pos = nl + 1;
+  }
+  if (lines.empty() || lines.front().rfind("sbat,", 0) != 0) return std::nullopt;
+  lines.erase(lines.begin());
+  return lines;
+}
+
+// The section bytes of `name` in a PE, if it is one and has it.
+inline std::optional<std::string_view> pe_section_text(byte_span file, std::string_view name) {
+  auto img = pe::parse(file);
+  if (!img) return std::nullopt;
+  const pe::section* s = img->find(name);
+  if (!s) return std::nullopt;
+  return as_chars(s->data());
+}
+
+} // namespace detail
+
+// ukify's SBAT merge: the header, then the rows of the stub's .sbat, the
+// kernel's .sbat and each user text (each must start with the header line),
+// joined by newlines and ending in "\n\0".
+inline result<std::string> merge_sbat(byte_span stub, byte_span kernel,
+                                      const std::vector<std::string>& user,
+                                      std::vector<std::string>& notes) {
+  std::vector<std::string> rows;
+  for (auto [what, file] :
+       {std::pair<std::string_view, byte_span>{"stub", stub}, {"kernel", kernel}}) {
+    if (file.empty()) continue;
+    auto text = detail::pe_section_text(file, ".sbat");
+    if (!text) continue;
+    auto r = detail::sbat_rows(*text);
+    if (!r) {
+      notes.push_back(std::string("the ") + std::string(what) +
+                      "'s .sbat has no sbat header line; skipped");
+      continue;
+    }
+    rows.insert(rows.end(), r->begin(), r->end());
+  }
+  std::vector<std::string> texts =
+      user.empty() ? std::vector<std::string>{std::string(default_uki_sbat)} : user;
+  for (const auto& t : texts) {
+    auto r = detail::sbat_rows(t);
+    if (!r)
+      return error(errc::invalid_argument,
+                   "SBAT text must start with the header line \"sbat,1,SBAT Version,…\"");
+    rows.insert(rows.end(), r->begin(), r->end());
+  }
+  std::string out(sbat_header);
+  for (std::size_t i = 0; i < rows.size(); ++i) out += rows[i] + (i + 1 < rows.size() ? "\n" : "");
+  out += "\n";
+  out.push_back('\0');
+  UKIKIT_TRY(parse_sbat(std::string_view(out), strictness::strict)); // what we write must be valid
+  return out;
+}
+
+// The .pcrpkey text (SubjectPublicKeyInfo PEM) of a key.
+inline result<std::string> public_key_pem(EVP_PKEY* key) {
+  crypto::bio_ptr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_PUBKEY(bio.get(), key) != 1)
+    return crypto::openssl_error("cannot write public key");
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<std::size_t>(len));
+}
+
+inline result<built_uki> build(const build_input& in) {
+  built_uki out;
+  UKIKIT_TRY_ASSIGN(pe::image stub, pe::parse(in.stub, pe::strictness::permissive));
+  for (const auto& d : stub.diagnostics)
+    if (d.severity == pe::diagnostic::level::error)
+      return error(errc::malformed, "stub: " + d.text());
+  UKIKIT_TRY_ASSIGN(pe::editor ed, pe::editor::open(stub));
+
+  // Owned texts; sections view them, so they must not move once added.
+  std::string uname_text, sbat_text, pcrpkey_text;
+  std::vector<std::byte> initrd_joined;
+
+  if (in.uname) {
+    uname_text = *in.uname;
+  } else if (!in.linux_.empty()) {
+    auto facts = kernel_facts(in.linux_);
+    if (facts && !facts->uname().empty()) {
+      uname_text = std::string(facts->uname());
+      out.notes.push_back(".uname " + uname_text + " found in the kernel (" +
+                          facts->versions.front().how + ")");
+    } else {
+      out.notes.push_back("no kernel version found; no .uname section");
+    }
+  }
+  UKIKIT_TRY_ASSIGN(sbat_text, merge_sbat(in.stub, in.linux_, in.sbat, out.notes));
+
+  byte_span initrd;
+  if (in.initrds.size() == 1 && in.initrds[0].size() % 4 == 0) {
+    initrd = in.initrds[0];
+  } else if (!in.initrds.empty()) {
+    for (byte_span part : in.initrds) {
+      initrd_joined.insert(initrd_joined.end(), part.begin(), part.end());
+      initrd_joined.resize((initrd_joined.size() + 3) / 4 * 4);
+    }
+    initrd = initrd_joined;
+  }
+  std::optional<byte_span> pcrpkey = in.pcrpkey;
+  if (!pcrpkey && in.pcr_private_key) {
+    UKIKIT_TRY_ASSIGN(pcrpkey_text, public_key_pem(in.pcr_private_key));
+    pcrpkey = as_bytes(pcrpkey_text);
+    out.notes.push_back(".pcrpkey derived from the PCR private key");
+  }
+
+  // ukify's file order; .sbat replaces the stub's own in place; .pcrsig last.
+  std::vector<measure::section> measured;
+  auto add = [&](std::string_view name, byte_span bytes,
+                 std::uint32_t flags = data_section) -> result<void> {
+    if (bytes.empty()) return {};
+    UKIKIT_TRY(ed.append(name, bytes, flags));
+    measured.push_back({name, bytes});
+    return {};
+  };
+  if (in.profile) UKIKIT_TRY(add(".profile", as_bytes(*in.profile)));
+  if (in.os_release) UKIKIT_TRY(add(".osrel", as_bytes(*in.os_release)));
+  if (in.cmdline) UKIKIT_TRY(add(".cmdline", as_bytes(*in.cmdline)));
+  if (in.dtb) UKIKIT_TRY(add(".dtb", *in.dtb));
+  UKIKIT_TRY(add(".uname", as_bytes(uname_text)));
+  if (in.splash) UKIKIT_TRY(add(".splash", *in.splash));
+  if (pcrpkey) UKIKIT_TRY(add(".pcrpkey", *pcrpkey));
+  UKIKIT_TRY(add(".initrd", initrd));
+  if (in.ucode) UKIKIT_TRY(add(".ucode", *in.ucode));
+  for (const auto& [name, bytes] : in.extra) {
+    if (name == ".pcrsig")
+      return error(errc::invalid_argument, ".pcrsig is made by the builder, not given");
+    UKIKIT_TRY(add(name, bytes));
+  }
+  UKIKIT_TRY(add(".linux", in.linux_, pe::scn_mem_read | pe::scn_cnt_code));
+  if (stub.find(".sbat")) {
+    UKIKIT_TRY(ed.replace(".sbat", as_bytes(sbat_text)));
+    measured.push_back({".sbat", as_bytes(sbat_text)});
+  } else {
+    UKIKIT_TRY(add(".sbat", as_bytes(sbat_text)));
+  }
+
+  std::string pcrsig_text;
+  if (in.pcr_private_key) {
+    UKIKIT_TRY_ASSIGN(auto prediction, measure::predict(measured, in.pcr_options));
+    UKIKIT_TRY_ASSIGN(auto sig, measure::sign(prediction, in.pcr_private_key));
+    pcrsig_text = measure::serialize(sig);
+    UKIKIT_TRY(ed.append(".pcrsig", as_bytes(pcrsig_text), data_section));
+  }
+
+  UKIKIT_TRY_ASSIGN(auto planned, ed.build());
+  out.bytes = planned.to_vector();
+  return out;
+}
+
+} // namespace ukikit::uki

@@ -1,0 +1,96 @@
+// PCR 11 of a UKI: the sections systemd-stub measures for a profile, their
+// predicted values, and the check of the UKI's own .pcrsig against them.
+#pragma once
+
+#include "../measure.hpp"
+#include "../result.hpp"
+#include "../uki.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ukikit::uki {
+
+// The measured sections of a resolution, as the stub hands them to the TPM
+// (VirtualSize-limited bytes from the file). .dtbauto is left out: the stub
+// measures the candidate it selects on the machine, which is not known here.
+inline std::vector<measure::section> measured_sections(const resolution& r) {
+  std::vector<measure::section> out;
+  for (const auto& role : section_roles) {
+    if (!role.measured || role.kind == section_kind::dtbauto) continue;
+    if (const section_entry* e = r.find(role.kind)) out.push_back({role.name, e->section->data()});
+  }
+  return out;
+}
+
+// PCR 11 for profile @n (or the only one).
+inline result<measure::prediction> predict_pcr11(const view& v, std::size_t profile = 0,
+                                                 const measure::options& opts = {}) {
+  UKIKIT_TRY_ASSIGN(resolution r, v.resolve(profile));
+  return measure::predict(measured_sections(r), opts);
+}
+
+struct pcrsig_report {
+  std::size_t profile = 0;
+  bool present = false; // the range has a .pcrsig
+  std::optional<measure::verification> verification;
+  std::vector<std::string> problems; // empty when .pcrsig verifies
+};
+
+// Verify the .pcrsig of profile @n against the predicted PCR 11 values of
+// that profile for the given phase paths (default: systemd-measure's), with
+// `pcrpkey` (PEM) or, when empty, the UKI's own .pcrpkey.
+inline pcrsig_report
+verify_pcrsig(const view& v, std::size_t profile, byte_span pcrpkey,
+              const std::vector<std::string>& phases = {},
+              measure::signature_mode mode = measure::signature_mode::systemd) {
+  pcrsig_report rep;
+  rep.profile = profile;
+  auto r = v.resolve(profile);
+  if (!r) {
+    rep.problems.push_back(r.error().message());
+    return rep;
+  }
+  const section_entry* sig = r->find(section_kind::pcrsig);
+  if (!sig) {
+    rep.problems.push_back("no .pcrsig section");
+    return rep;
+  }
+  rep.present = true;
+  if (pcrpkey.empty()) {
+    const section_entry* key = r->find(section_kind::pcrpkey);
+    if (!key) {
+      rep.problems.push_back("no .pcrpkey section and no public key given");
+      return rep;
+    }
+    pcrpkey = key->section->data();
+  }
+  auto parsed = measure::parse_pcrsig(sig->section->data());
+  if (!parsed) {
+    rep.problems.push_back(".pcrsig: " + parsed.error().message());
+    return rep;
+  }
+  // Predict the banks the signature has, for the phase paths asked for.
+  measure::options opts;
+  if (!phases.empty()) opts.phases = phases;
+  opts.banks.clear();
+  for (const auto& b : parsed->banks) opts.banks.push_back(b.bank);
+  auto prediction = measure::predict(measured_sections(*r), opts);
+  if (!prediction) {
+    rep.problems.push_back(prediction.error().message());
+    return rep;
+  }
+  auto checked = measure::verify(*parsed, *prediction, pcrpkey, mode);
+  if (!checked) {
+    rep.problems.push_back(checked.error().message());
+    return rep;
+  }
+  for (const auto& f : checked->findings) rep.problems.push_back(f);
+  if (!checked->ok() && rep.problems.empty())
+    rep.problems.push_back(".pcrsig does not match the predicted PCR 11");
+  rep.verification = std::move(*checked);
+  return rep;
+}
+
+} // namespace ukikit::uki

@@ -1,0 +1,273 @@
+// `ukikit build` and uki::build on Debian's systemd-stub and kernel, checked
+// with objdump, objcopy, sbverify and systemd-measure.
+#include <ukikit/authenticode.hpp>
+#include <ukikit/measure.hpp>
+#include <ukikit/uki.hpp>
+#include <ukikit/uki/build.hpp>
+
+#include "support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace ukikit::uki {
+namespace {
+
+namespace t = ukikit::test;
+using t::sh_quote;
+
+std::string q(const t::fs::path& p) { return sh_quote(p.string()); }
+
+class build_test : public ::testing::Test {
+protected:
+  void SetUp() override {
+    stub_path = t::input("linuxx64.efi.stub");
+    kernel_path = t::input("vmlinuz");
+    if (stub_path.empty() || kernel_path.empty()) {
+      if (t::inputs_required()) FAIL() << "missing inputs (scripts/fetch-inputs.sh)";
+      GTEST_SKIP() << "inputs not fetched (scripts/fetch-inputs.sh)";
+    }
+    initrd = t::sample_bytes(100001, 5); // not a multiple of 4: padded
+    t::write_file(work / "initrd", initrd);
+    t::write_file(work / "os-release", std::string_view("ID=ukikit\nNAME=\"ukikit test\"\n"));
+    ASSERT_EQ(
+        t::run("openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 30 -subj /CN=db -keyout " +
+               q(work / "db.key") + " -out " + q(work / "db.crt") + " 2>/dev/null")
+            .status,
+        0);
+    ASSERT_EQ(t::run("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " +
+                     q(work / "pcr.key") + " 2>/dev/null")
+                  .status,
+              0);
+  }
+
+  // `ukikit build` with the common arguments plus `extra`.
+  t::run_result build(const std::string& out, const std::string& extra = "") {
+    return t::run(t::tool("ukikit") + " build --stub " + q(stub_path) + " --linux " +
+                  q(kernel_path) + " --initrd " + q(work / "initrd") + " --os-release @" +
+                  q(work / "os-release") + " --cmdline 'console=ttyS0   quiet' " + extra + " -o " +
+                  q(work / out) + " 2>&1");
+  }
+
+  std::string dump(const std::string& file, const std::string& section) {
+    auto r = t::run("objcopy --dump-section " + sh_quote(section + "=" + (work / "dump").string()) +
+                    " " + q(work / file) + " " + q(work / "junk") + " 2>&1");
+    EXPECT_EQ(r.status, 0) << r.out;
+    return std::string(as_chars(t::read_file(work / "dump")));
+  }
+
+  t::fs::path stub_path, kernel_path;
+  std::vector<std::byte> initrd;
+  t::temp_dir dir;
+  const t::fs::path& work = dir.path();
+};
+
+TEST_F(build_test, sections_are_where_objdump_finds_them_with_the_given_bytes) {
+  UKIKIT_NEED_TOOL("objcopy");
+  auto r = build("uki.efi");
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto bytes = t::read_file(work / "uki.efi");
+  auto img = pe::parse(bytes, pe::strictness::strict);
+  ASSERT_TRUE(img.ok()) << img.error().message();
+  for (const auto& d : img->diagnostics)
+    EXPECT_NE(d.severity, pe::diagnostic::level::error) << d.text();
+  view v(*img);
+  EXPECT_TRUE(v.is_uki());
+  // Contents as objcopy extracts them.
+  EXPECT_EQ(dump("uki.efi", ".cmdline"), "console=ttyS0 quiet")
+      << "text given inline is collapsed, as ukify does";
+  EXPECT_EQ(dump("uki.efi", ".osrel"), "ID=ukikit\nNAME=\"ukikit test\"\n");
+  std::string padded(as_chars(initrd));
+  padded.resize((padded.size() + 3) / 4 * 4, '\0');
+  EXPECT_EQ(dump("uki.efi", ".initrd"), padded);
+  EXPECT_EQ(dump("uki.efi", ".linux"), std::string(as_chars(t::read_file(kernel_path))));
+  // .uname found in the kernel equals the release in the file name Debian gave it.
+  auto release =
+      t::fs::canonical(kernel_path).filename().string().substr(std::string("vmlinuz-").size());
+  EXPECT_EQ(dump("uki.efi", ".uname"), release);
+  // SBAT: the header, the stub's rows, then the uki row, ending in "\n\0".
+  std::string sbat = dump("uki.efi", ".sbat");
+  EXPECT_EQ(sbat.rfind(
+                "sbat,1,SBAT Version,sbat,1,https://github.com/rhboot/shim/blob/main/SBAT.md\n", 0),
+            0u);
+  EXPECT_NE(sbat.find("systemd,1,The systemd Developers,systemd"), std::string::npos) << sbat;
+  EXPECT_NE(
+      sbat.find(
+          "\nuki,1,UKI,uki,1,https://uapi-group.org/specifications/specs/unified_kernel_image/\n"),
+      std::string::npos)
+      << sbat;
+  EXPECT_EQ(sbat.back(), '\0');
+  // .linux is code; the stub's own sections keep their addresses.
+  EXPECT_EQ(img->find(".linux")->characteristics, pe::scn_mem_read | pe::scn_cnt_code);
+  auto stub = t::read_file(stub_path);
+  auto simg = pe::parse(stub);
+  ASSERT_TRUE(simg.ok());
+  EXPECT_EQ(img->find(".text")->virtual_address, simg->find(".text")->virtual_address);
+  EXPECT_EQ(img->find(".data")->virtual_address, simg->find(".data")->virtual_address);
+}
+
+TEST_F(build_test, building_twice_gives_identical_bytes_signed_or_not) {
+  ASSERT_EQ(build("a.efi").status, 0);
+  ASSERT_EQ(build("b.efi").status, 0);
+  EXPECT_EQ(t::read_file(work / "a.efi"), t::read_file(work / "b.efi"));
+  const std::string sign = "--pcr-private-key " + q(work / "pcr.key") + " --signing-key " +
+                           q(work / "db.key") + " --signing-cert " + q(work / "db.crt");
+  ASSERT_EQ(build("sa.efi", sign).status, 0);
+  ASSERT_EQ(build("sb.efi", sign).status, 0);
+  EXPECT_EQ(t::read_file(work / "sa.efi"), t::read_file(work / "sb.efi"));
+}
+
+TEST_F(build_test, signed_uki_verifies_with_sbverify_and_ukiverify) {
+  UKIKIT_NEED_TOOL("sbverify");
+  auto r = build("uki.efi",
+                 "--signing-key " + q(work / "db.key") + " --signing-cert " + q(work / "db.crt"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(t::run("sbverify --cert " + q(work / "db.crt") + " " + q(work / "uki.efi") +
+                   " >/dev/null 2>&1")
+                .status,
+            0);
+  auto v = t::run(t::tool("ukiverify") + " --cert " + q(work / "db.crt") +
+                  " --require .linux --require .initrd " + q(work / "uki.efi"));
+  EXPECT_EQ(v.status, 0) << v.out;
+}
+
+TEST_F(build_test, pcrsig_verifies_against_pcrpkey_for_the_predicted_values) {
+  auto r = build("uki.efi", "--pcr-private-key " + q(work / "pcr.key"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto bytes = t::read_file(work / "uki.efi");
+  auto img = pe::parse(bytes);
+  ASSERT_TRUE(img.ok());
+  ASSERT_TRUE(img->find(".pcrsig") && img->find(".pcrpkey"));
+  // The public key in .pcrpkey is the PCR key's, as openssl derives it.
+  auto pub = t::run("openssl pkey -in " + q(work / "pcr.key") + " -pubout");
+  EXPECT_EQ(std::string(as_chars(img->find(".pcrpkey")->data())), pub.out);
+  // .pcrsig entries: one per default phase path, per bank.
+  auto sig = measure::parse_pcrsig(img->find(".pcrsig")->data());
+  ASSERT_TRUE(sig.ok()) << sig.error().message();
+  EXPECT_EQ(sig->banks.size(), 4u);
+  for (const auto& b : sig->banks) EXPECT_EQ(b.entries.size(), 4u);
+}
+
+TEST_F(build_test, pcr11_of_the_sections_systemd_measure_252_knows_matches_it) {
+  // Debian 12's systemd-measure (252) takes .linux .osrel .cmdline .initrd
+  // .splash .dtb .pcrpkey; build without the others and compare.
+  UKIKIT_NEED_TOOL("objcopy");
+  const std::string measure = "/lib/systemd/systemd-measure";
+  if (!t::fs::exists(measure)) GTEST_SKIP() << "systemd-measure not installed";
+  auto r = build("uki.efi", "--pcr-private-key " + q(work / "pcr.key"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::string args;
+  std::vector<measure::section> sections;
+  std::vector<std::string> contents;
+  contents.reserve(8);
+  for (const char* s : {"linux", "osrel", "cmdline", "initrd", "pcrpkey"}) {
+    contents.push_back(dump("uki.efi", std::string(".") + s));
+    t::write_file(work / s, contents.back());
+    args += std::string(" --") + s + "=" + q(work / s);
+  }
+  auto calc = t::run(measure + " calculate --bank=sha256 --json=short" + args);
+  ASSERT_EQ(calc.status, 0) << calc.out;
+  auto names = std::vector<std::string>{".linux", ".osrel", ".cmdline", ".initrd", ".pcrpkey"};
+  for (std::size_t i = 0; i < names.size(); ++i)
+    sections.push_back({names[i], as_bytes(contents[i])});
+  measure::options opts;
+  opts.banks = {hash::algorithm::sha256};
+  auto p = measure::predict(sections, opts);
+  ASSERT_TRUE(p.ok()) << p.error().message();
+  for (const auto& v : p->banks.front().values)
+    EXPECT_NE(calc.out.find("\"hash\":\"" + v.value.hex() + "\""), std::string::npos)
+        << v.phase << "\n"
+        << calc.out;
+}
+
+TEST_F(build_test, ukiverify_checks_pcrsig_against_pcrpkey) {
+  auto r = build("uki.efi", "--pcr-private-key " + q(work / "pcr.key"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::string sign =
+      t::tool("ukikit") + " sign --key " + q(work / "db.key") + " --cert " + q(work / "db.crt");
+  const std::string verify = t::tool("ukiverify") + " --cert " + q(work / "db.crt");
+  // Untouched: the embedded .pcrpkey verifies .pcrsig.
+  t::fs::copy_file(work / "uki.efi", work / "good.efi");
+  ASSERT_EQ(t::run(sign + " " + q(work / "good.efi")).status, 0);
+  auto good = t::run(verify + " --json " + q(work / "good.efi"));
+  EXPECT_EQ(good.status, 0) << good.out;
+  EXPECT_NE(good.out.find("\"pcrsig\""), std::string::npos) << good.out;
+  // A section changed after .pcrsig was made (then Authenticode-signed
+  // again): the signature still passes, .pcrsig does not.
+  auto bytes = t::read_file(work / "uki.efi");
+  auto img = pe::parse(bytes);
+  ASSERT_TRUE(img.ok());
+  const pe::section* cmdline = img->find(".cmdline");
+  ASSERT_NE(cmdline, nullptr);
+  bytes[cmdline->pointer_to_raw_data] = std::byte{'X'};
+  t::write_file(work / "bad.efi", bytes);
+  ASSERT_EQ(t::run(sign + " " + q(work / "bad.efi")).status, 0);
+  auto bad = t::run(verify + " " + q(work / "bad.efi"));
+  EXPECT_EQ(bad.status, 1) << bad.out;
+  EXPECT_NE(bad.out.find("pol mismatch"), std::string::npos) << bad.out;
+  // Another public key: the fingerprint and the signatures do not match.
+  ASSERT_EQ(t::run("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null | "
+                   "openssl pkey -pubout -out " +
+                   q(work / "other.pub"))
+                .status,
+            0);
+  auto other = t::run(verify + " --pcrpkey " + q(work / "other.pub") + " " + q(work / "good.efi"));
+  EXPECT_EQ(other.status, 1) << other.out;
+  EXPECT_NE(other.out.find("pkfp mismatch"), std::string::npos) << other.out;
+}
+
+TEST_F(build_test, ukikit_measure_agrees_with_systemd_measure_on_section_files) {
+  const std::string measure = "/lib/systemd/systemd-measure";
+  if (!t::fs::exists(measure)) GTEST_SKIP() << "systemd-measure not installed";
+  t::write_file(work / "cmdline", std::string_view("console=ttyS0"));
+  const std::string files = " --linux=" + q(kernel_path) + " --initrd=" + q(work / "initrd") +
+                            " --osrel=" + q(work / "os-release") +
+                            " --cmdline=" + q(work / "cmdline");
+  for (const std::string& phase : {std::string("--phase=enter-initrd"), std::string("--phase=")}) {
+    auto theirs = t::run(measure + " calculate --json=short --bank=sha256 --bank=sha384" + files +
+                         " " + phase);
+    ASSERT_EQ(theirs.status, 0);
+    std::string our_phase = phase == "--phase=" ? "--phases=" : "--phases=enter-initrd";
+    auto ours = t::run(t::tool("ukikit") + " measure --json --bank sha256 --bank sha384" + files +
+                       " " + our_phase);
+    ASSERT_EQ(ours.status, 0) << ours.out;
+    // Same JSON document (ours is indented).
+    auto strip = [](std::string s) {
+      s.erase(std::remove_if(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c); }),
+              s.end());
+      return s;
+    };
+    EXPECT_EQ(strip(ours.out), strip(theirs.out)) << phase;
+  }
+}
+
+TEST_F(build_test, refuses_a_signed_stub_and_a_kernel_of_another_architecture) {
+  UKIKIT_NEED_INPUT(signed_pe, "vmlinuz");
+  auto r = t::run(t::tool("ukikit") + " build --stub " + q(signed_pe) + " --linux " +
+                  q(kernel_path) + " -o " + q(work / "x.efi") + " 2>&1");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.out.find("signed"), std::string::npos) << r.out;
+  EXPECT_FALSE(t::fs::exists(work / "x.efi"));
+  auto arch = t::run(t::tool("ukikit") + " build --efi-arch aa64 --stub " + q(stub_path) +
+                     " --linux " + q(kernel_path) + " -o " + q(work / "y.efi") + " 2>&1");
+  EXPECT_EQ(arch.status, 2);
+  EXPECT_NE(arch.out.find("is for x64, not --efi-arch aa64"), std::string::npos) << arch.out;
+}
+
+TEST(merge_sbat, needs_the_header_line_in_user_text) {
+  std::vector<std::string> notes;
+  auto bad = merge_sbat({}, {}, {"uki,1,UKI,uki,1,https://example.com\n"}, notes);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find("header line"), std::string::npos);
+  auto good = merge_sbat({}, {}, {}, notes);
+  ASSERT_TRUE(good.ok());
+  EXPECT_EQ(*good, std::string(default_uki_sbat) + '\0');
+}
+
+} // namespace
+} // namespace ukikit::uki

@@ -1,0 +1,164 @@
+// `ukikit measure`: PCR 11 as systemd-stub will measure it, for a UKI or for
+// section files as systemd-measure takes them; the .pcrsig JSON with a key.
+#pragma once
+
+#include "build_command.hpp"
+#include "cli.hpp"
+
+#include <ukikit/file.hpp>
+#include <ukikit/measure.hpp>
+#include <ukikit/uki.hpp>
+#include <ukikit/uki/pcr.hpp>
+
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ukikit::cli {
+
+struct measure_options {
+  std::optional<std::string> file;
+  std::vector<std::string> phases, banks;
+  std::size_t profile = 0;
+  bool json = false, explain = false, phases_given = false;
+  std::string pcr_private_key, signature_mode = "systemd";
+  // Section files, as systemd-measure takes them: name -> path.
+  std::vector<std::pair<std::string, std::string>> section_files;
+};
+
+inline result<measure::options> measure_opts(const measure_options& o) {
+  measure::options opts;
+  if (o.phases_given) opts.phases = split_list(o.phases);
+  if (o.phases_given && opts.phases.empty()) opts.phases = {""}; // --phases= : the sections alone
+  if (!o.banks.empty()) {
+    opts.banks.clear();
+    for (const auto& name : split_list(o.banks)) {
+      auto a = hash::parse_algorithm(name);
+      if (!a)
+        return error(errc::invalid_argument,
+                     "unknown bank " + name + " (sha1, sha256, sha384, sha512)");
+      opts.banks.push_back(*a);
+    }
+  }
+  return opts;
+}
+
+inline result<void> run_measure(const measure_options& o) {
+  input_files files;
+  std::optional<file::mapped_file> uki_file;
+  std::optional<pe::image> img;
+  std::vector<measure::section> sections;
+  if (o.file) {
+    UKIKIT_TRY_ASSIGN(auto f, file::mapped_file::open(*o.file));
+    uki_file.emplace(std::move(f));
+    UKIKIT_TRY_ASSIGN(auto parsed, pe::parse(uki_file->bytes()));
+    img.emplace(std::move(parsed));
+    uki::view v(*img);
+    if (!v.is_uki() && !v.is_addon())
+      return error(errc::malformed, *o.file + " is not a UKI (no .linux section)");
+    UKIKIT_TRY_ASSIGN(auto r, v.resolve(o.profile));
+    for (const auto& d : r.duplicates)
+      std::cerr << "ukikit measure: duplicate " << uki::name(d.kind) << " in "
+                << uki::view::range_name(d.ignored)
+                << "; measuring the first, as systemd-stub does\n";
+    sections = uki::measured_sections(r);
+  } else {
+    if (o.section_files.empty())
+      return error(errc::invalid_argument, "give a UKI, or section files (--linux= …)");
+    for (const auto& [name, path] : o.section_files) {
+      UKIKIT_TRY_ASSIGN(auto b, files.map(path));
+      sections.push_back({name, b});
+    }
+  }
+  UKIKIT_TRY_ASSIGN(auto opts, measure_opts(o));
+  UKIKIT_TRY_ASSIGN(auto prediction, measure::predict(sections, opts));
+
+  if (!o.pcr_private_key.empty()) {
+    UKIKIT_TRY_ASSIGN(auto kb, files.map(o.pcr_private_key));
+    UKIKIT_TRY_ASSIGN(auto key, crypto::load_private_key(kb, o.pcr_private_key));
+    UKIKIT_TRY_ASSIGN(auto mode, measure::parse_signature_mode(o.signature_mode));
+    UKIKIT_TRY_ASSIGN(auto sig, measure::sign(prediction, key.get(), mode));
+    std::cout << measure::serialize(sig);
+    return {};
+  }
+  if (o.explain) {
+    nlohmann::ordered_json all = nlohmann::ordered_json::object();
+    for (const auto& bank : prediction.banks)
+      for (const auto& value : bank.values) {
+        UKIKIT_TRY_ASSIGN(auto events, measure::explain(sections, bank.bank, value.phase));
+        if (o.json) {
+          all[std::string(hash::name(bank.bank))]
+             [value.phase.empty() ? "(sections only)" : value.phase] = measure::to_json(events);
+          continue;
+        }
+        std::cout << "# " << hash::name(bank.bank) << ", phase "
+                  << (value.phase.empty() ? "(none)" : value.phase) << '\n';
+        for (const auto& e : events) std::cout << "  " << measure::describe(e) << '\n';
+      }
+    if (o.json) std::cout << all.dump(2) << '\n';
+    return {};
+  }
+  if (o.json) {
+    std::cout << measure::to_json(prediction).dump(2) << '\n';
+    return {};
+  }
+  // systemd-measure calculate's text: one group per phase path.
+  std::vector<std::string> phases;
+  for (const auto& v : prediction.banks.front().values) phases.push_back(v.phase);
+  for (std::size_t i = 0; i < phases.size(); ++i) {
+    std::cout << "# PCR[11] phase "
+              << (phases[i].empty() ? "(none: the sections alone)" : phases[i]) << '\n';
+    for (const auto& bank : prediction.banks)
+      std::cout << "11:" << hash::name(bank.bank) << '=' << bank.values[i].value.hex() << '\n';
+  }
+  return {};
+}
+
+inline void add_measure_command(CLI::App& app, measure_options& o, int& rc) {
+  auto* cmd = app.add_subcommand(
+      "measure", "Predict PCR 11 as systemd-stub measures it (and sign it into .pcrsig)");
+  cmd->add_option("FILE", o.file,
+                  "A UKI; or give section files with --linux= … as systemd-measure takes them")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--profile-index", o.profile,
+                  "Profile @N of a multi-profile UKI to measure (default 0)");
+  auto* phases =
+      cmd->add_option(
+             "--phases", o.phases,
+             "Phase paths, comma or space separated (default: enter-initrd, "
+             "enter-initrd:leave-initrd, …:sysinit, …:ready); --phases= alone: the sections only")
+          ->allow_extra_args(false)
+          ->expected(0, 1);
+  cmd->add_option("--bank", o.banks,
+                  "PCR bank: sha1, sha256, sha384, sha512 (repeatable; default all)")
+      ->allow_extra_args(false);
+  cmd->add_flag("--json", o.json,
+                "systemd-measure's JSON: {\"sha256\": [{\"phase\", \"pcr\": 11, \"hash\"}, …], …}");
+  cmd->add_flag("--explain", o.explain,
+                "List every extend event: what was measured, its digest, PCR 11 after");
+  cmd->add_option("--pcr-private-key", o.pcr_private_key,
+                  "Print the .pcrsig JSON signed with this key")
+      ->check(CLI::ExistingFile);
+  cmd->add_option(
+      "--signature-mode", o.signature_mode,
+      "How .pcrsig entries are signed: systemd (SHA-256 for every bank, systemd >= 258), "
+      "bank-hash (each bank's own hash, systemd 252-257), talos");
+  for (std::string_view name : measure::measured_sections) {
+    std::string opt = "--" + std::string(name.substr(1));
+    cmd->add_option_function<std::string>(
+           opt,
+           [&o, name](const std::string& path) {
+             o.section_files.emplace_back(std::string(name), path);
+           },
+           "Section file for " + std::string(name))
+        ->check(CLI::ExistingFile);
+  }
+  cmd->callback([&o, &rc, phases] {
+    o.phases_given = phases->count() > 0;
+    auto r = run_measure(o);
+    rc = r ? exit_ok : report("ukikit measure", r.error());
+  });
+}
+
+} // namespace ukikit::cli
