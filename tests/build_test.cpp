@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cctype>
 #include <sstream>
@@ -257,6 +259,85 @@ TEST_F(build_test, refuses_a_signed_stub_and_a_kernel_of_another_architecture) {
                      " --linux " + q(kernel_path) + " -o " + q(work / "y.efi") + " 2>&1");
   EXPECT_EQ(arch.status, 2);
   EXPECT_NE(arch.out.find("is for x64, not --efi-arch aa64"), std::string::npos) << arch.out;
+}
+
+TEST_F(build_test, ukiinspect_agrees_with_objdump_and_objcopy_on_an_objcopy_made_uki) {
+  UKIKIT_NEED_TOOL("objcopy");
+  UKIKIT_NEED_TOOL("objdump");
+  // A UKI made the pre-ukify way, with objcopy alone.
+  t::write_file(work / "cmdline", std::string_view("root=/dev/vda quiet"));
+  t::write_file(work / "uname", std::string_view("6.1.0-test"));
+  auto made =
+      t::run("objcopy --add-section .osrel=" + q(work / "os-release") +
+             " --change-section-vma .osrel=0x20000 --add-section .cmdline=" + q(work / "cmdline") +
+             " --change-section-vma .cmdline=0x30000 --add-section .uname=" + q(work / "uname") +
+             " --change-section-vma .uname=0x40000 --add-section .initrd=" + q(work / "initrd") +
+             " --change-section-vma .initrd=0x50000 --add-section .linux=" + q(kernel_path) +
+             " --change-section-vma .linux=0x2000000 " + q(stub_path) + " " +
+             q(work / "objcopy.efi") + " 2>&1");
+  ASSERT_EQ(made.status, 0) << made.out;
+  auto j = t::run(t::tool("ukiinspect") + " --json " + q(work / "objcopy.efi"));
+  ASSERT_EQ(j.status, 0) << j.out;
+  auto doc = nlohmann::json::parse(j.out);
+  EXPECT_TRUE(doc["uki"].get<bool>());
+  EXPECT_EQ(doc["cmdline"], "root=/dev/vda quiet");
+  EXPECT_EQ(doc["uname"], "6.1.0-test");
+  EXPECT_EQ(doc["os_release"]["ID"], "ukikit");
+  EXPECT_EQ(doc["machine"], "x86_64");
+  // Every section: objdump's VMA and file offset, and the sha256 of what
+  // objcopy extracts.
+  auto od = t::run("objdump -h " + q(work / "objcopy.efi"));
+  std::istringstream rows(od.out);
+  std::string line;
+  std::size_t checked = 0;
+  while (std::getline(rows, line)) {
+    std::istringstream ls(line);
+    int idx;
+    std::string name, size, vma, lma, off;
+    if (!(ls >> idx >> name >> size >> vma >> lma >> off)) continue;
+    const auto& sec = doc["sections"][static_cast<std::size_t>(idx)];
+    EXPECT_EQ(sec["name"], name);
+    EXPECT_EQ(sec["virtual_address"].get<std::uint64_t>(), std::stoull(vma, nullptr, 16)) << name;
+    EXPECT_EQ(sec["file_offset"].get<std::uint64_t>(), std::stoull(off, nullptr, 16)) << name;
+    t::write_file(work / "part", dump("objcopy.efi", name));
+    auto sum = t::run("sha256sum " + q(work / "part"));
+    EXPECT_EQ(sec["sha256"].get<std::string>(), sum.out.substr(0, 64)) << name;
+    auto raw = t::run(t::tool("ukiinspect") + " --section " + name + " " + q(work / "objcopy.efi") +
+                      " | sha256sum");
+    EXPECT_EQ(raw.out.substr(0, 64), sum.out.substr(0, 64)) << name;
+    ++checked;
+  }
+  EXPECT_EQ(checked, doc["sections"].size());
+  // --no-hash reads headers only; non-PE input is exit 2.
+  auto quick = t::run(t::tool("ukiinspect") + " --json --no-hash " + q(work / "objcopy.efi"));
+  ASSERT_EQ(quick.status, 0);
+  EXPECT_EQ(quick.out.find("sha256\": \""), std::string::npos);
+  EXPECT_EQ(t::run(t::tool("ukiinspect") + " " + q(work / "cmdline") + " 2>/dev/null").status, 2);
+}
+
+TEST_F(build_test, ukiinspect_reports_signatures_and_pcr11_of_a_built_uki) {
+  UKIKIT_NEED_TOOL("osslsigncode");
+  auto r = build("uki.efi", "--pcr-private-key " + q(work / "pcr.key") + " --signing-key " +
+                                q(work / "db.key") + " --signing-cert " + q(work / "db.crt"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto j = t::run(t::tool("ukiinspect") + " --json " + q(work / "uki.efi"));
+  ASSERT_EQ(j.status, 0) << j.out;
+  auto doc = nlohmann::json::parse(j.out);
+  auto ossl = t::run("osslsigncode verify -in " + q(work / "uki.efi") + " 2>&1");
+  auto pos = ossl.out.find("Current message digest");
+  ASSERT_NE(pos, std::string::npos) << ossl.out;
+  std::string digest = ossl.out.substr(ossl.out.find(':', pos) + 2, 64);
+  std::transform(digest.begin(), digest.end(), digest.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  EXPECT_EQ(doc["authenticode"]["sha256"], digest);
+  ASSERT_EQ(doc["authenticode"]["signatures"].size(), 1u);
+  EXPECT_EQ(doc["authenticode"]["signatures"][0]["subject"], "CN=db");
+  EXPECT_TRUE(doc["authenticode"]["signatures"][0]["digest_matches"].get<bool>());
+  // pcr11 has ukikit measure's shape and values.
+  auto m = t::run(t::tool("ukikit") + " measure --json " + q(work / "uki.efi"));
+  EXPECT_EQ(doc["pcr11"], nlohmann::json::parse(m.out));
+  for (const auto& w : doc["warnings"])
+    EXPECT_EQ(w.get<std::string>().find(".pcrsig does not match"), std::string::npos) << w;
 }
 
 TEST(merge_sbat, needs_the_header_line_in_user_text) {

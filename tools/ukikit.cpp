@@ -5,6 +5,7 @@
 #include "cli.hpp"
 #include "compress_commands.hpp"
 #include "digest_command.hpp"
+#include "inspect_command.hpp"
 #include "measure_command.hpp"
 #include "sign_commands.hpp"
 #include "verify_command.hpp"
@@ -25,6 +26,11 @@ int main(int argc, char** argv) {
   unsign_options unsign;
   add_unsign_command(app, unsign, rc);
 
+  inspect_options inspect;
+  auto* inspect_cmd =
+      app.add_subcommand("inspect", "Inspect PE images and UKIs (same as ukiinspect)");
+  add_inspect_options(*inspect_cmd, inspect);
+  inspect_cmd->callback([&] { rc = run_inspect(inspect, "ukikit inspect"); });
   measure_options measure;
   add_measure_command(app, measure, rc);
   verify_options verify;

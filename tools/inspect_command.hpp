@@ -1,0 +1,357 @@
+// `ukiinspect` and `ukikit inspect`: everything about a PE image or UKI, as
+// a readable report or one JSON document, and raw sections on request.
+#pragma once
+
+#include "cli.hpp"
+
+#include <ukikit/authenticode.hpp>
+#include <ukikit/file.hpp>
+#include <ukikit/measure.hpp>
+#include <ukikit/pe.hpp>
+#include <ukikit/uki.hpp>
+#include <ukikit/uki/pcr.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ukikit::cli {
+
+struct inspect_options {
+  std::vector<std::string> files;
+  std::optional<std::string> section;
+  bool json = false, no_hash = false;
+};
+
+using ojson = nlohmann::ordered_json;
+
+namespace detail {
+
+inline std::string hex32(std::uint64_t v) { return hex(v); }
+
+inline ojson section_json(const uki::section_entry& e, bool hashes) {
+  const pe::section& s = *e.section;
+  ojson j{{"name", s.name},
+          {"virtual_address", s.virtual_address},
+          {"virtual_size", s.virtual_size},
+          {"file_offset", s.pointer_to_raw_data},
+          {"size", s.size_of_raw_data}};
+  if (hashes) {
+    auto d = hash::compute(hash::algorithm::sha256, s.data());
+    j["sha256"] = d ? d->hex() : "";
+  }
+  j["profile"] = e.profile ? ojson(*e.profile) : ojson(nullptr);
+  return j;
+}
+
+// The text sections of a resolution, parsed; problems become warnings.
+inline void uki_text_json(const uki::resolution& r, ojson& out,
+                          std::vector<std::string>& warnings) {
+  auto text_of = [&](uki::section_kind k) -> const pe::section* {
+    const auto* e = r.find(k);
+    return e ? e->section : nullptr;
+  };
+  if (const auto* s = text_of(uki::section_kind::cmdline)) {
+    auto c = uki::parse_cmdline(*s);
+    if (c) {
+      out["cmdline"] = c->text;
+      for (const auto& f : c->findings) warnings.push_back(".cmdline: " + f.text());
+    } else {
+      warnings.push_back(".cmdline: " + c.error().message());
+    }
+  }
+  if (const auto* s = text_of(uki::section_kind::osrel)) {
+    auto o = uki::parse_os_release(*s);
+    if (o) {
+      ojson obj = ojson::object();
+      for (const auto& e : o->entries) obj[e.key] = e.value;
+      out["os_release"] = obj;
+      for (const auto& f : o->findings) warnings.push_back(".osrel: " + f.text());
+    } else {
+      warnings.push_back(".osrel: " + o.error().message());
+    }
+  }
+  if (const auto* s = text_of(uki::section_kind::uname)) {
+    auto u = uki::parse_uname(*s);
+    if (u) out["uname"] = u->release;
+    else warnings.push_back(".uname: " + u.error().message());
+  }
+  if (const auto* s = text_of(uki::section_kind::sbat)) {
+    auto b = uki::parse_sbat(*s);
+    if (b) {
+      ojson rows = ojson::array();
+      for (const auto& e : b->entries)
+        rows.push_back({{"component_name", std::string(e.component_name)},
+                        {"component_generation", e.component_generation},
+                        {"vendor_name", std::string(e.vendor_name)},
+                        {"vendor_package_name", std::string(e.vendor_package_name)},
+                        {"vendor_version", std::string(e.vendor_version)},
+                        {"vendor_url", std::string(e.vendor_url)}});
+      out["sbat"] = rows;
+      for (const auto& f : b->findings) warnings.push_back(".sbat: " + f.text());
+    } else {
+      warnings.push_back(".sbat: " + b.error().message());
+    }
+  }
+  if (const auto* e = r.find(uki::section_kind::linux_)) {
+    auto k = uki::kernel_facts(e->section->data());
+    if (k && !k->versions.empty())
+      out["kernel"] = {{"format", uki::format_name(k->format)},
+                       {"version", k->version()},
+                       {"uname", k->uname()}};
+  }
+}
+
+inline result<ojson> inspect_pe(const std::string& path, const pe::image& img,
+                                const inspect_options& o, const file::mapped_file& f) {
+  std::vector<std::string> warnings;
+  for (const auto& d : img.diagnostics) warnings.push_back(d.text());
+  ojson out{{"file", path},
+            {"format", img.pe32plus ? "PE32+" : "PE32"},
+            {"machine", pe::machine_name(img.machine)},
+            {"subsystem", img.subsystem},
+            {"image_base", img.image_base},
+            {"section_alignment", img.section_alignment},
+            {"file_alignment", img.file_alignment},
+            {"size_of_image", img.size_of_image},
+            {"size_of_headers", img.size_of_headers},
+            {"time_date_stamp", img.time_date_stamp},
+            {"nx_compat", (img.dll_characteristics & pe::dll_characteristics_nx_compat) != 0}};
+  ojson checksum{{"stored", img.checksum}};
+  if (!o.no_hash) {
+    const std::uint32_t computed = pe::compute_checksum(img);
+    checksum["computed"] = computed;
+    checksum["valid"] = computed == img.checksum;
+    if (img.checksum != 0 && computed != img.checksum)
+      warnings.push_back("CheckSum " + hex(img.checksum) + " is wrong (computed " + hex(computed) +
+                         ")");
+  }
+  out["checksum"] = checksum;
+
+  uki::view v(img);
+  ojson sections = ojson::array();
+  for (const auto& e : v.sections()) sections.push_back(section_json(e, !o.no_hash));
+  out["sections"] = sections;
+  out["uki"] = v.is_uki();
+  out["addon"] = v.is_addon();
+  for (const auto& fnd : v.findings()) warnings.push_back(fnd.text());
+
+  if (v.is_uki() || v.is_addon()) {
+    if (auto r = v.resolve(0)) uki_text_json(*r, out, warnings);
+    ojson profiles = ojson::array();
+    for (std::size_t n = 0; n < v.profile_count(); ++n) {
+      ojson p{{"index", n}};
+      auto range = v.profile(n);
+      if (range && !range->empty()) {
+        auto meta = uki::parse_profile(*range->front().section);
+        if (meta) {
+          p["id"] = meta->id ? ojson(*meta->id) : ojson(nullptr);
+          p["title"] = meta->title ? ojson(*meta->title) : ojson(nullptr);
+        } else {
+          warnings.push_back("profile @" + std::to_string(n) + ": " + meta.error().message());
+        }
+      }
+      if (!o.no_hash)
+        if (auto pred = uki::predict_pcr11(v, n)) p["pcr11"] = measure::to_json(*pred);
+      profiles.push_back(p);
+    }
+    out["profiles"] = profiles;
+    if (!o.no_hash) {
+      auto pred = uki::predict_pcr11(v, 0);
+      if (pred) out["pcr11"] = measure::to_json(*pred);
+      else warnings.push_back("PCR 11: " + pred.error().message());
+      // .pcrsig against the embedded .pcrpkey, per profile.
+      const std::size_t count = std::max<std::size_t>(v.profile_count(), 1);
+      for (std::size_t n = 0; n < count; ++n) {
+        auto r = v.resolve(n);
+        if (!r || !r->find(uki::section_kind::pcrsig) || !r->find(uki::section_kind::pcrpkey))
+          continue;
+        auto rep = uki::verify_pcrsig(v, n, {});
+        for (const auto& p : rep.problems)
+          warnings.push_back(
+              std::string(v.profile_count() ? "profile @" + std::to_string(n) + ": " : "") +
+              ".pcrsig does not match the predicted PCR 11: " + p);
+      }
+    }
+  }
+
+  // Authenticode: the digest and what each signature claims (no trust here).
+  ojson ac{{"sha256", nullptr}, {"signatures", ojson::array()}};
+  if (!o.no_hash) {
+    authenticode::signature_database none;
+    authenticode::verify_options vopt;
+    vopt.consumed = [&f](byte_span piece) { f.release(piece); };
+    auto rep = authenticode::verify(img, none, nullptr, vopt);
+    if (rep.sha256) ac["sha256"] = rep.sha256->hex();
+    for (const auto& s : rep.signatures) {
+      ac["signatures"].push_back({{"subject", s.subject},
+                                  {"issuer", s.issuer},
+                                  {"digest_algorithm", s.digest_algorithm},
+                                  {"digest_matches", s.digest_matches},
+                                  {"signature_valid", s.signature_valid},
+                                  {"nested_signatures", s.nested_signatures}});
+      for (const auto& n : s.notes) warnings.push_back(n);
+      if (!s.digest_matches && !s.computed.empty())
+        warnings.push_back("signature digest mismatch: signed=" + s.claimed +
+                           ", computed=" + s.computed);
+    }
+    for (const auto& p : rep.problems)
+      if (p.find("not signed") == std::string::npos) warnings.push_back(p);
+  } else {
+    for (const auto& e : authenticode::walk_certificate_table(img).entries) {
+      auto s = authenticode::parse_signature(e);
+      if (s)
+        ac["signatures"].push_back(
+            {{"subject", s->subject},
+             {"issuer", s->issuer},
+             {"digest_algorithm", s->indirect.algorithm
+                                      ? std::string(hash::name(*s->indirect.algorithm))
+                                      : s->indirect.digest_oid}});
+    }
+  }
+  out["authenticode"] = ac;
+  out["warnings"] = warnings;
+  return out;
+}
+
+// The readable report, from the JSON.
+inline void print_report(const ojson& j) {
+  std::cout << j["file"].get<std::string>() << ": " << j["format"].get<std::string>() << ' '
+            << j["machine"].get<std::string>()
+            << (j["uki"].get<bool>()     ? ", UKI"
+                : j["addon"].get<bool>() ? ", UKI addon"
+                                         : "")
+            << ", " << j["sections"].size() << " sections\n";
+  std::printf(
+      "  SizeOfImage %s, SizeOfHeaders %s, SectionAlignment %s, FileAlignment %s, Subsystem %d%s\n",
+      hex(j["size_of_image"].get<std::uint64_t>()).c_str(),
+      hex(j["size_of_headers"].get<std::uint64_t>()).c_str(),
+      hex(j["section_alignment"].get<std::uint64_t>()).c_str(),
+      hex(j["file_alignment"].get<std::uint64_t>()).c_str(), j["subsystem"].get<int>(),
+      j["nx_compat"].get<bool>() ? ", NX_COMPAT" : "");
+  const auto& cs = j["checksum"];
+  std::printf("  CheckSum %s", hex(cs["stored"].get<std::uint64_t>()).c_str());
+  if (cs.contains("computed"))
+    std::printf(" (%s)", cs["valid"].get<bool>()
+                             ? "valid"
+                             : ("computed " + hex(cs["computed"].get<std::uint64_t>())).c_str());
+  std::printf("\n  sections:\n    %-8s %10s %10s %10s %10s  %s\n", "name", "vaddr", "vsize",
+              "offset", "size", "sha256");
+  for (const auto& s : j["sections"])
+    std::printf("    %-8s %10s %10s %10s %10s  %s%s\n", s["name"].get<std::string>().c_str(),
+                hex(s["virtual_address"].get<std::uint64_t>()).c_str(),
+                hex(s["virtual_size"].get<std::uint64_t>()).c_str(),
+                hex(s["file_offset"].get<std::uint64_t>()).c_str(),
+                hex(s["size"].get<std::uint64_t>()).c_str(),
+                s.contains("sha256") ? s["sha256"].get<std::string>().c_str() : "-",
+                s["profile"].is_null()
+                    ? ""
+                    : (" (profile @" + std::to_string(s["profile"].get<int>()) + ")").c_str());
+  if (j.contains("kernel"))
+    std::cout << "  kernel: " << j["kernel"]["format"].get<std::string>() << ", "
+              << j["kernel"]["version"].get<std::string>() << '\n';
+  if (j.contains("uname")) std::cout << "  uname: " << j["uname"].get<std::string>() << '\n';
+  if (j.contains("cmdline")) std::cout << "  cmdline: " << j["cmdline"].get<std::string>() << '\n';
+  if (j.contains("os_release")) {
+    const auto& o = j["os_release"];
+    std::cout << "  os-release: "
+              << (o.contains("PRETTY_NAME") ? o["PRETTY_NAME"].get<std::string>() : o.dump())
+              << '\n';
+  }
+  if (j.contains("sbat")) {
+    std::cout << "  sbat:\n";
+    for (const auto& r : j["sbat"])
+      std::cout << "    " << r["component_name"].get<std::string>() << ','
+                << r["component_generation"].get<std::uint64_t>() << ','
+                << r["vendor_name"].get<std::string>() << ','
+                << r["vendor_package_name"].get<std::string>() << ','
+                << r["vendor_version"].get<std::string>() << ','
+                << r["vendor_url"].get<std::string>() << '\n';
+  }
+  if (j.contains("profiles"))
+    for (const auto& p : j["profiles"])
+      std::cout << "  profile @" << p["index"].get<int>() << ": "
+                << (p.contains("id") && p["id"].is_string() ? p["id"].get<std::string>() : "")
+                << (p.contains("title") && p["title"].is_string()
+                        ? " \"" + p["title"].get<std::string>() + "\""
+                        : "")
+                << '\n';
+  if (j.contains("pcr11"))
+    for (const auto& [bank, values] : j["pcr11"].items())
+      for (const auto& v : values)
+        std::cout << "  PCR 11 " << bank << ' '
+                  << (v.contains("phase") ? v["phase"].get<std::string>() : "(sections)") << ": "
+                  << v["hash"].get<std::string>() << '\n';
+  const auto& ac = j["authenticode"];
+  if (!ac["sha256"].is_null())
+    std::cout << "  authenticode sha256: " << ac["sha256"].get<std::string>() << '\n';
+  if (ac["signatures"].empty()) std::cout << "  signatures: none\n";
+  for (const auto& s : ac["signatures"]) {
+    std::cout << "  signature: " << s["subject"].get<std::string>() << " (issuer "
+              << s["issuer"].get<std::string>() << "), "
+              << s["digest_algorithm"].get<std::string>();
+    if (s.contains("digest_matches"))
+      std::cout << (s["digest_matches"].get<bool>() ? ", digest matches" : ", DIGEST MISMATCH");
+    std::cout << '\n';
+  }
+  for (const auto& w : j["warnings"]) std::cout << "  warning: " << w.get<std::string>() << '\n';
+}
+
+} // namespace detail
+
+inline int run_inspect(const inspect_options& o, std::string_view tool) {
+  int rc = exit_ok;
+  ojson all = ojson::array();
+  for (const auto& path : o.files) {
+    auto f = file::mapped_file::open(path);
+    if (!f) {
+      rc = report(tool, f.error());
+      continue;
+    }
+    auto img = pe::parse(f->bytes(), pe::strictness::permissive);
+    if (!img) {
+      rc = report(tool, img.error().prefixed(
+                            path + " (ukiinspect reads PE images and UKIs; initramfs and OCI "
+                                   "images are not supported yet)"));
+      continue;
+    }
+    if (o.section) {
+      const pe::section* s = img->find(*o.section);
+      if (!s) {
+        rc = report(tool, error(errc::invalid_argument, path + " has no section " + *o.section));
+        continue;
+      }
+      byte_span d = s->data();
+      if (std::fwrite(d.data(), 1, d.size(), stdout) != d.size())
+        return report(tool, error(errc::io, "cannot write to stdout"));
+      continue;
+    }
+    auto j = detail::inspect_pe(path, *img, o, *f);
+    if (!j) {
+      rc = report(tool, j.error());
+      continue;
+    }
+    if (o.json) all.push_back(std::move(*j));
+    else detail::print_report(*j);
+  }
+  if (o.json) std::cout << (all.size() == 1 ? all.front() : ojson{{"files", all}}).dump(2) << '\n';
+  return rc;
+}
+
+inline void add_inspect_options(CLI::App& cmd, inspect_options& o) {
+  cmd.add_flag(
+      "--json", o.json,
+      "One JSON document: the file's object (sections, machine, cmdline, os_release, uname, sbat, "
+      "profiles, authenticode, pcr11, warnings …), or {\"files\": […]} for several files");
+  cmd.add_flag("--no-hash", o.no_hash,
+               "Skip everything that reads section data: sha256s, CheckSum, PCR 11, digests");
+  cmd.add_option("--section", o.section,
+                 "Write this section's bytes (VirtualSize-limited) to stdout instead");
+  cmd.add_option("FILE", o.files, "PE images or UKIs")->required();
+}
+
+} // namespace ukikit::cli
