@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The end-to-end job on built-in defaults, run by scripts/quickstart.sh.
 #
-# Today: sign Debian's systemd-boot and systemd-stub (fetched from Debian's
-# package registry) with a throwaway key, verify them with ukiverify and
-# sbverify, show that a tampered copy fails, remove the signature again;
-# then compress a sample with each format, decompress it, check the round
-# trip and that the real zstd/xz/gzip agree with us both ways, check the
-# decompression limit, and check `ukikit digest` against coreutils'
-# sha*sum. It prints "demo: OK" at the end, and exits non-zero on the first
-# failed check.
+# Today: build a UKI from Debian's systemd-stub and kernel (fetched from
+# Debian's package registry) and a small initramfs, with a .pcrsig and an
+# Authenticode signature made with throwaway keys; inspect it, predict its
+# PCR 11, verify it with ukiverify and sbverify, and show that a tampered
+# copy fails. Sign systemd-boot the same way. Then compress a sample with
+# each format, decompress it, check the round trip and that the real
+# zstd/xz/gzip agree with us both ways, check the decompression limit, and
+# check `ukikit digest` against coreutils' sha*sum. It prints "demo: OK" at
+# the end, and exits non-zero on the first failed check.
 #
 # The ukikit binary is $UKIKIT_BIN, or the one in build/release.
 set -euo pipefail
@@ -48,19 +49,43 @@ ukiverify=$(dirname "$ukikit")/ukiverify
 inputs=$("$root/scripts/fetch-inputs.sh") || fail "scripts/fetch-inputs.sh exited $?"
 openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 30 -subj "/CN=ukikit demo db" \
   -keyout db.key -out db.crt 2>/dev/null || fail "openssl could not make a throwaway key"
-for efi in systemd-bootx64.efi linuxx64.efi.stub; do
-  cp "$inputs/$efi" "$efi"
-  "$ukikit" sign --key db.key --cert db.crt -o "$efi.signed" "$efi" || fail "ukikit sign $efi exited $?"
-  "$ukiverify" --cert db.crt "$efi.signed" | sed 's/^/demo:   /'
-  sbverify --cert db.crt "$efi.signed" >/dev/null 2>&1 || fail "sbverify rejects $efi.signed"
-  # One byte changed in the signed code must fail, with both digests shown.
-  cp "$efi.signed" tampered.efi
+ukiinspect=$(dirname "$ukikit")/ukiinspect
+
+# A small initramfs (newc cpio, zstd) with an /init that says hello.
+mkdir -p initramfs
+printf '#!/bin/sh\necho "hello from a ukikit UKI"\nexec /bin/sh\n' >initramfs/init
+chmod 755 initramfs/init
+(cd initramfs && find . | LC_ALL=C sort | cpio --quiet -o -H newc --reproducible >../initrd.cpio)
+"$ukikit" compress --format zstd -o initrd.img initrd.cpio || fail "ukikit compress of the initramfs exited $?"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out pcr.key 2>/dev/null
+
+# The UKI: stub + kernel + initrd + cmdline + os-release, .pcrsig, signed.
+"$ukikit" build --stub "$inputs/linuxx64.efi.stub" --linux "$inputs/vmlinuz" --initrd initrd.img \
+  --cmdline "console=ttyS0 quiet" --pcr-private-key pcr.key \
+  --signing-key db.key --signing-cert db.crt -o uki.efi 2>build.log || fail "ukikit build exited $? ($(cat build.log))"
+step "built uki.efi: $(wc -c <uki.efi) bytes"
+"$ukiinspect" uki.efi | grep -E '^  (kernel|uname|cmdline|os-release|signature|PCR 11 sha256 enter-initrd:)' |
+  sed 's/^/demo:   /'
+"$ukikit" measure --bank sha256 --phases=enter-initrd uki.efi | sed 's/^/demo:   /'
+"$ukiverify" --cert db.crt --require .linux --require .initrd uki.efi | sed 's/^/demo:   /'
+sbverify --cert db.crt uki.efi >/dev/null 2>&1 || fail "sbverify rejects uki.efi"
+step "uki.efi: ukiverify (signature and .pcrsig) and sbverify pass"
+
+for efi in uki.efi systemd-bootx64.efi; do
+  if [ "$efi" = systemd-bootx64.efi ]; then
+    cp "$inputs/$efi" "$efi"
+    "$ukikit" sign --key db.key --cert db.crt "$efi" || fail "ukikit sign $efi exited $?"
+    "$ukiverify" --cert db.crt "$efi" | sed 's/^/demo:   /'
+    sbverify --cert db.crt "$efi" >/dev/null 2>&1 || fail "sbverify rejects the signed $efi"
+  fi
+  # One byte changed in the signed image must fail, with both digests shown.
+  cp "$efi" tampered.efi
   printf 'X' | dd of=tampered.efi bs=1 seek=4096 conv=notrunc 2>/dev/null
   if "$ukiverify" --cert db.crt tampered.efi >tampered.out; then fail "a tampered $efi passed"; fi
-  step "tampered copy: $(cut -c1-110 tampered.out)"
-  "$ukikit" unsign -o "$efi.unsigned" "$efi.signed" || fail "ukikit unsign exited $?"
-  step "$efi: signed, verified by ukiverify and sbverify, tamper detected, unsigned again"
+  step "tampered $efi: $(cut -c1-100 tampered.out)"
+  "$ukikit" unsign -o "$efi.unsigned" "$efi" || fail "ukikit unsign exited $?"
 done
+step "systemd-boot: signed, verified by ukiverify and sbverify, tamper detected, unsigned again"
 
 # ---- a sample input --------------------------------------------------------
 # Four copies of the Debian license texts (about 1 MiB of text): real-world
