@@ -488,11 +488,7 @@ TEST_F(authenticode_env, detached_signatures_attach_both_ways_with_sbsigntools) 
 class tampered : public authenticode_env {
 protected:
   void SetUp() override {
-    auto src = t::input("linuxx64.efi.stub");
-    if (src.empty()) {
-      if (t::inputs_required()) FAIL() << "missing input linuxx64.efi.stub";
-      GTEST_SKIP() << "input linuxx64.efi.stub not fetched";
-    }
+    UKIKIT_NEED_INPUT(src, "linuxx64.efi.stub");
     signed_path = copy_input(src, "signed.efi");
     ASSERT_EQ(t::run(ukikit() + " sign --key " + q(key("db")) + " --cert " + q(crt("db")) + " " +
                      q(signed_path))

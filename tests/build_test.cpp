@@ -28,12 +28,10 @@ std::string q(const t::fs::path& p) { return sh_quote(p.string()); }
 class build_test : public ::testing::Test {
 protected:
   void SetUp() override {
-    stub_path = t::input("linuxx64.efi.stub");
-    kernel_path = t::input("vmlinuz");
-    if (stub_path.empty() || kernel_path.empty()) {
-      if (t::inputs_required()) FAIL() << "missing inputs (scripts/fetch-inputs.sh)";
-      GTEST_SKIP() << "inputs not fetched (scripts/fetch-inputs.sh)";
-    }
+    UKIKIT_NEED_INPUT(stub, "linuxx64.efi.stub");
+    UKIKIT_NEED_INPUT(kernel, "vmlinuz");
+    stub_path = stub;
+    kernel_path = kernel;
     initrd = t::sample_bytes(100001, 5); // not a multiple of 4: padded
     t::write_file(work / "initrd", initrd);
     t::write_file(work / "os-release", std::string_view("ID=ukikit\nNAME=\"ukikit test\"\n"));

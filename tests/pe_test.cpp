@@ -139,11 +139,7 @@ TEST(pe_parse, rejects_files_that_are_not_pe) {
 class stub_mutation : public ::testing::Test {
 protected:
   void SetUp() override {
-    auto p = t::input("linuxx64.efi.stub");
-    if (p.empty()) {
-      if (t::inputs_required()) FAIL() << "missing input linuxx64.efi.stub";
-      GTEST_SKIP() << "input linuxx64.efi.stub not fetched";
-    }
+    UKIKIT_NEED_INPUT(p, "linuxx64.efi.stub");
     bytes = t::read_file(p);
     auto img = parse(bytes);
     ASSERT_TRUE(img.ok());
@@ -283,11 +279,7 @@ namespace {
 class writer_test : public ::testing::Test {
 protected:
   void SetUp() override {
-    auto p = t::input("linuxx64.efi.stub");
-    if (p.empty()) {
-      if (t::inputs_required()) FAIL() << "missing input linuxx64.efi.stub";
-      GTEST_SKIP() << "input linuxx64.efi.stub not fetched";
-    }
+    UKIKIT_NEED_INPUT(p, "linuxx64.efi.stub");
     stub = t::read_file(p);
     auto img = parse(stub);
     ASSERT_TRUE(img.ok());
