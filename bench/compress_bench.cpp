@@ -3,15 +3,15 @@
 // and 19. Bytes per second are decompressed bytes. Anchors: formats.md §4.5.
 #include <ukikit/compress.hpp>
 
+#include "../tests/support.hpp"
+
 #include <benchmark/benchmark.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <random>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace {
@@ -21,27 +21,7 @@ using ukikit::byte_span;
 
 constexpr std::size_t MiB = std::size_t{1} << 20;
 
-// Deterministic, moderately compressible bytes: the generator of
-// tests/support.hpp's sample_bytes (text-like runs with noise).
-std::vector<std::byte> sample_bytes(std::size_t n, unsigned seed = 1) {
-  std::mt19937 rng(seed);
-  std::vector<std::byte> out(n);
-  static constexpr std::string_view words[] = {
-      "kernel ", "initrd ", "section ", "linux ", "systemd-stub ", "0123456789", "\n", "ukikit "};
-  std::size_t i = 0;
-  while (i < n) {
-    if (rng() % 8 == 0) {
-      out[i++] = static_cast<std::byte>(rng() & 0xff);
-      continue;
-    }
-    std::string_view w = words[rng() % std::size(words)];
-    for (char c : w) {
-      if (i == n) break;
-      out[i++] = static_cast<std::byte>(c);
-    }
-  }
-  return out;
-}
+using ukikit::test::sample_bytes;
 
 [[noreturn]] void fail(const std::string& what) {
   std::fprintf(stderr, "compress bench: %s\n", what.c_str());

@@ -36,7 +36,7 @@ void check(bool ok, const char* what) {
 } // namespace
 
 int main() {
-  constexpr std::array<std::byte, 6> good{std::byte{'U'}, std::byte{'K'}, std::byte{'I'},
+  constexpr std::array<std::byte, 6> good{std::byte{'U'}, std::byte{'K'},  std::byte{'I'},
                                           std::byte{'K'}, std::byte{0x01}, std::byte{0x02}};
   auto r = parse(good);
   check(r.ok() && *r == 0x0102, "parses a good record");
