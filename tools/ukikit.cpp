@@ -5,6 +5,7 @@
 #include "cli.hpp"
 #include "compress_commands.hpp"
 #include "digest_command.hpp"
+#include "initrd_commands.hpp"
 #include "inspect_command.hpp"
 #include "measure_command.hpp"
 #include "sign_commands.hpp"
@@ -44,6 +45,9 @@ int main(int argc, char** argv) {
   add_compress_command(app, compress, rc);
   decompress_options decompress;
   add_decompress_command(app, decompress, rc);
+
+  initrd_options initrd;
+  add_initrd_command(app, initrd, rc);
 
   if (auto done = parse(app, argc, argv)) return *done;
   return rc;

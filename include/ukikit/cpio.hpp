@@ -438,7 +438,11 @@ public:
 // The push parser. See the top of the file.
 class parser {
 public:
-  explicit parser(options opts = {}) : opts_(opts), decoder_(opts.mode, notices_) {}
+  // `start` is the offset of the first byte fed, for alignment and reports:
+  // the kernel aligns raw archives to the start of the initramfs, and the
+  // archives in a compressed segment to the start of its output.
+  explicit parser(options opts = {}, std::uint64_t start = 0)
+      : opts_(opts), decoder_(opts.mode, notices_), offset_(start) {}
 
   // Consumes `chunk`, which continues the stream where the last one ended.
   template <class Handler> result<fed> feed(byte_span chunk, Handler& handler) {
@@ -715,6 +719,7 @@ private:
     }
     remaining_ = current_.data_pad;
     state_ = remaining_ > 0 ? state::data_pad : state::between;
+    pad_noticed_ = false;
     after_entry_ = true;
     ++entries_;
     if (e.is_trailer()) ++trailers_;
@@ -727,11 +732,15 @@ private:
     const auto n =
         static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, chunk.size() - pos));
     auto bytes = chunk.subspan(pos, n);
-    if (std::any_of(bytes.begin(), bytes.end(), [](std::byte b) { return b != std::byte{0}; })) {
+    auto bad =
+        std::find_if(bytes.begin(), bytes.end(), [](std::byte b) { return b != std::byte{0}; });
+    if (bad != bytes.end() && !pad_noticed_) { // once per entry, at the first bad byte
+      const std::uint64_t at = offset_ + static_cast<std::uint64_t>(bad - bytes.begin());
       std::string what = "non-zero padding after the data of \"" +
                          detail::header_decoder::printable(current_.e.name) + "\"";
-      if (opts_.mode == strictness::strict) return error(errc::malformed, what, offset_);
-      notices_.push_back({offset_, what});
+      if (opts_.mode == strictness::strict) return error(errc::malformed, what, at);
+      notices_.push_back({at, what});
+      pad_noticed_ = true;
     }
     advance(pos, n);
     remaining_ -= n;
@@ -756,6 +765,7 @@ private:
   bool skip_name_ = false;
   bool collect_link_ = false;
   bool after_entry_ = false;
+  bool pad_noticed_ = false;
   std::optional<format> last_format_;
   std::optional<format> pending_; // format of the header being gathered
 };

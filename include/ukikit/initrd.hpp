@@ -1,0 +1,314 @@
+// An initramfs as the Linux kernel reads it (init/initramfs.c).
+//
+// The input is a sequence of segments: raw cpio archives (newc or crc),
+// compressed streams that hold one or more archives, and zero bytes between
+// them. walk() goes through it exactly as the kernel's unpacker does:
+//
+// - at a '0' on a multiple of 4 from the start, a raw archive; zero bytes
+//   are padding; anything else starts a compressed segment, told by its magic
+//   (zstd, xz, lzma and gzip are decoded; bzip2, lz4 and lzo are named and
+//   stop the walk, as an unconfigured decompressor stops the kernel);
+// - each compressed stream (a zstd frame, an xz or lzma stream, a gzip
+//   member) is one segment; inside it, archives may follow each other with
+//   zero padding, anything else is "junk within compressed archive", and it
+//   must end between entries ("junk at the end of compressed archive");
+// - the cpio rules of cpio.hpp's kernel mode apply, with every tolerated
+//   quirk reported.
+//
+// The result is a report of segments (offset, length, compression,
+// decompressed size, entries, archives) with notices, warnings (early
+// microcode that the early loader will not find, odc archives that the kernel
+// rejects) and, where the kernel would stop with an error, the failure.
+// Entries go to a cpio handler as the parser delivers them (see cpio.hpp), so
+// listing and extraction stream: decompressed data is never held whole.
+#pragma once
+
+#include "bytes.hpp"
+#include "compress.hpp"
+#include "cpio.hpp"
+#include "result.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ukikit::initrd {
+
+// Limits. The kernel has none but memory; ours keep a hostile initramfs
+// from taking the machine.
+inline constexpr std::uint64_t default_max_output = std::uint64_t{16}
+                                                    << 30; // decompressed, all segments
+inline constexpr std::uint64_t max_segments = 100000;
+
+struct segment {
+  std::uint64_t offset = 0; // in the input
+  std::uint64_t length = 0; // input bytes: the raw archive or the compressed stream
+  compress::format compression = compress::format::none;
+  std::uint64_t size = 0;          // decompressed bytes (the length for raw archives)
+  std::uint64_t entries = 0;       // cpio entries, trailers not counted
+  std::uint64_t archives = 0;      // TRAILER!!! entries seen
+  std::uint64_t skipped = 0;       // entries the kernel skips silently
+  std::optional<cpio::format> fmt; // of the first header
+};
+
+struct report {
+  std::vector<segment> segments;
+  std::uint64_t padding = 0;          // zero bytes between segments
+  std::vector<cpio::notice> notices;  // quirks tolerated as the kernel does
+  std::vector<cpio::notice> warnings; // what will not work as probably intended
+  std::optional<error> failure;       // where the kernel would stop with an error
+
+  std::uint64_t entries() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& s : segments) n += s.entries;
+    return n;
+  }
+};
+
+struct walk_options {
+  cpio::strictness mode = cpio::strictness::kernel;
+  std::uint64_t max_output = default_max_output;
+  std::uint64_t memlimit = compress::default_memlimit;
+};
+
+// Early microcode: the x86 loader (lib/earlycpio.c) scans the raw archives at
+// the start of the initrd for these names, matched from the first byte.
+inline constexpr std::string_view microcode_prefix = "kernel/x86/microcode/";
+
+namespace detail {
+
+// Wraps the caller's handler: counts entries per segment, checks early
+// microcode, and in raw runs pauses at each trailer so that every archive
+// is its own segment.
+template <class Handler> class counting_handler {
+public:
+  counting_handler(Handler& inner, report& rep) : inner_(inner), rep_(rep) {}
+
+  // Entries from `p` go to segment `s`, or for raw runs (s null) each archive
+  // to a new segment opened at its first header.
+  void open(const cpio::parser* p, segment* s, bool raw, bool early) {
+    parser_ = p;
+    seg_ = s;
+    raw_ = raw;
+    early_ = early;
+  }
+  std::optional<error> inner_error;
+
+  result<void> begin(const cpio::entry& e) {
+    if (seg_ == nullptr) {
+      rep_.segments.push_back({});
+      seg_ = &rep_.segments.back();
+      seg_->offset = e.offset;
+      seg_->fmt = e.format;
+      check_format(e);
+    } else if (!seg_->fmt) {
+      seg_->fmt = e.format;
+      check_format(e);
+    }
+    check_microcode(e);
+    return forward(inner_.begin(e));
+  }
+
+  result<void> data(const cpio::entry& e, byte_span piece) {
+    return forward(inner_.data(e, piece));
+  }
+
+  result<bool> end(const cpio::entry& e) {
+    if (raw_) seg_->length = seg_->size = parser_->offset() - seg_->offset;
+    if (e.is_trailer()) {
+      ++seg_->archives;
+    } else {
+      ++seg_->entries;
+      if (!e.kernel_skip.empty()) ++seg_->skipped;
+    }
+    auto r = inner_.end(e);
+    if (!r) {
+      inner_error = r.error();
+      return r.error();
+    }
+    if (raw_ && e.is_trailer()) {
+      seg_ = nullptr; // the next archive is a new segment
+      return false;
+    }
+    return true;
+  }
+
+private:
+  result<void> forward(result<void> r) {
+    if (!r) inner_error = r.error();
+    return r;
+  }
+
+  void check_format(const cpio::entry& e) {
+    if (e.format == cpio::format::newc || e.format == cpio::format::crc) return;
+    rep_.warnings.push_back(
+        {seg_->offset, std::string(cpio::name(e.format)) +
+                           " cpio archive: the kernel reads only newc and crc "
+                           "(\"incorrect cpio method used: use -H newc option\")"});
+  }
+
+  void check_microcode(const cpio::entry& e) {
+    std::string_view n = e.name;
+    std::string_view bare = n;
+    while (bare.starts_with("./")) bare.remove_prefix(2);
+    while (bare.starts_with("/")) bare.remove_prefix(1);
+    if (!bare.starts_with(microcode_prefix)) return;
+    const std::uint64_t at = raw_ ? e.offset : seg_->offset;
+    const std::string quoted = "early microcode \"" + std::string(n) + "\"";
+    if (!raw_ || !early_) {
+      rep_.warnings.push_back(
+          {at, quoted + " is not in an uncompressed archive at the start of the initrd: the early "
+                        "loader will not find it"});
+    } else if (bare.size() != n.size()) {
+      rep_.warnings.push_back({at, quoted + " starts with ./ or /: the early loader matches "
+                                            "\"kernel/x86/microcode/…\" from the first character"});
+    } else if (e.type() != cpio::file_type::regular && e.type() != cpio::file_type::directory) {
+      rep_.warnings.push_back(
+          {at, quoted + " is not a regular file: the early loader matches regular files only"});
+    }
+  }
+
+  Handler& inner_;
+  report& rep_;
+  const cpio::parser* parser_ = nullptr;
+  segment* seg_ = nullptr;
+  bool raw_ = false;
+  bool early_ = true;
+};
+
+inline cpio::options parser_options(const walk_options& o) { return cpio::options{o.mode, true}; }
+
+} // namespace detail
+
+// Walks `input` as the kernel does; see the top of the file. Problems in the
+// input end the walk with report::failure set; an error from the handler is
+// returned as is.
+template <class Handler>
+result<report> walk(byte_span input, const walk_options& options, Handler& handler) {
+  report rep;
+  rep.segments.reserve(16);
+  detail::counting_handler<Handler> counter(handler, rep);
+  std::uint64_t budget = options.max_output;
+  std::size_t pos = 0;
+  bool early = true; // no compressed segment yet
+  auto fail = [&rep](error e) { rep.failure = std::move(e); };
+
+  while (pos < input.size() && !rep.failure) {
+    if (rep.segments.size() >= max_segments) {
+      fail(error(errc::limit_exceeded,
+                 "too many initramfs segments (limit " + std::to_string(max_segments) + ")", pos));
+      break;
+    }
+    if (input[pos] == std::byte{0}) {
+      ++pos;
+      continue;
+    }
+    const bool binary_cpio =
+        pos % 2 == 0 && pos + 1 < input.size() &&
+        ((input[pos] == std::byte{0xc7} && input[pos + 1] == std::byte{0x71}) ||
+         (input[pos] == std::byte{0x71} && input[pos + 1] == std::byte{0xc7}));
+    if ((input[pos] == std::byte{'0'} && pos % 4 == 0) || binary_cpio) {
+      // (The kernel reads only newc and crc; old binary archives are read
+      // here to be reported by name rather than as an unknown compression.)
+      // A run of raw archives: one parser, a segment per archive.
+      cpio::parser p(detail::parser_options(options), pos);
+      counter.open(&p, nullptr, true, early);
+      for (;;) {
+        auto fed = p.feed(input.subspan(pos), counter);
+        if (!fed) {
+          if (counter.inner_error) return *counter.inner_error;
+          fail(fed.error());
+          break;
+        }
+        pos += fed->used;
+        if (fed->stop == cpio::stop::paused) continue; // an archive ended; more may follow
+        if (fed->stop == cpio::stop::need_input && !p.at_boundary()) fail(p.truncated_error());
+        break;
+      }
+      for (auto& n : p.take_notices()) rep.notices.push_back(std::move(n));
+      continue;
+    }
+
+    // A compressed segment.
+    const byte_span rest = input.subspan(pos);
+    const compress::format f = compress::detect(rest);
+    if (f == compress::format::none) {
+      fail(error(errc::malformed, "invalid magic at start of compressed archive", pos));
+      break;
+    }
+    if (!compress::supported(f)) {
+      fail(error(errc::unsupported,
+                 "compression method " + std::string(compress::name(f)) +
+                     " not supported by ukikit (it decodes zstd, xz, lzma and gzip)",
+                 pos));
+      break;
+    }
+    early = false;
+    rep.segments.push_back({});
+    segment& seg = rep.segments.back();
+    seg.offset = pos;
+    seg.compression = f;
+    cpio::parser p(detail::parser_options(options));
+    counter.open(&p, &seg, false, false);
+    std::optional<error> inside;
+    auto sink = [&](byte_span chunk) -> result<void> {
+      while (!chunk.empty()) {
+        UKIKIT_TRY_ASSIGN(cpio::fed fed, p.feed(chunk, counter));
+        if (fed.stop == cpio::stop::foreign) {
+          return error(errc::malformed, "junk within compressed archive", p.offset());
+        }
+        chunk = chunk.subspan(fed.used);
+      }
+      return success();
+    };
+    compress::decode_options dopts;
+    dopts.max_output = budget;
+    dopts.memlimit = options.memlimit;
+    dopts.concatenated = false;
+    auto stats = compress::decode(f, rest, dopts, sink);
+    for (auto& n : p.take_notices()) {
+      n.message = "in " + std::string(compress::name(f)) + " segment at " + hex(pos) +
+                  ", decompressed offset " + hex(n.offset) + ": " + n.message;
+      n.offset = pos;
+      rep.notices.push_back(std::move(n));
+    }
+    if (!stats) {
+      if (counter.inner_error) return *counter.inner_error;
+      fail(stats.error().rebased(pos).prefixed("in " + std::string(compress::name(f)) +
+                                               " segment at " + hex(pos)));
+      break;
+    }
+    seg.length = stats->consumed;
+    seg.size = stats->produced;
+    budget -= stats->produced;
+    if (!p.at_boundary()) {
+      fail(error(errc::truncated,
+                 "junk at the end of compressed archive: the " + std::string(compress::name(f)) +
+                     " stream ends inside a cpio entry",
+                 pos + stats->consumed));
+      break;
+    }
+    pos += static_cast<std::size_t>(stats->consumed);
+  }
+  std::uint64_t in_segments = 0;
+  for (const auto& s : rep.segments) in_segments += s.length;
+  rep.padding = pos - in_segments;
+  return rep;
+}
+
+// A handler that only counts (the report has everything).
+struct null_handler {
+  result<void> begin(const cpio::entry&) { return success(); }
+  result<void> data(const cpio::entry&, byte_span) { return success(); }
+  result<bool> end(const cpio::entry&) { return true; }
+};
+
+inline result<report> examine(byte_span input, const walk_options& options = {}) {
+  null_handler h;
+  return walk(input, options, h);
+}
+
+} // namespace ukikit::initrd
