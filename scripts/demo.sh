@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The end-to-end job on built-in defaults, run by scripts/quickstart.sh.
 #
-# Today: build a UKI from Debian's systemd-stub and kernel (fetched from
-# Debian's package registry) and a small initramfs, with a .pcrsig and an
+# Today: make a small initramfs (checked against GNU cpio), build a UKI from
+# Debian's systemd-stub and kernel (fetched from Debian's package registry)
+# and that initramfs, with a .pcrsig and an
 # Authenticode signature made with throwaway keys; inspect it, predict its
 # PCR 11, verify it with ukiverify and sbverify, and show that a tampered
 # copy fails. Sign systemd-boot the same way. Then compress a sample with
@@ -51,12 +52,26 @@ openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 30 -subj "/CN=ukikit dem
   -keyout db.key -out db.crt 2>/dev/null || fail "openssl could not make a throwaway key"
 ukiinspect=$(dirname "$ukikit")/ukiinspect
 
-# A small initramfs (newc cpio, zstd) with an /init that says hello.
-mkdir -p initramfs
+# A small initramfs with an /init that says hello, made by ukikit initrd
+# create (newc, zstd, sorted, mtime 0), with an early uncompressed archive in
+# front as distributions place microcode. Reproducible, listed as GNU cpio
+# lists it, and extracted by GNU cpio to the same tree.
+mkdir -p initramfs/bin early/kernel/x86/microcode
 printf '#!/bin/sh\necho "hello from a ukikit UKI"\nexec /bin/sh\n' >initramfs/init
 chmod 755 initramfs/init
-(cd initramfs && find . | LC_ALL=C sort | cpio --quiet -o -H newc --reproducible >../initrd.cpio)
-"$ukikit" compress --format zstd -o initrd.img initrd.cpio || fail "ukikit compress of the initramfs exited $?"
+ln -s ../init initramfs/bin/hello
+printf 'not real microcode' >early/kernel/x86/microcode/GenuineIntel.bin
+"$ukikit" initrd create initramfs --early early -o initrd.img || fail "ukikit initrd create exited $?"
+"$ukikit" initrd create initramfs --early early -o initrd.again || fail "ukikit initrd create exited $?"
+cmp -s initrd.img initrd.again || fail "two initrd create runs differ"
+"$ukikit" initrd info initrd.img | sed 's/^/demo:   /'
+"$ukikit" initrd list -v initrd.img | sed 's/^/demo:   /'
+"$ukikit" initrd create initramfs --compress none -o initrd.cpio || fail "ukikit initrd create exited $?"
+[ "$("$ukikit" initrd list initrd.cpio)" = "$(cpio -t --quiet <initrd.cpio)" ] ||
+  fail "ukikit initrd list and cpio -t disagree"
+mkdir extracted && (cd extracted && cpio -idm --quiet <../initrd.cpio) || fail "GNU cpio cannot extract"
+diff -r --no-dereference initramfs extracted >/dev/null || fail "GNU cpio extracts a different tree"
+step "initrd.img: reproducible; GNU cpio lists and extracts what we wrote"
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out pcr.key 2>/dev/null
 
 # The UKI: stub + kernel + initrd + cmdline + os-release, .pcrsig, signed.
@@ -64,7 +79,7 @@ openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out pcr.key 2>/dev
   --cmdline "console=ttyS0 quiet" --pcr-private-key pcr.key \
   --signing-key db.key --signing-cert db.crt -o uki.efi 2>build.log || fail "ukikit build exited $? ($(cat build.log))"
 step "built uki.efi: $(wc -c <uki.efi) bytes"
-"$ukiinspect" uki.efi | grep -E '^  (kernel|uname|cmdline|os-release|signature|PCR 11 sha256 enter-initrd:)' |
+"$ukiinspect" uki.efi | grep -E '^  (kernel|uname|cmdline|os-release|initrd|signature|PCR 11 sha256 enter-initrd:)' |
   sed 's/^/demo:   /'
 "$ukikit" measure --bank sha256 --phases=enter-initrd uki.efi | sed 's/^/demo:   /'
 "$ukiverify" --cert db.crt --require .linux --require .initrd uki.efi | sed 's/^/demo:   /'

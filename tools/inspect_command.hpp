@@ -3,9 +3,11 @@
 #pragma once
 
 #include "cli.hpp"
+#include "initrd_commands.hpp"
 
 #include <ukikit/authenticode.hpp>
 #include <ukikit/file.hpp>
+#include <ukikit/initrd.hpp>
 #include <ukikit/measure.hpp>
 #include <ukikit/pe.hpp>
 #include <ukikit/uki.hpp>
@@ -160,6 +162,23 @@ inline result<ojson> inspect_pe(const std::string& path, const pe::image& img,
       profiles.push_back(p);
     }
     out["profiles"] = profiles;
+    // The initramfs, walked as the kernel reads it (this decompresses it,
+    // so --no-hash leaves it out).
+    auto base = v.resolve(0);
+    if (const auto* e = base ? base->find(uki::section_kind::initrd) : nullptr) {
+      if (o.no_hash) {
+        out["initrd"] = nullptr;
+      } else {
+        auto rep = initrd::examine(e->section->data());
+        if (rep) {
+          out["initrd"] = initrd_json(*rep);
+          for (const auto& w : rep->warnings) warnings.push_back(".initrd: " + w.text());
+          if (rep->failure) warnings.push_back(".initrd: " + rep->failure->message());
+        } else {
+          warnings.push_back(".initrd: " + rep.error().message());
+        }
+      }
+    }
     if (!o.no_hash) {
       auto pred = uki::predict_pcr11(v, 0);
       if (pred) out["pcr11"] = measure::to_json(*pred);
@@ -216,6 +235,22 @@ inline result<ojson> inspect_pe(const std::string& path, const pe::image& img,
   out["authenticode"] = ac;
   out["warnings"] = warnings;
   return out;
+}
+
+// An initramfs file: the segment report, as JSON into `all` or printed.
+inline int inspect_initrd(const std::string& path, byte_span bytes, const inspect_options& o,
+                          ojson& all) {
+  auto rep = initrd::examine(bytes);
+  if (!rep) return report("ukiinspect", rep.error().prefixed(path));
+  if (o.json) {
+    ojson j{{"file", path}, {"format", "initramfs"}, {"initrd", initrd_json(*rep)}};
+    all.push_back(std::move(j));
+  } else {
+    std::cout << path << ": initramfs, " << rep->segments.size() << " segments\n";
+    print_initrd_report(*rep, "  ");
+  }
+  if (rep->failure) return report("ukiinspect", rep->failure->prefixed(path));
+  return exit_ok;
 }
 
 // The readable report, from the JSON.
@@ -280,6 +315,13 @@ inline void print_report(const ojson& j) {
                         ? " \"" + p["title"].get<std::string>() + "\""
                         : "")
                 << '\n';
+  if (j.contains("initrd") && j["initrd"].is_object()) {
+    std::cout << "  initrd:";
+    for (const auto& seg : j["initrd"]["segments"])
+      std::cout << ' ' << seg["compression"].get<std::string>() << " ("
+                << seg["entries"].get<std::uint64_t>() << " entries)";
+    std::cout << '\n';
+  }
   if (j.contains("pcr11"))
     for (const auto& [bank, values] : j["pcr11"].items())
       for (const auto& v : values)
@@ -312,10 +354,17 @@ inline int run_inspect(const inspect_options& o, std::string_view tool) {
       rc = report(tool, f.error());
       continue;
     }
-    auto img = pe::parse(f->bytes(), pe::strictness::permissive);
+    const byte_span bytes = f->bytes();
+    const bool pe_file =
+        bytes.size() >= 2 && bytes[0] == std::byte{'M'} && bytes[1] == std::byte{'Z'};
+    if (!pe_file && !o.section) { // an initramfs, as `ukikit initrd info` shows it
+      if (detail::inspect_initrd(path, bytes, o, all) != exit_ok) rc = exit_usage;
+      continue;
+    }
+    auto img = pe::parse(bytes, pe::strictness::permissive);
     if (!img) {
       rc = report(tool, img.error().prefixed(
-                            path + " (ukiinspect reads PE images and UKIs; initramfs and OCI "
+                            path + " (ukiinspect reads PE images, UKIs and initramfs files; OCI "
                                    "images are not supported yet)"));
       continue;
     }
@@ -351,7 +400,7 @@ inline void add_inspect_options(CLI::App& cmd, inspect_options& o) {
                "Skip everything that reads section data: sha256s, CheckSum, PCR 11, digests");
   cmd.add_option("--section", o.section,
                  "Write this section's bytes (VirtualSize-limited) to stdout instead");
-  cmd.add_option("FILE", o.files, "PE images or UKIs")->required();
+  cmd.add_option("FILE", o.files, "PE images, UKIs or initramfs files")->required();
 }
 
 } // namespace ukikit::cli
