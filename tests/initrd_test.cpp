@@ -1,1 +1,1075 @@
+// The initramfs walker (initrd::walk/examine), `ukikit initrd create|list|info`
+// and ukiinspect on initramfs files and UKIs, checked against the real tools:
+// GNU cpio, bsdcpio, zstd, xz, gzip, bzip2 and lz4 make the inputs and read
+// the outputs; expected values come from them and from the kernel's rules
+// (init/initramfs.c, lib/earlycpio.c) as formats.md §1.2 states them.
+#include <ukikit/initrd.hpp>
+
 #include "support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace ukikit::initrd {
+namespace {
+
+namespace t = ukikit::test;
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+std::string q(const fs::path& p) { return t::sh_quote(p.string()); }
+
+std::size_t lines(std::string_view s) {
+  return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n'));
+}
+
+bool contains(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+
+// Runs a shell command that must succeed; returns its stdout.
+std::string sh(const std::string& command) {
+  auto r = t::run(command);
+  EXPECT_EQ(r.status, 0) << command;
+  return r.out;
+}
+
+// The command that writes the decompressed form of stdin, per ukikit's name
+// of the compression.
+std::string decompressor(std::string_view compression) {
+  if (compression == "zstd") return "zstd -dc";
+  if (compression == "xz") return "xz -dc";
+  if (compression == "lzma") return "xz --format=lzma -dc";
+  if (compression == "gzip") return "gzip -dc";
+  return "cat";
+}
+
+std::uint64_t fnv1a(const std::vector<std::byte>& data) {
+  std::uint64_t h = 14695981039346656037ull;
+  for (std::byte b : data) h = (h ^ std::to_integer<std::uint64_t>(b)) * 1099511628211ull;
+  return h;
+}
+
+// One line per path under `root`: type, permissions, and the contents (size
+// and hash) or the link target; then the groups of hard links by name. Two
+// trees that describe alike agree in everything an initramfs carries but
+// owners and times.
+std::string describe_tree(const fs::path& root) {
+  std::vector<std::string> out;
+  std::map<std::pair<dev_t, ino_t>, std::vector<std::string>> inodes;
+  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
+       ++it) {
+    const std::string rel = it->path().lexically_relative(root).generic_string();
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0) {
+      out.push_back(rel + " (cannot stat)");
+      continue;
+    }
+    char perm[8];
+    std::snprintf(perm, sizeof perm, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    std::string line = rel + " " + cpio::type_letter(cpio::type_of(st.st_mode)) + " " + perm;
+    if (S_ISREG(st.st_mode)) {
+      line += " " + std::to_string(st.st_size) + " " + std::to_string(fnv1a(t::read_file(*it)));
+      inodes[{st.st_dev, st.st_ino}].push_back(rel);
+    } else if (S_ISLNK(st.st_mode)) {
+      line += " -> " + fs::read_symlink(*it).string();
+    }
+    out.push_back(line);
+  }
+  for (auto& [id, names] : inodes) {
+    if (names.size() < 2) continue;
+    std::sort(names.begin(), names.end());
+    std::string line = "hard links:";
+    for (const auto& n : names) line += " " + n;
+    out.push_back(line);
+  }
+  std::sort(out.begin(), out.end());
+  std::string text;
+  for (const auto& l : out) text += l + "\n";
+  return text;
+}
+
+void put(const fs::path& p, const std::vector<std::byte>& data, mode_t mode) {
+  t::write_file(p, data);
+  ASSERT_EQ(::chmod(p.c_str(), mode), 0) << p;
+}
+
+// A small root file system: files of several sizes (0, 1, 100, 4097, 70001
+// bytes), nested and empty directories, symlinks, two hard links and a fifo.
+void make_tree(const fs::path& root) {
+  fs::create_directories(root / "bin");
+  fs::create_directories(root / "etc/deep/er");
+  fs::create_directories(root / "var/empty");
+  put(root / "bin/busybox", t::sample_bytes(70001, 1), 0755);
+  fs::create_hard_link(root / "bin/busybox", root / "bin/sh");
+  put(root / "etc/empty", {}, 0644);
+  put(root / "etc/one", {std::byte{'x'}}, 0600);
+  put(root / "etc/conf", t::sample_bytes(4097, 2), 0664);
+  put(root / "etc/deep/er/file", t::sample_bytes(100, 3), 0640);
+  fs::create_symlink("bin/busybox", root / "init");
+  fs::create_symlink("../bin/sh", root / "etc/shell");
+  ASSERT_EQ(::mkfifo((root / "etc/initctl").c_str(), 0600), 0);
+  ASSERT_EQ(::chmod((root / "etc/initctl").c_str(), 0620), 0);
+  ASSERT_EQ(::chmod((root / "etc").c_str(), 0750), 0);
+  ASSERT_EQ(::chmod((root / "var/empty").c_str(), 0700), 0);
+}
+
+// The early tree distributions put first: Intel microcode.
+void make_early_tree(const fs::path& root) {
+  fs::create_directories(root / "kernel/x86/microcode");
+  put(root / "kernel/x86/microcode/GenuineIntel.bin", t::sample_bytes(1000, 9), 0644);
+}
+
+// The end of the single archive in `file`: the TRAILER!!! header (110
+// bytes) and its 11-byte name, padded to 4 (formats.md §1.1 newc).
+std::uint64_t archive_end(const fs::path& file) {
+  auto bytes = t::read_file(file);
+  const std::string_view text = as_chars(bytes);
+  const std::size_t name = text.find("TRAILER!!!");
+  EXPECT_NE(name, std::string_view::npos) << file;
+  const std::size_t header = name - 110;
+  return header + (110 + 11 + 3) / 4 * 4;
+}
+
+class initrd_fixture : public ::testing::Test {
+protected:
+  fs::path path(std::string_view name) const { return work / name; }
+
+  // `cpio -o` of `dir` by the given command (GNU cpio or bsdcpio), with
+  // names from `find` in byte order.
+  fs::path gnu_cpio(const fs::path& dir, const std::string& name, const std::string& format,
+                    const std::string& what = ".") {
+    sh("cd " + q(dir) + " && find " + what + " | LC_ALL=C sort | cpio -o --quiet -H " + format +
+       " > " + q(path(name)));
+    return path(name);
+  }
+  fs::path bsd_cpio(const fs::path& dir, const std::string& name, const std::string& what = ".") {
+    sh("cd " + q(dir) + " && find " + what +
+       " | LC_ALL=C sort | bsdcpio -o --quiet --format newc > " + q(path(name)));
+    return path(name);
+  }
+  // `command` reading `in`, writing `out`.
+  fs::path filter(const std::string& command, const fs::path& in, const std::string& out) {
+    sh(command + " < " + q(in) + " > " + q(path(out)));
+    return path(out);
+  }
+
+  // Concatenates files and zero runs into `name`.
+  struct piece {
+    fs::path file;         // empty: zeros only
+    std::size_t zeros = 0; // after the file
+  };
+  fs::path concat(const std::vector<piece>& pieces, const std::string& name) {
+    std::vector<std::byte> all;
+    for (const auto& p : pieces) {
+      if (!p.file.empty()) {
+        auto b = t::read_file(p.file);
+        all.insert(all.end(), b.begin(), b.end());
+      }
+      all.insert(all.end(), p.zeros, std::byte{0});
+    }
+    t::write_file(path(name), all);
+    return path(name);
+  }
+
+  // examine() on a file; the walk itself must not fail (only the report).
+  report examine_file(const fs::path& file, const walk_options& options = {}) {
+    const auto bytes = t::read_file(file);
+    auto r = examine(bytes, options);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message());
+    return r.ok() ? std::move(*r) : report{};
+  }
+
+  struct outcome {
+    int status = -1;
+    std::string out, err;
+  };
+  // `ukikit ARGS`, stdout and stderr apart.
+  outcome ukikit(const std::string& args, const std::string& env = "") {
+    const fs::path err = path("stderr.txt");
+    auto r = t::run(env + t::tool("ukikit") + " " + args + " 2>" + q(err));
+    return {r.status, r.out, std::string(as_chars(t::read_file(err)))};
+  }
+  json info_json(const fs::path& file) {
+    auto r = ukikit("initrd info --json " + q(file));
+    EXPECT_EQ(r.status, 0) << r.err;
+    return json::parse(r.out);
+  }
+
+  t::temp_dir dir;
+  const fs::path& work = dir.path();
+};
+
+// ---------------------------------------------------------------------------
+// Walker, differential: initramfs files assembled as distributions do, from
+// archives by GNU cpio and bsdcpio compressed by the real tools.
+
+class initrd_walk : public initrd_fixture {
+protected:
+  void SetUp() override {
+    UKIKIT_NEED_TOOL("cpio");
+    UKIKIT_NEED_TOOL("bsdcpio");
+    UKIKIT_NEED_TOOL("zstd");
+    UKIKIT_NEED_TOOL("xz");
+    UKIKIT_NEED_TOOL("gzip");
+    make_tree(path("root"));
+    make_early_tree(path("early"));
+  }
+
+  // A part of the initrd: the bytes put in (`stored`), the compression as
+  // ukikit names it, the uncompressed archives inside, and the zero bytes
+  // that follow it.
+  struct part {
+    fs::path stored;
+    std::string compression;
+    std::vector<fs::path> archives;
+    std::size_t zeros_after = 0;
+  };
+
+  // Assembles the parts and checks list and info against cpio -t, the file
+  // sizes and the decompressors.
+  void check(const std::vector<part>& parts) {
+    std::vector<piece> pieces;
+    for (const auto& p : parts) pieces.push_back({p.stored, p.zeros_after});
+    const fs::path initrd = concat(pieces, "initrd.img");
+
+    std::string expected_list;
+    std::uint64_t offset = 0, in_segments = 0, entries = 0;
+    auto j = info_json(initrd);
+    ASSERT_EQ(j["segments"].size(), parts.size()) << j.dump(2);
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      const auto& p = parts[i];
+      const auto& s = j["segments"][i];
+      std::uint64_t count = 0;
+      for (const auto& a : p.archives) {
+        const std::string listed = sh("cpio -t --quiet < " + q(a));
+        expected_list += listed;
+        count += lines(listed);
+      }
+      const std::uint64_t length =
+          p.compression == "none" ? archive_end(p.stored) : fs::file_size(p.stored);
+      const std::uint64_t size =
+          p.compression == "none"
+              ? length
+              : std::stoull(sh(decompressor(p.compression) + " < " + q(p.stored) + " | wc -c"));
+      SCOPED_TRACE("segment " + std::to_string(i) + ": " + s.dump());
+      EXPECT_EQ(s["offset"], offset);
+      EXPECT_EQ(s["length"], length);
+      EXPECT_EQ(s["compression"], p.compression);
+      EXPECT_EQ(s["size"], size);
+      EXPECT_EQ(s["entries"], count);
+      EXPECT_EQ(s["archives"], p.archives.size());
+      offset += fs::file_size(p.stored) + p.zeros_after;
+      in_segments += length;
+      entries += count;
+    }
+    EXPECT_EQ(j["entries"], entries);
+    EXPECT_EQ(j["padding"], fs::file_size(initrd) - in_segments);
+    EXPECT_EQ(j["error"], nullptr);
+    EXPECT_TRUE(j["warnings"].empty()) << j["warnings"].dump();
+
+    auto listed = ukikit("initrd list " + q(initrd));
+    EXPECT_EQ(listed.status, 0) << listed.err;
+    EXPECT_EQ(listed.out, expected_list);
+  }
+};
+
+TEST_F(initrd_walk, early_microcode_archive_then_zstd_main_archive_matches_cpio_and_zstd) {
+  const auto early = gnu_cpio(path("early"), "early.cpio", "newc", "kernel");
+  const auto main = gnu_cpio(path("root"), "main.cpio", "newc");
+  const auto zst = filter("zstd -q -c", main, "main.cpio.zst");
+  check({{early, "none", {early}}, {zst, "zstd", {main}}});
+}
+
+TEST_F(initrd_walk, xz_then_gzip_segments_with_odd_zero_padding_match_the_decompressors) {
+  const auto bsd = bsd_cpio(path("root"), "bsd.cpio");
+  const auto crc = gnu_cpio(path("root"), "crc.cpio", "crc");
+  const auto xz = filter("xz -q --check=crc32 -c", bsd, "bsd.cpio.xz");
+  const auto gz = filter("gzip -n -c", crc, "crc.cpio.gz");
+  check({{xz, "xz", {bsd}, 7}, {gz, "gzip", {crc}, 5}});
+}
+
+TEST_F(initrd_walk, raw_crc_archive_between_compressed_segments_is_its_own_segment) {
+  const auto early = gnu_cpio(path("early"), "early.cpio", "newc", "kernel");
+  const auto bsd = bsd_cpio(path("root"), "bsd.cpio");
+  const auto crc = gnu_cpio(path("root"), "crc.cpio", "crc");
+  const auto main = gnu_cpio(path("root"), "main.cpio", "newc");
+  const auto zst = filter("zstd -q -19 -c", bsd, "bsd.cpio.zst");
+  const auto lzma = filter("xz -q --format=lzma -c", main, "main.cpio.lzma");
+  // The raw archive must start on a multiple of 4 after the zstd stream.
+  const std::uint64_t after = fs::file_size(early) + fs::file_size(zst);
+  const std::size_t align = static_cast<std::size_t>((4 - after % 4) % 4) + 8;
+  check({{early, "none", {early}},
+         {zst, "zstd", {bsd}, align},
+         {crc, "none", {crc}},
+         {lzma, "lzma", {main}}});
+}
+
+TEST_F(initrd_walk, one_compressed_stream_with_two_archives_is_one_segment) {
+  const auto a = gnu_cpio(path("root"), "a.cpio", "newc");
+  const auto b = bsd_cpio(path("root"), "b.cpio", "etc");
+  const auto both = concat({{a, 0}, {b, 0}}, "both.cpio");
+  const auto gz = filter("gzip -n -c", both, "both.cpio.gz");
+  check({{gz, "gzip", {a, b}}});
+}
+
+TEST_F(initrd_walk, walk_reports_early_microcode_first_and_uncompressed_without_warnings) {
+  const auto early = gnu_cpio(path("early"), "early.cpio", "newc", "kernel");
+  const auto zst = filter("zstd -q -c", gnu_cpio(path("root"), "main.cpio", "newc"), "main.zst");
+  auto rep = examine_file(concat({{early, 0}, {zst, 0}}, "initrd.img"));
+  EXPECT_FALSE(rep.failure);
+  EXPECT_TRUE(rep.warnings.empty()) << rep.warnings.front().text();
+  ASSERT_EQ(rep.segments.size(), 2u);
+  EXPECT_EQ(rep.segments[0].compression, compress::format::none);
+  EXPECT_EQ(rep.segments[0].fmt, cpio::format::newc);
+  EXPECT_EQ(rep.segments[1].compression, compress::format::zstd);
+  EXPECT_EQ(rep.segments[1].offset, fs::file_size(early));
+  EXPECT_EQ(rep.segments[1].length, fs::file_size(zst));
+}
+
+// ---------------------------------------------------------------------------
+// Walker: where the kernel stops with an error, and what it warns about.
+
+class initrd_errors : public initrd_fixture {
+protected:
+  void SetUp() override {
+    UKIKIT_NEED_TOOL("cpio");
+    UKIKIT_NEED_TOOL("zstd");
+    make_tree(path("root"));
+    archive = gnu_cpio(path("root"), "main.cpio", "newc");
+    zst = filter("zstd -q -c", archive, "main.cpio.zst");
+  }
+
+  // The failure of a walk that must fail, with its message.
+  error failure_of(const fs::path& file, const walk_options& options = {}) {
+    auto rep = examine_file(file, options);
+    EXPECT_TRUE(rep.failure) << "the walk of " << file << " did not fail";
+    return rep.failure ? *rep.failure : error(errc::malformed, "(no failure)");
+  }
+
+  // `ukikit initrd info` must exit 2 with `message` on stderr.
+  void expect_cli_failure(const fs::path& file, std::string_view message,
+                          const std::string& extra = "") {
+    auto r = ukikit("initrd info " + extra + q(file));
+    EXPECT_EQ(r.status, 2) << r.err;
+    EXPECT_TRUE(contains(r.err, message)) << r.err;
+    auto l = ukikit("initrd list " + extra + q(file));
+    EXPECT_EQ(l.status, 2) << l.err;
+    EXPECT_TRUE(contains(l.err, message)) << l.err;
+  }
+
+  fs::path archive, zst;
+};
+
+TEST_F(initrd_errors, garbage_after_a_zstd_stream_is_invalid_magic_at_its_offset) {
+  auto junk = path("junk");
+  t::write_file(junk, std::string_view("garbage!"));
+  auto file = concat({{zst, 0}, {junk, 0}}, "initrd.img");
+  auto e = failure_of(file);
+  EXPECT_TRUE(contains(e.message(), "invalid magic at start of compressed archive")) << e.message();
+  EXPECT_EQ(e.offset(), fs::file_size(zst));
+  expect_cli_failure(file, "invalid magic at start of compressed archive at offset " +
+                               hex(fs::file_size(zst)));
+}
+
+TEST_F(initrd_errors, gzip_member_followed_by_junk_is_invalid_magic_after_the_member) {
+  UKIKIT_NEED_TOOL("gzip");
+  auto gz = filter("gzip -n -c", archive, "main.cpio.gz");
+  auto junk = path("junk");
+  t::write_file(junk, std::string_view("\x01junk after the member"));
+  auto file = concat({{gz, 0}, {junk, 0}}, "initrd.img");
+  auto rep = examine_file(file);
+  ASSERT_TRUE(rep.failure);
+  EXPECT_TRUE(contains(rep.failure->message(), "invalid magic at start of compressed archive"))
+      << rep.failure->message();
+  EXPECT_EQ(rep.failure->offset(), fs::file_size(gz));
+  ASSERT_EQ(rep.segments.size(), 1u);
+  EXPECT_EQ(rep.segments[0].compression, compress::format::gzip);
+  EXPECT_EQ(rep.segments[0].length, fs::file_size(gz));
+  expect_cli_failure(file, "invalid magic at start of compressed archive");
+}
+
+TEST_F(initrd_errors, truncated_compressed_segments_fail_for_each_algorithm) {
+  UKIKIT_NEED_TOOL("xz");
+  UKIKIT_NEED_TOOL("gzip");
+  for (const std::string c : {"zstd", "xz", "gzip"}) {
+    SCOPED_TRACE(c);
+    const std::string cmd = c == "zstd" ? "zstd -q -c"
+                            : c == "xz" ? "xz --check=crc32 -c"
+                                        : "gzip -n -c";
+    auto whole = filter(cmd, archive, "whole." + c);
+    auto cut = filter("head -c " + std::to_string(fs::file_size(whole) / 2), whole, "cut." + c);
+    auto e = failure_of(cut);
+    EXPECT_TRUE(contains(e.message(), c)) << e.message();
+    EXPECT_TRUE(contains(e.message(), "truncated")) << e.message();
+  }
+  expect_cli_failure(path("cut.zstd"), "truncated zstd stream");
+}
+
+TEST_F(initrd_errors, compressed_stream_ending_inside_an_entry_is_junk_at_the_end) {
+  // 3000 bytes end inside the 70001 bytes of bin/busybox.
+  auto cut = filter("head -c 3000", archive, "cut.cpio");
+  auto file = filter("zstd -q -c", cut, "cut.cpio.zst");
+  auto e = failure_of(file);
+  EXPECT_TRUE(contains(e.message(), "junk at the end of compressed archive")) << e.message();
+  expect_cli_failure(file, "junk at the end of compressed archive");
+}
+
+TEST_F(initrd_errors, non_zero_bytes_between_archives_in_a_stream_are_junk_within) {
+  auto junk = path("junk");
+  t::write_file(junk, std::string_view("XXXX"));
+  auto inner = concat({{archive, 0}, {junk, 0}, {archive, 0}}, "inner.cpio");
+  auto file = filter("zstd -q -c", inner, "inner.cpio.zst");
+  auto e = failure_of(file);
+  EXPECT_TRUE(contains(e.message(), "junk within compressed archive")) << e.message();
+  expect_cli_failure(file, "junk within compressed archive");
+}
+
+TEST_F(initrd_errors, junk_within_a_later_segment_is_located_in_the_input_and_the_stream) {
+  // A raw archive first, so the zstd segment does not start at 0.
+  auto junk = path("junk");
+  t::write_file(junk, std::string_view("XXXX"));
+  auto inner = concat({{archive, 0}, {junk, 0}}, "inner.cpio");
+  auto stream = filter("zstd -q -c", inner, "inner.cpio.zst");
+  auto file = concat({{archive, 0}, {stream, 0}}, "initrd.img");
+  auto e = failure_of(file);
+  EXPECT_TRUE(contains(e.message(), "junk within compressed archive")) << e.message();
+  // The junk is at decompressed offset size(archive) of the segment at input
+  // offset size(archive); an error's offset is an input offset (result.hpp).
+  const std::uint64_t size = fs::file_size(file);
+  EXPECT_LT(e.offset(), size) << e.message();
+  EXPECT_TRUE(contains(e.message(), hex(fs::file_size(archive)))) << e.message();
+  EXPECT_LT(e.offset(), size);
+}
+
+TEST_F(initrd_errors,
+       raw_archive_at_an_unaligned_offset_after_a_compressed_segment_is_invalid_magic) {
+  // Odd zero padding puts the archive off the 4-byte grid the kernel's
+  // this_header keeps: its '0' is taken for a compression magic.
+  const std::uint64_t size = fs::file_size(zst);
+  std::size_t zeros = 1;
+  while ((size + zeros) % 4 == 0) ++zeros;
+  auto file = concat({{zst, zeros}, {archive, 0}}, "initrd.img");
+  ASSERT_NE((size + zeros) % 4, 0u);
+  auto e = failure_of(file);
+  EXPECT_TRUE(contains(e.message(), "invalid magic at start of compressed archive")) << e.message();
+  EXPECT_EQ(e.offset(), size + zeros);
+  expect_cli_failure(file, "invalid magic at start of compressed archive");
+}
+
+TEST_F(initrd_errors, raw_archive_after_odd_zero_padding_following_an_archive_is_broken_padding) {
+  auto file = concat({{archive, 3}, {archive, 0}}, "initrd.img");
+  auto e = failure_of(file);
+  EXPECT_TRUE(contains(e.message(), "broken padding")) << e.message();
+  EXPECT_EQ(e.offset(), fs::file_size(archive) + 3);
+  expect_cli_failure(file, "broken padding");
+}
+
+TEST_F(initrd_errors,
+       compressed_segment_at_an_unaligned_offset_after_an_archive_is_broken_padding) {
+  // do_reset: zeros are eaten, then a non-zero byte off the grid is an error.
+  auto file = concat({{archive, 1}, {zst, 0}}, "initrd.img");
+  auto e = failure_of(file);
+  EXPECT_TRUE(contains(e.message(), "broken padding")) << e.message();
+  EXPECT_EQ(e.offset(), fs::file_size(archive) + 1);
+}
+
+TEST_F(initrd_errors, bzip2_segment_is_named_as_unsupported) {
+  UKIKIT_NEED_TOOL("bzip2");
+  auto bz = filter("bzip2 -c", archive, "main.cpio.bz2");
+  auto file = concat({{zst, 0}, {bz, 0}}, "initrd.img");
+  auto rep = examine_file(file);
+  ASSERT_TRUE(rep.failure);
+  EXPECT_EQ(rep.failure->code(), errc::unsupported);
+  EXPECT_TRUE(contains(rep.failure->message(), "bzip2")) << rep.failure->message();
+  EXPECT_EQ(rep.failure->offset(), fs::file_size(zst));
+  EXPECT_EQ(rep.segments.size(), 1u);
+  expect_cli_failure(file, "bzip2");
+}
+
+TEST_F(initrd_errors, legacy_lz4_segment_is_named_as_unsupported) {
+  UKIKIT_NEED_TOOL("lz4");
+  auto lz = filter("lz4 -l -q -c", archive, "main.cpio.lz4");
+  ASSERT_EQ(t::read_file(lz).at(0), std::byte{0x02}) << "lz4 -l writes the legacy frame 02 21";
+  auto e = failure_of(lz);
+  EXPECT_EQ(e.code(), errc::unsupported);
+  EXPECT_TRUE(contains(e.message(), "lz4")) << e.message();
+  EXPECT_EQ(e.offset(), 0u);
+}
+
+TEST_F(initrd_errors, modern_lz4_frame_is_invalid_magic_as_the_kernel_detects_only_legacy) {
+  UKIKIT_NEED_TOOL("lz4");
+  auto lz = filter("lz4 -q -c", archive, "main.cpio.lz4");
+  auto e = failure_of(lz);
+  EXPECT_EQ(e.offset(), 0u);
+  EXPECT_TRUE(contains(e.message(), "invalid magic at start of compressed archive")) << e.message();
+}
+
+TEST_F(initrd_errors, xz_with_crc64_check_is_flagged_as_the_kernel_rejects_it) {
+  UKIKIT_NEED_TOOL("xz");
+  auto xz = filter("xz -q --check=crc64 -c", archive, "main.cpio.xz");
+  auto rep = examine_file(xz);
+  ASSERT_TRUE(rep.failure.has_value());
+  EXPECT_TRUE(contains(rep.failure->message(), "crc64")) << rep.failure->message();
+  SUCCEED();
+}
+
+TEST_F(initrd_errors, zstd_bomb_stops_at_max_output_with_limit_exceeded) {
+  auto bomb = path("bomb.zst");
+  sh("head -c 64M /dev/zero | zstd -q -c > " + q(bomb));
+  walk_options small;
+  small.max_output = std::uint64_t{1} << 20;
+  auto e = failure_of(bomb, small);
+  EXPECT_EQ(e.code(), errc::limit_exceeded) << e.message();
+  EXPECT_TRUE(contains(e.message(), "limit")) << e.message();
+  // The same input is 64 MiB of zero padding under the default limit.
+  auto rep = examine_file(bomb);
+  EXPECT_FALSE(rep.failure);
+  ASSERT_EQ(rep.segments.size(), 1u);
+  EXPECT_EQ(rep.segments[0].size, std::uint64_t{64} << 20);
+  expect_cli_failure(bomb, "exceeds limit", "--max-size 1M ");
+  EXPECT_EQ(ukikit("initrd info " + q(bomb)).status, 0);
+}
+
+TEST_F(initrd_errors, gzip_bomb_stops_at_max_output_with_limit_exceeded) {
+  UKIKIT_NEED_TOOL("gzip");
+  auto bomb = path("bomb.gz");
+  sh("head -c 64M /dev/zero | gzip -1 -n -c > " + q(bomb));
+  walk_options small;
+  small.max_output = std::uint64_t{1} << 20;
+  auto e = failure_of(bomb, small);
+  EXPECT_EQ(e.code(), errc::limit_exceeded) << e.message();
+}
+
+TEST_F(initrd_errors, max_output_is_a_budget_for_all_segments_together) {
+  auto half = path("half.zst");
+  sh("head -c 768K /dev/zero | zstd -q -c > " + q(half));
+  auto file = concat({{half, 0}, {half, 0}}, "initrd.img");
+  walk_options small;
+  small.max_output = std::uint64_t{1} << 20;
+  auto rep = examine_file(file, small);
+  ASSERT_TRUE(rep.failure);
+  EXPECT_EQ(rep.failure->code(), errc::limit_exceeded);
+  EXPECT_EQ(rep.segments.size(), 2u);
+  EXPECT_EQ(rep.segments[0].size, std::uint64_t{768} << 10);
+}
+
+class initrd_warnings : public initrd_errors {
+protected:
+  void SetUp() override {
+    initrd_errors::SetUp();
+    if (IsSkipped()) return;
+    make_early_tree(path("early"));
+    early = gnu_cpio(path("early"), "early.cpio", "newc", "kernel");
+  }
+
+  // The warnings of a walk that must succeed.
+  std::vector<std::string> warnings_of(const fs::path& file) {
+    auto rep = examine_file(file);
+    EXPECT_FALSE(rep.failure) << rep.failure->message();
+    std::vector<std::string> out;
+    for (const auto& w : rep.warnings) out.push_back(w.text());
+    return out;
+  }
+
+  static bool any_mentions(const std::vector<std::string>& ws, std::string_view a,
+                           std::string_view b) {
+    return std::any_of(ws.begin(), ws.end(),
+                       [&](const std::string& w) { return contains(w, a) && contains(w, b); });
+  }
+
+  fs::path early;
+};
+
+TEST_F(initrd_warnings, early_microcode_inside_a_compressed_segment_is_warned) {
+  auto file = filter("zstd -q -c", early, "early.cpio.zst");
+  auto ws = warnings_of(concat({{file, 0}, {zst, 0}}, "initrd.img"));
+  EXPECT_TRUE(any_mentions(ws, "kernel/x86/microcode/GenuineIntel.bin", "early loader"))
+      << ::testing::PrintToString(ws);
+}
+
+TEST_F(initrd_warnings, early_microcode_in_a_raw_archive_after_a_compressed_segment_is_warned) {
+  const std::size_t zeros = static_cast<std::size_t>((4 - fs::file_size(zst) % 4) % 4);
+  auto file = concat({{zst, zeros}, {early, 0}}, "initrd.img");
+  auto rep = examine_file(file);
+  EXPECT_FALSE(rep.failure);
+  ASSERT_EQ(rep.segments.size(), 2u);
+  EXPECT_EQ(rep.segments[1].compression, compress::format::none);
+  std::vector<std::string> ws;
+  for (const auto& w : rep.warnings) ws.push_back(w.text());
+  EXPECT_TRUE(any_mentions(ws, "kernel/x86/microcode/GenuineIntel.bin", "early loader"))
+      << ::testing::PrintToString(ws);
+}
+
+TEST_F(initrd_warnings, early_microcode_named_with_dot_slash_is_warned) {
+  UKIKIT_NEED_TOOL("bsdcpio");
+  // bsdcpio keeps the "./" that GNU cpio strips.
+  auto dotted = bsd_cpio(path("early"), "dotted.cpio", "./kernel");
+  ASSERT_TRUE(
+      contains(sh("bsdcpio -t --quiet < " + q(dotted)), "./kernel/x86/microcode/GenuineIntel.bin"));
+  auto ws = warnings_of(concat({{dotted, 0}, {zst, 0}}, "initrd.img"));
+  EXPECT_TRUE(any_mentions(ws, "./kernel/x86/microcode/GenuineIntel.bin", "./"))
+      << ::testing::PrintToString(ws);
+  auto r = ukikit("initrd info " + q(path("initrd.img")));
+  EXPECT_EQ(r.status, 0);
+  EXPECT_TRUE(contains(r.out, "warning: early microcode")) << r.out;
+}
+
+TEST_F(initrd_warnings, odc_archive_is_warned_with_the_kernels_message) {
+  auto odc = gnu_cpio(path("root"), "odc.cpio", "odc");
+  auto rep = examine_file(odc);
+  ASSERT_FALSE(rep.segments.empty());
+  EXPECT_EQ(rep.segments[0].fmt, cpio::format::odc);
+  std::vector<std::string> ws;
+  for (const auto& w : rep.warnings) ws.push_back(w.text());
+  EXPECT_TRUE(any_mentions(ws, "odc", "incorrect cpio method used: use -H newc option"))
+      << ::testing::PrintToString(ws);
+  auto j = info_json(odc);
+  EXPECT_EQ(j["segments"][0]["format"], "odc");
+  EXPECT_EQ(j["segments"][0]["entries"], lines(sh("cpio -t --quiet < " + q(odc))));
+}
+
+// ---------------------------------------------------------------------------
+// `ukikit initrd create`, read back by GNU cpio and bsdcpio.
+
+class initrd_create : public initrd_fixture {
+protected:
+  void SetUp() override {
+    UKIKIT_NEED_TOOL("cpio");
+    UKIKIT_NEED_TOOL("bsdcpio");
+    UKIKIT_NEED_TOOL("zstd");
+    UKIKIT_NEED_TOOL("xz");
+    UKIKIT_NEED_TOOL("gzip");
+    make_tree(path("root"));
+    make_early_tree(path("early"));
+  }
+
+  // `ukikit initrd create` into `name`; must succeed.
+  fs::path create(const std::string& args, const std::string& name, const std::string& env = "") {
+    auto r = ukikit("initrd create " + args + " -o " + q(path(name)), env);
+    EXPECT_EQ(r.status, 0) << r.err;
+    return path(name);
+  }
+
+  // Extracts the raw archive with GNU cpio (umask 0, so modes are the
+  // archive's); returns the stderr of cpio.
+  std::string gnu_extract(const fs::path& raw, const std::string& into,
+                          const std::string& patterns = "") {
+    fs::create_directories(path(into));
+    auto r = t::run("cd " + q(path(into)) + " && umask 0 && cpio -idm --quiet < " + q(raw) + " " +
+                    patterns + " 2>&1");
+    EXPECT_EQ(r.status, 0) << r.out;
+    return r.out;
+  }
+  void bsd_extract(const fs::path& raw, const std::string& into) {
+    fs::create_directories(path(into));
+    sh("cd " + q(path(into)) + " && umask 0 && bsdcpio -id --quiet < " + q(raw));
+  }
+};
+
+TEST_F(initrd_create, gnu_cpio_and_bsdcpio_extract_the_source_tree_for_every_compression) {
+  const std::string source = describe_tree(path("root"));
+  ASSERT_TRUE(contains(source, "hard links: bin/busybox bin/sh")) << source;
+  for (const std::string c : {"none", "zstd", "xz", "gzip"}) {
+    SCOPED_TRACE(c);
+    auto out = create(q(path("root")) + " --compress " + c, "initrd." + c);
+    auto j = info_json(out);
+    ASSERT_EQ(j["segments"].size(), 1u);
+    EXPECT_EQ(j["segments"][0]["compression"], c);
+    auto raw = filter(decompressor(c), out, "raw." + c);
+    EXPECT_EQ(gnu_extract(raw, "gnu." + c), "");
+    EXPECT_EQ(describe_tree(path("gnu." + c)), source);
+    bsd_extract(raw, "bsd." + c);
+    EXPECT_EQ(describe_tree(path("bsd." + c)), source);
+  }
+}
+
+TEST_F(initrd_create, creating_twice_gives_identical_bytes_whatever_the_source_mtimes) {
+  auto a = create(q(path("root")) + " --compress xz", "a.xz");
+  auto b = create(q(path("root")) + " --compress xz", "b.xz");
+  EXPECT_EQ(t::read_file(a), t::read_file(b));
+  auto z = create(q(path("root")), "a.zst");
+  sh("find " + q(path("root")) + " -exec touch -h -d '2001-02-03 04:05:06' {} +");
+  auto y = create(q(path("root")), "b.zst");
+  EXPECT_EQ(t::read_file(z), t::read_file(y));
+  auto c = create(q(path("root")) + " --compress xz", "c.xz");
+  EXPECT_EQ(t::read_file(a), t::read_file(c));
+}
+
+TEST_F(initrd_create, source_date_epoch_and_mtime_set_every_entry_time) {
+  // GNU cpio -tv shows dates older than six months as "%b %e  %Y".
+  auto date_of = [](std::uint64_t when) {
+    auto d = sh("LC_ALL=C date -u -d @" + std::to_string(when) + " '+%b %e  %Y'");
+    return d.substr(0, d.size() - 1);
+  };
+  struct want {
+    std::string env, args;
+    std::uint64_t mtime;
+  };
+  const want cases[] = {{"env -u SOURCE_DATE_EPOCH ", "", 0},
+                        {"SOURCE_DATE_EPOCH=1700000000 ", "", 1700000000},
+                        {"SOURCE_DATE_EPOCH=1700000000 ", "--mtime 1234567890", 1234567890}};
+  for (const auto& w : cases) {
+    SCOPED_TRACE(w.env + w.args);
+    auto out = create(q(path("root")) + " --compress none " + w.args, "initrd.cpio", w.env);
+    const std::string listing = sh("TZ=UTC LC_ALL=C cpio -tv --quiet < " + q(out));
+    const std::string date = date_of(w.mtime);
+    std::size_t n = 0;
+    for (std::size_t at = 0, nl; (nl = listing.find('\n', at)) != std::string::npos; at = nl + 1) {
+      EXPECT_TRUE(contains(listing.substr(at, nl - at), date)) << listing.substr(at, nl - at);
+      ++n;
+    }
+    EXPECT_EQ(n, lines(sh("cd " + q(path("root")) + " && find . -mindepth 1")));
+    auto l = ukikit("initrd list --json " + q(out));
+    ASSERT_EQ(l.status, 0) << l.err;
+    auto j = json::parse(l.out);
+    ASSERT_EQ(j["entries"].size(), n);
+    for (const auto& e : j["entries"]) EXPECT_EQ(e["mtime"], w.mtime) << e.dump();
+  }
+}
+
+TEST_F(initrd_create, crc_format_passes_gnu_cpio_checksum_verification) {
+  auto out = create(q(path("root")) + " --compress none --format crc", "initrd.cpio");
+  EXPECT_EQ(as_chars(t::read_file(out)).substr(0, 6), "070702");
+  EXPECT_EQ(gnu_extract(out, "x"), "");
+  EXPECT_EQ(describe_tree(path("x")), describe_tree(path("root")));
+  // GNU cpio does check: one flipped data byte is reported.
+  auto bytes = t::read_file(out);
+  const auto conf = t::read_file(path("root/etc/conf"));
+  auto at = std::search(bytes.begin(), bytes.end(), conf.begin(), conf.end());
+  ASSERT_NE(at, bytes.end());
+  *at ^= std::byte{1};
+  t::write_file(path("bad.cpio"), bytes);
+  fs::create_directories(path("y"));
+  auto r =
+      t::run("cd " + q(path("y")) + " && cpio -idm --quiet < " + q(path("bad.cpio")) + " 2>&1");
+  EXPECT_TRUE(contains(r.out, "checksum error")) << r.out;
+}
+
+TEST_F(initrd_create, early_directory_is_an_uncompressed_first_archive_with_aligned_microcode) {
+  auto out = create(q(path("root")) + " --early " + q(path("early")), "initrd.img");
+  auto j = info_json(out);
+  ASSERT_EQ(j["segments"].size(), 2u) << j.dump(2);
+  EXPECT_EQ(j["segments"][0]["compression"], "none");
+  EXPECT_EQ(j["segments"][0]["offset"], 0);
+  EXPECT_EQ(j["segments"][1]["compression"], "zstd");
+  EXPECT_TRUE(j["warnings"].empty()) << j["warnings"].dump();
+  EXPECT_EQ(j["error"], nullptr);
+  // GNU cpio reads the first archive: the early tree, in byte order.
+  EXPECT_EQ(sh("cpio -t --quiet < " + q(out)),
+            sh("cd " + q(path("early")) + " && find kernel | LC_ALL=C sort"));
+  EXPECT_EQ(j["segments"][0]["entries"], 4);
+  EXPECT_EQ(j["segments"][1]["entries"],
+            lines(sh("cd " + q(path("root")) + " && find . -mindepth 1")));
+  // The microcode data sits on 16 bytes, as distributions align it.
+  auto bytes = t::read_file(out);
+  const auto ucode = t::read_file(path("early/kernel/x86/microcode/GenuineIntel.bin"));
+  auto at = std::search(bytes.begin(), bytes.end(), ucode.begin(), ucode.end());
+  ASSERT_NE(at, bytes.end());
+  EXPECT_EQ((at - bytes.begin()) % 16, 0);
+  // The second segment decompresses, by the real zstd, to the main tree.
+  auto main = path("main.zst");
+  const auto first = j["segments"][1]["offset"].get<std::size_t>();
+  t::write_file(main, std::span<const std::byte>(bytes).subspan(first));
+  auto raw = filter("zstd -dc", main, "main.cpio");
+  gnu_extract(raw, "x");
+  EXPECT_EQ(describe_tree(path("x")), describe_tree(path("root")));
+}
+
+TEST_F(initrd_create, align_16_puts_file_data_on_16_byte_boundaries_that_gnu_cpio_reads) {
+  auto out = create(q(path("root")) + " --compress none --align 16", "initrd.cpio");
+  auto bytes = t::read_file(out);
+  for (const char* name : {"bin/busybox", "etc/conf", "etc/deep/er/file"}) {
+    SCOPED_TRACE(name);
+    const auto data = t::read_file(path("root") / name);
+    auto at = std::search(bytes.begin(), bytes.end(), data.begin(), data.end());
+    ASSERT_NE(at, bytes.end());
+    EXPECT_EQ((at - bytes.begin()) % 16, 0);
+    EXPECT_EQ(std::search(at + 1, bytes.end(), data.begin(), data.end()), bytes.end())
+        << "the data is in the archive once";
+  }
+  EXPECT_EQ(gnu_extract(out, "gnu"), "");
+  EXPECT_EQ(describe_tree(path("gnu")), describe_tree(path("root")));
+  bsd_extract(out, "bsd");
+  EXPECT_EQ(describe_tree(path("bsd")), describe_tree(path("root")));
+}
+
+TEST_F(initrd_create, gen_init_cpio_list_gives_the_entries_cpio_tv_shows) {
+  t::write_file(path("busybox"), t::sample_bytes(3000, 4));
+  t::write_file(path("conf"), t::sample_bytes(33, 5));
+  const std::string list = "# a gen_init_cpio list\n"
+                           "dir /dev 0755 0 0\n"
+                           "nod /dev/console 0600 0 5 c 5 1\n"
+                           "nod /dev/sda 0660 0 6 b 8 0\n"
+                           "dir /bin 0755 0 0\n"
+                           "file /bin/busybox " +
+                           path("busybox").string() +
+                           " 0755 0 0 /bin/sh /bin/ls\n"
+                           "slink /init bin/busybox 0777 0 0\n"
+                           "pipe /run/initctl 0620 0 0\n"
+                           "\n"
+                           "file /etc/conf " +
+                           path("conf").string() + " 0640 1000 100  # owned\n";
+  t::write_file(path("list"), list);
+  auto out = create(q(path("list")) + " --compress gzip", "initrd.gz");
+  auto raw = filter("gzip -dc", out, "initrd.cpio");
+  // `cpio -tv` without the date: mode, links, uid, gid, size or device, name.
+  const std::string listing = sh("LC_ALL=C cpio -tvn --quiet < " + q(raw));
+  std::vector<std::string> got;
+  for (std::size_t at = 0, nl; (nl = listing.find('\n', at)) != std::string::npos; at = nl + 1) {
+    std::vector<std::string> w;
+    std::string line = listing.substr(at, nl - at), word;
+    for (char ch : line + " ") {
+      if (ch != ' ') word += ch;
+      else if (!word.empty()) w.push_back(std::move(word)), word.clear();
+    }
+    ASSERT_GE(w.size(), 8u) << line;
+    const bool device = w[0][0] == 'c' || w[0][0] == 'b';
+    const std::size_t date = device ? 6 : 5;
+    std::string shown = w[0] + " " + w[1] + " " + w[2] + " " + w[3] + " " + w[4];
+    if (device) shown += w[5];
+    for (std::size_t k = date + 3; k < w.size(); ++k) shown += " " + w[k];
+    got.push_back(shown);
+  }
+  const std::vector<std::string> want = {
+      "drwxr-xr-x 2 0 0 0 dev",
+      "crw------- 1 0 5 5,1 dev/console",
+      "brw-rw---- 1 0 6 8,0 dev/sda",
+      "drwxr-xr-x 2 0 0 0 bin",
+      // hard links: data on the last one, as gen_init_cpio writes them
+      "-rwxr-xr-x 3 0 0 0 bin/busybox",
+      "-rwxr-xr-x 3 0 0 0 bin/sh",
+      "-rwxr-xr-x 3 0 0 3000 bin/ls",
+      "lrwxrwxrwx 1 0 0 11 init -> bin/busybox",
+      "drwxr-xr-x 2 0 0 0 run", // a missing parent, added
+      "prw--w---- 1 0 0 0 run/initctl",
+      "drwxr-xr-x 2 0 0 0 etc",
+      "-rw-r----- 1 1000 100 33 etc/conf",
+  };
+  EXPECT_EQ(got, want) << listing;
+  // The three names are one file to GNU cpio.
+  gnu_extract(raw, "x", "'bin/*'");
+  struct stat a {
+  }, b{}, c{};
+  ASSERT_EQ(::lstat(path("x/bin/busybox").c_str(), &a), 0);
+  ASSERT_EQ(::lstat(path("x/bin/sh").c_str(), &b), 0);
+  ASSERT_EQ(::lstat(path("x/bin/ls").c_str(), &c), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+  EXPECT_EQ(a.st_ino, c.st_ino);
+  EXPECT_EQ(t::read_file(path("x/bin/sh")), t::read_file(path("busybox")));
+}
+
+TEST_F(initrd_create, xz_output_uses_the_crc32_check_the_kernel_needs) {
+  auto out = create(q(path("root")) + " --compress xz", "initrd.xz");
+  const std::string info = sh("xz -lvv " + q(out));
+  EXPECT_TRUE(contains(info, "CRC32")) << info;
+  EXPECT_FALSE(contains(info, "CRC64")) << info;
+  EXPECT_EQ(t::run("xz -t " + q(out)).status, 0);
+}
+
+// ---------------------------------------------------------------------------
+// ukiinspect: an initramfs file, and the `initrd` key of a UKI.
+
+class initrd_inspect : public initrd_create {};
+
+TEST_F(initrd_inspect, ukiinspect_shows_the_segments_of_an_initramfs_file) {
+  auto out = create(q(path("root")) + " --early " + q(path("early")), "initrd.img");
+  auto text = t::run(t::tool("ukiinspect") + " " + q(out));
+  EXPECT_EQ(text.status, 0) << text.out;
+  EXPECT_TRUE(contains(text.out, "initramfs, 2 segments")) << text.out;
+  EXPECT_TRUE(contains(text.out, " none ")) << text.out;
+  EXPECT_TRUE(contains(text.out, " zstd ")) << text.out;
+  auto r = t::run(t::tool("ukiinspect") + " --json " + q(out));
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto j = json::parse(r.out);
+  EXPECT_EQ(j["format"], "initramfs");
+  const auto& segs = j["initrd"]["segments"];
+  ASSERT_EQ(segs.size(), 2u) << j.dump(2);
+  EXPECT_EQ(segs[0]["compression"], "none");
+  EXPECT_EQ(segs[1]["compression"], "zstd");
+  EXPECT_EQ(segs[0]["entries"], lines(sh("cd " + q(path("early")) + " && find kernel")));
+  EXPECT_EQ(segs[1]["entries"], lines(sh("cd " + q(path("root")) + " && find . -mindepth 1")));
+  // The same segments as `ukikit initrd info --json`.
+  auto info = info_json(out);
+  EXPECT_EQ(j["initrd"]["segments"], info["segments"]);
+  EXPECT_EQ(j["initrd"]["entries"], info["entries"]);
+}
+
+TEST_F(initrd_inspect, uki_json_initrd_key_matches_initrd_info_on_the_same_initrd) {
+  UKIKIT_NEED_INPUT(stub, "linuxx64.efi.stub");
+  UKIKIT_NEED_INPUT(kernel, "vmlinuz");
+  // A distribution-like initrd: early microcode, then xz and gzip segments.
+  auto early = create(q(path("early")) + " --compress none", "early.cpio");
+  auto xz = create(q(path("root")) + " --compress xz", "main.xz");
+  auto gz = create(q(path("root") / "etc") + " --compress gzip", "etc.gz");
+  auto initrd = concat({{early, 0}, {xz, 3}, {gz, 0}}, "initrd.img");
+  auto b = ukikit("build --stub " + q(stub) + " --linux " + q(kernel) + " --initrd " + q(initrd) +
+                  " -o " + q(path("uki.efi")));
+  ASSERT_EQ(b.status, 0) << b.err;
+  auto r = t::run(t::tool("ukiinspect") + " --json " + q(path("uki.efi")));
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto j = json::parse(r.out);
+  EXPECT_EQ(j["uki"], true);
+  ASSERT_TRUE(j.contains("initrd")) << "the contract key";
+  const auto& segs = j["initrd"]["segments"];
+  const auto want = info_json(initrd)["segments"];
+  ASSERT_EQ(segs.size(), 3u) << j["initrd"].dump(2);
+  ASSERT_EQ(segs.size(), want.size());
+  for (std::size_t i = 0; i < segs.size(); ++i) {
+    SCOPED_TRACE(i);
+    for (const char* key : {"offset", "length", "compression", "size", "entries", "archives"})
+      EXPECT_EQ(segs[i][key], want[i][key]) << key;
+  }
+  EXPECT_EQ(segs[0]["compression"], "none");
+  EXPECT_EQ(segs[1]["compression"], "xz");
+  EXPECT_EQ(segs[2]["compression"], "gzip");
+  // `initrd list` reads the .initrd section of the UKI as the file itself.
+  auto from_uki = ukikit("initrd list " + q(path("uki.efi")));
+  auto from_file = ukikit("initrd list " + q(initrd));
+  EXPECT_EQ(from_uki.status, 0) << from_uki.err;
+  EXPECT_EQ(from_uki.out, from_file.out);
+  // The readable report names the segments too.
+  auto text = t::run(t::tool("ukiinspect") + " " + q(path("uki.efi")));
+  EXPECT_TRUE(contains(text.out, "initrd: none (4 entries) xz (")) << text.out;
+}
+
+// ---------------------------------------------------------------------------
+// `ukikit initrd extract`: the same tree GNU cpio extracts, over every
+// segment in order; attacks refused with exit status 1 and nothing outside.
+
+class initrd_extract : public initrd_create {
+protected:
+  // GNU cpio applied to each raw part in order, into one directory; -u
+  // (unconditional) so that later files replace earlier ones, as in the
+  // kernel.
+  void gnu_extract_in_order(const std::vector<fs::path>& raws, const std::string& into) {
+    fs::create_directories(path(into));
+    for (const auto& raw : raws) {
+      auto r =
+          t::run("cd " + q(path(into)) + " && umask 0 && cpio -idmu --quiet < " + q(raw) + " 2>&1");
+      EXPECT_EQ(r.status, 0) << r.out;
+    }
+  }
+};
+
+TEST_F(initrd_extract, early_plus_compressed_initramfs_extracts_as_gnu_cpio_does_part_by_part) {
+  auto early = gnu_cpio(path("early"), "early.cpio", "newc");
+  auto main = gnu_cpio(path("root"), "main.cpio", "newc");
+  auto zst = filter("zstd -q -c", main, "main.cpio.zst");
+  auto image = concat({{early, 0}, {zst, 0}}, "initrd.img");
+  gnu_extract_in_order({early, main}, "gnu");
+  auto r = ukikit("initrd extract " + q(image) + " " + q(path("ours")));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(describe_tree(path("ours")), describe_tree(path("gnu")));
+}
+
+TEST_F(initrd_extract, later_segments_override_earlier_ones_as_in_the_kernel) {
+  // The second archive replaces bin/busybox with a symlink and a file's data.
+  fs::create_directories(path("over/etc"));
+  put(path("over/etc/one"), {std::byte{'y'}, std::byte{'z'}}, 0644);
+  fs::create_directories(path("over/bin"));
+  fs::create_symlink("/does/not/matter", path("over/bin/busybox"));
+  auto first = gnu_cpio(path("root"), "first.cpio", "newc");
+  auto second = gnu_cpio(path("over"), "second.cpio", "newc");
+  auto image = concat({{first, 0}, {filter("gzip -n -c", second, "second.gz"), 0}}, "initrd.img");
+  gnu_extract_in_order({first, second}, "gnu");
+  auto r = ukikit("initrd extract " + q(image) + " " + q(path("ours")));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(describe_tree(path("ours")), describe_tree(path("gnu")));
+  EXPECT_EQ(fs::read_symlink(path("ours/bin/busybox")), "/does/not/matter");
+  // The tree model of `list --tree` has the same paths as the extraction.
+  auto tree = ukikit("initrd list --tree " + q(image));
+  ASSERT_EQ(tree.status, 0) << tree.err;
+  std::string paths;
+  for (auto it = fs::recursive_directory_iterator(path("gnu"));
+       it != fs::recursive_directory_iterator(); ++it)
+    paths += it->path().lexically_relative(path("gnu")).generic_string() + "\n";
+  EXPECT_EQ(tree.out, sh("printf '%s' " + t::sh_quote(paths) + " | LC_ALL=C sort"));
+}
+
+TEST_F(initrd_extract, attacks_are_refused_entry_by_entry_and_nothing_lands_outside) {
+  // A gen_init_cpio list writes names as given: "..", absolute (its leading
+  // "/" is stripped by the list format, so use a relative escape), and a
+  // symlink followed by a file through it.
+  fs::create_directories(path("canary"));
+  put(path("payload"), {std::byte{'!'}}, 0644);
+  const std::string list = "slink evil " + path("canary").string() + " 777 0 0\n" +
+                           "file evil/owned " + path("payload").string() + " 644 0 0\n" +
+                           "file ../escaped " + path("payload").string() + " 644 0 0\n" +
+                           "file a/../../escaped2 " + path("payload").string() + " 644 0 0\n" +
+                           "file fine " + path("payload").string() + " 644 0 0\n";
+  t::write_file(path("attack.list"), as_bytes(list));
+  auto image = create(q(path("attack.list")) + " --compress none", "attack.cpio");
+  fs::create_directories(path("target"));
+  auto r = ukikit("initrd extract " + q(image) + " " + q(path("target")));
+  EXPECT_EQ(r.status, 1) << r.err; // a check failed: refusals
+  EXPECT_TRUE(contains(r.err, "evil/owned")) << r.err;
+  EXPECT_TRUE(contains(r.err, "../escaped")) << r.err;
+  EXPECT_TRUE(contains(r.err, "a/../../escaped2")) << r.err;
+  EXPECT_TRUE(fs::is_empty(path("canary")));
+  EXPECT_FALSE(fs::exists(path("escaped")));
+  EXPECT_FALSE(fs::exists(path("escaped2")));
+  EXPECT_TRUE(fs::is_regular_file(path("target/fine")));
+  EXPECT_TRUE(fs::is_symlink(path("target/evil")));
+}
+
+TEST_F(initrd_extract, extract_reads_the_initrd_section_of_a_uki) {
+  UKIKIT_NEED_INPUT(stub, "linuxx64.efi.stub");
+  UKIKIT_NEED_INPUT(kernel, "vmlinuz");
+  auto image = create(q(path("root")) + " --early " + q(path("early")), "initrd.img");
+  auto uki = path("uki.efi");
+  auto b = ukikit("build --stub " + q(stub) + " --linux " + q(kernel) + " --initrd " + q(image) +
+                  " --output " + q(uki));
+  ASSERT_EQ(b.status, 0) << b.err;
+  auto from_uki = ukikit("initrd extract " + q(uki) + " " + q(path("a")));
+  auto from_file = ukikit("initrd extract " + q(image) + " " + q(path("b")));
+  ASSERT_EQ(from_uki.status, 0) << from_uki.err;
+  ASSERT_EQ(from_file.status, 0) << from_file.err;
+  EXPECT_EQ(describe_tree(path("a")), describe_tree(path("b")));
+  EXPECT_TRUE(fs::is_regular_file(path("a/kernel/x86/microcode/GenuineIntel.bin")));
+}
+
+TEST_F(initrd_extract, list_tree_shows_what_the_kernel_keeps_and_warns_about_dropped_entries) {
+  // A file whose parent directory never appears is dropped by the kernel.
+  t::write_file(path("orphan.list"),
+                as_bytes("file kept " + path("root/etc/one").string() + " 644 0 0\n"));
+  auto kept = create(q(path("orphan.list")) + " --compress none", "kept.cpio");
+  std::vector<std::byte> orphan;
+  {
+    // Hand-made: "nodir/file" with no "nodir" entry (create would add it).
+    std::string name = "nodir/file";
+    char h[111];
+    std::snprintf(h, sizeof h, "070701%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x", 1u,
+                  0100644u, 0u, 0u, 1u, 0u, 0u, 0u, 0u, 0u, 0u,
+                  static_cast<unsigned>(name.size() + 1), 0u);
+    std::string rec(h, 110);
+    rec += name;
+    rec.push_back('\0');
+    while (rec.size() % 4) rec.push_back('\0');
+    auto b = as_bytes(rec);
+    orphan.assign(b.begin(), b.end());
+    auto k = t::read_file(kept);
+    orphan.insert(orphan.begin(), k.begin(), k.end());
+  }
+  t::write_file(path("orphan.cpio"), orphan);
+  auto r = ukikit("initrd list --tree " + q(path("orphan.cpio")));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "kept\n");
+  EXPECT_TRUE(contains(r.err, "\"nodir/file\" dropped by the kernel")) << r.err;
+  EXPECT_TRUE(contains(r.err, "parent directory nodir does not exist")) << r.err;
+}
+
+} // namespace
+} // namespace ukikit::initrd

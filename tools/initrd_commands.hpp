@@ -6,9 +6,11 @@
 #include "cli.hpp"
 
 #include <ukikit/cpio.hpp>
+#include <ukikit/extract.hpp>
 #include <ukikit/file.hpp>
 #include <ukikit/initrd.hpp>
 #include <ukikit/initrd/create.hpp>
+#include <ukikit/initrd/tree.hpp>
 #include <ukikit/pe.hpp>
 
 #include <nlohmann/json.hpp>
@@ -133,7 +135,7 @@ struct initrd_options {
   std::uint64_t align = 0;
   // list, info, extract
   std::string file, directory, max_size = "16G";
-  bool json = false, verbose = false;
+  bool json = false, verbose = false, tree = false, keep_owner = false, no_devices = false;
 };
 
 namespace initrd_detail {
@@ -240,6 +242,27 @@ struct list_handler {
   }
 };
 
+// `list --tree`: the tree the kernel leaves, in path order.
+inline void print_tree(const initrd::tree& t, const initrd_options& o, ojson& entries) {
+  for (const auto& [path, n] : t.nodes()) {
+    if (o.json) {
+      ojson j{{"name", path},           {"type", type_name(n.type)},
+              {"mode", n.mode & 07777}, {"uid", n.uid},
+              {"gid", n.gid},           {"mtime", n.mtime},
+              {"size", n.size},         {"inode", n.inode}};
+      if (n.type == cpio::file_type::symlink) j["link_target"] = n.link_target;
+      entries.push_back(std::move(j));
+    } else if (o.verbose) {
+      std::printf("%s %-8llu %-8llu %10llu %s %s%s%s\n", mode_string(n.mode).c_str(),
+                  static_cast<unsigned long long>(n.uid), static_cast<unsigned long long>(n.gid),
+                  static_cast<unsigned long long>(n.size), utc(n.mtime).c_str(), path.c_str(),
+                  n.type == cpio::file_type::symlink ? " -> " : "", n.link_target.c_str());
+    } else {
+      std::printf("%s\n", path.c_str());
+    }
+  }
+}
+
 // list and info: walk, print, and fail (exit 2) where the kernel would.
 inline int run_walk(const initrd_options& o, bool listing, std::string_view tool) {
   auto f = file::mapped_file::open(o.file);
@@ -250,9 +273,13 @@ inline int run_walk(const initrd_options& o, bool listing, std::string_view tool
   auto wo = walk_options_of(o);
   if (!wo) return report(tool, wo.error());
   list_handler lh{o};
-  initrd::null_handler nh;
-  auto rep = listing ? initrd::walk(*bytes, *wo, lh) : initrd::walk(*bytes, *wo, nh);
+  initrd::tree tree;
+  auto rep = listing && !o.tree ? initrd::walk(*bytes, *wo, lh) : initrd::walk(*bytes, *wo, tree);
   if (!rep) return report(tool, rep.error());
+  for (const auto& d : tree.dropped())
+    rep->warnings.push_back(
+        {d.offset, "entry \"" + d.name + "\" dropped by the kernel: " + d.reason});
+  if (listing && o.tree) print_tree(tree, o, lh.entries);
   if (o.json) {
     ojson j{{"file", o.file}};
     if (listing) {
@@ -260,10 +287,12 @@ inline int run_walk(const initrd_options& o, bool listing, std::string_view tool
       j["error"] = rep->failure ? ojson(rep->failure->message()) : ojson(nullptr);
     } else {
       j.update(initrd_json(*rep));
+      j["paths"] = tree.nodes().size();
     }
     std::cout << j.dump(2) << '\n';
   } else if (!listing) {
-    std::cout << o.file << ": initramfs, " << rep->segments.size() << " segments\n";
+    std::cout << o.file << ": initramfs, " << rep->segments.size() << " segments, "
+              << tree.nodes().size() << " paths in the resulting tree\n";
     print_initrd_report(*rep, "  ");
   } else {
     for (const auto& w : rep->warnings) std::cerr << tool << ": warning: " << w.text() << '\n';
@@ -271,6 +300,54 @@ inline int run_walk(const initrd_options& o, bool listing, std::string_view tool
   std::fflush(stdout);
   if (rep->failure) return report(tool, rep->failure->prefixed(o.file));
   return exit_ok;
+}
+
+// extract: walk into a cpio_extractor; refusals are listed on stderr and
+// make the exit status 1; a malformed input is 2, after what came before it
+// was extracted.
+inline int run_extract(const initrd_options& o, std::string_view tool) {
+  auto f = file::mapped_file::open(o.file);
+  if (!f) return report(tool, f.error());
+  f->advise_sequential();
+  auto bytes = initrd_bytes(*f, o.file);
+  if (!bytes) return report(tool, bytes.error());
+  auto wo = walk_options_of(o);
+  if (!wo) return report(tool, wo.error());
+  std::error_code ec;
+  std::filesystem::create_directories(o.directory, ec);
+  if (ec)
+    return report(tool, error(errc::io, "cannot create " + o.directory + ": " + ec.message()));
+  auto target = extract::target::open(o.directory);
+  if (!target) return report(tool, target.error());
+  extract::options eo;
+  eo.keep_owner = o.keep_owner;
+  eo.create_devices = !o.no_devices;
+  extract::cpio_extractor x(std::move(*target), eo);
+  auto rep = initrd::walk(*bytes, *wo, x);
+  auto done = x.finish();
+  if (!rep) return report(tool, rep.error());
+  if (!done) return report(tool, done.error());
+  for (const auto& w : rep->warnings) std::cerr << tool << ": warning: " << w.text() << '\n';
+  for (const auto& fnd : done->findings) std::cerr << tool << ": " << fnd.text() << '\n';
+  if (done->findings_total > done->findings.size())
+    std::cerr << tool << ": " << done->findings_total - done->findings.size()
+              << " more findings not shown\n";
+  if (o.json) {
+    ojson j{{"file", o.file},
+            {"directory", o.directory},
+            {"directories", done->directories},
+            {"files", done->files},
+            {"symlinks", done->symlinks},
+            {"hardlinks", done->hardlinks},
+            {"nodes", done->nodes},
+            {"refused", ojson::array()},
+            {"error", rep->failure ? ojson(rep->failure->message()) : ojson(nullptr)}};
+    for (const auto& fnd : done->findings)
+      j["refused"].push_back({{"name", fnd.name}, {"offset", fnd.offset}, {"reason", fnd.reason}});
+    std::cout << j.dump(2) << '\n';
+  }
+  if (rep->failure) return report(tool, rep->failure->prefixed(o.file));
+  return done->findings_total > 0 ? exit_failed : exit_ok;
 }
 
 } // namespace initrd_detail
@@ -319,6 +396,9 @@ inline void add_initrd_command(CLI::App& app, initrd_options& o, int& rc) {
   list->add_flag("--json", o.json, "JSON output");
   list->add_flag("-v,--verbose", o.verbose,
                  "Long listing, like cpio -tv (numeric owners, UTC times)");
+  list->add_flag("--tree", o.tree,
+                 "List the tree the kernel leaves instead (later entries override earlier ones; "
+                 "dropped entries are warned about)");
   list->add_option("--max-size", o.max_size, "Decompression limit for all segments (default 16G)");
   list->add_option("FILE", o.file, "Initramfs, cpio archive, or UKI")
       ->required()
@@ -332,6 +412,21 @@ inline void add_initrd_command(CLI::App& app, initrd_options& o, int& rc) {
       ->required()
       ->check(CLI::ExistingFile);
   info->callback([&o, &rc] { rc = initrd_detail::run_walk(o, false, "ukikit initrd info"); });
+
+  auto* extract = initrd->add_subcommand(
+      "extract", "Extract into a directory, never writing outside it (later entries override "
+                 "earlier ones, as in the kernel)");
+  extract->add_flag("--json", o.json, "JSON summary on stdout");
+  extract->add_flag("--owner", o.keep_owner, "Keep owners (only when running as root)");
+  extract->add_flag("--no-devices", o.no_devices, "Do not create device nodes");
+  extract->add_option("--max-size", o.max_size,
+                      "Decompression limit for all segments (default 16G)");
+  extract->add_option("FILE", o.file, "Initramfs, cpio archive, or UKI")
+      ->required()
+      ->check(CLI::ExistingFile);
+  extract->add_option("DIRECTORY", o.directory, "Target directory (created if missing)")
+      ->required();
+  extract->callback([&o, &rc] { rc = initrd_detail::run_extract(o, "ukikit initrd extract"); });
 }
 
 } // namespace ukikit::cli

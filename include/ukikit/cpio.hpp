@@ -460,12 +460,12 @@ public:
 
   // The error for a stream that ends where at_boundary() is false.
   error truncated_error() const {
-    return error(errc::truncated,
-                 "cpio archive ends inside " +
-                     std::string(state_ == state::data ? "the data of " : "the header of ") +
-                     (current_.e.name.empty() ? std::string("an entry")
-                                              : "\"" + std::string(current_.e.name) + "\""),
-                 offset_);
+    const std::string name = "\"" + detail::header_decoder::printable(current_.e.name) + "\"";
+    std::string where = "a header";
+    if (state_ == state::name) where = "the name of an entry";
+    if (state_ == state::data) where = "the data of " + name;
+    if (state_ == state::data_pad) where = "the padding after " + name;
+    return error(errc::truncated, "cpio archive ends inside " + where, offset_);
   }
 
   // Where the next byte fed will be, from the start of the stream.

@@ -59,7 +59,10 @@ struct report {
   std::uint64_t padding = 0;          // zero bytes between segments
   std::vector<cpio::notice> notices;  // quirks tolerated as the kernel does
   std::vector<cpio::notice> warnings; // what will not work as probably intended
-  std::optional<error> failure;       // where the kernel would stop with an error
+  // Where the kernel would stop with an error. (odc and old binary archives,
+  // which the kernel rejects, are read and reported as warnings instead, so
+  // that they can be listed.)
+  std::optional<error> failure;
 
   std::uint64_t entries() const noexcept {
     std::uint64_t n = 0;
@@ -239,6 +242,30 @@ result<report> walk(byte_span input, const walk_options& options, Handler& handl
       fail(error(errc::malformed, "invalid magic at start of compressed archive", pos));
       break;
     }
+    if (f == compress::format::lz4 && rest[0] == std::byte{0x04}) { // 04 22 4d 18, not 02 21 4c 18
+      fail(error(errc::malformed,
+                 "invalid magic at start of compressed archive (an lz4 frame: the kernel reads "
+                 "only legacy lz4, lz4 -l)",
+                 pos));
+      break;
+    }
+    if (f == compress::format::xz) {
+      // XZ Embedded in the kernel accepts the checks None and CRC32 only.
+      constexpr std::size_t check_flags = 7; // stream flags after the 6-byte magic
+      if (rest.size() > check_flags) {
+        const auto check = std::to_integer<unsigned>(rest[check_flags]) & 0x0f;
+        if (check != 0 && check != 1) {
+          fail(error(errc::unsupported,
+                     "xz segment uses check " +
+                         std::string(check == 4    ? "crc64"
+                                     : check == 10 ? "sha256"
+                                                   : "type " + std::to_string(check)) +
+                         ", which the kernel's xz decoder rejects (use xz --check=crc32)",
+                     pos));
+          break;
+        }
+      }
+    }
     if (!compress::supported(f)) {
       fail(error(errc::unsupported,
                  "compression method " + std::string(compress::name(f)) +
@@ -253,14 +280,21 @@ result<report> walk(byte_span input, const walk_options& options, Handler& handl
     seg.compression = f;
     cpio::parser p(detail::parser_options(options));
     counter.open(&p, &seg, false, false);
-    std::optional<error> inside;
+    // Errors inside the stream have decompressed offsets: they are reported
+    // at the segment, with the decompressed offset in the message.
+    auto at_segment = [](const error& e) {
+      std::string what = e.context();
+      if (e.has_offset()) what += " (decompressed offset " + hex(e.offset()) + ")";
+      return error(e.code(), what, 0);
+    };
     auto sink = [&](byte_span chunk) -> result<void> {
       while (!chunk.empty()) {
-        UKIKIT_TRY_ASSIGN(cpio::fed fed, p.feed(chunk, counter));
-        if (fed.stop == cpio::stop::foreign) {
-          return error(errc::malformed, "junk within compressed archive", p.offset());
+        auto fed = p.feed(chunk, counter);
+        if (!fed) return at_segment(fed.error());
+        if (fed->stop == cpio::stop::foreign) {
+          return at_segment(error(errc::malformed, "junk within compressed archive", p.offset()));
         }
-        chunk = chunk.subspan(fed.used);
+        chunk = chunk.subspan(fed->used);
       }
       return success();
     };
