@@ -626,6 +626,19 @@ TEST_F(initrd_warnings, early_microcode_named_with_dot_slash_is_warned) {
   EXPECT_TRUE(contains(r.out, "warning: early microcode")) << r.out;
 }
 
+TEST_F(initrd_warnings, early_microcode_under_a_name_the_loader_does_not_ask_for_is_warned) {
+  // lib/earlycpio.c is asked for kernel/x86/microcode/GenuineIntel.bin and
+  // …/AuthenticAMD.bin (formats.md §1.2): a lower-case name is never found.
+  fs::create_directories(path("wrong/kernel/x86/microcode"));
+  put(path("wrong/kernel/x86/microcode/genuineintel.bin"), t::sample_bytes(64, 4), 0644);
+  put(path("wrong/kernel/x86/microcode/.enuineIntel.align.0123456789abc"), {}, 0644);
+  auto early = gnu_cpio(path("wrong"), "wrong.cpio", "newc", "kernel");
+  auto rep = examine_file(early);
+  ASSERT_EQ(rep.warnings.size(), 1u);
+  EXPECT_TRUE(contains(rep.warnings[0].message, "genuineintel.bin")) << rep.warnings[0].message;
+  EXPECT_TRUE(contains(rep.warnings[0].message, "GenuineIntel.bin or AuthenticAMD.bin"));
+}
+
 TEST_F(initrd_warnings, odc_archive_is_warned_with_the_kernels_message) {
   auto odc = gnu_cpio(path("root"), "odc.cpio", "odc");
   auto rep = examine_file(odc);

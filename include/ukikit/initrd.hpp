@@ -171,6 +171,14 @@ private:
     } else if (e.type() != cpio::file_type::regular && e.type() != cpio::file_type::directory) {
       rep_.warnings.push_back(
           {at, quoted + " is not a regular file: the early loader matches regular files only"});
+    } else if (e.type() == cpio::file_type::regular) {
+      // The loaders ask for these two names; dot files are the alignment
+      // padding distributions add (".enuineIntel.align.0123456789abc").
+      std::string_view file = bare.substr(microcode_prefix.size());
+      if (file != "GenuineIntel.bin" && file != "AuthenticAMD.bin" && !file.starts_with('.')) {
+        rep_.warnings.push_back({at, quoted + " is not a name the early loader looks for "
+                                              "(GenuineIntel.bin or AuthenticAMD.bin)"});
+      }
     }
   }
 
