@@ -221,6 +221,60 @@ TEST_F(build_test, ukiverify_checks_pcrsig_against_pcrpkey) {
   EXPECT_NE(other.out.find("pkfp mismatch"), std::string::npos) << other.out;
 }
 
+TEST_F(build_test, join_profile_appends_profiles_each_with_its_own_pcrsig) {
+  // Debian's 252 stub has room for 15 section headers: leave out .osrel,
+  // .uname, .initrd and .cmdline from the base to fit two profiles with
+  // their .pcrsig. The profile PE is made by objcopy from a tiny EFI app.
+  UKIKIT_NEED_TOOL("objcopy");
+  t::write_file(work / "p.txt", std::string_view("ID=reset\nTITLE=\"Reset the system\""));
+  t::write_file(work / "c.txt", std::string_view("console=ttyS0 wipe=system"));
+  const auto tiny = t::fs::path(UKIKIT_SOURCE_DIR) / "fuzz/corpus/pe_fuzzer/tiny.efi";
+  auto made = t::run(
+      "objcopy --add-section .profile=" + q(work / "p.txt") +
+      " --change-section-vma .profile=0x20000 --add-section .cmdline=" + q(work / "c.txt") +
+      " --change-section-vma .cmdline=0x21000 " + q(tiny) + " " + q(work / "reset.efi") + " 2>&1");
+  ASSERT_EQ(made.status, 0) << made.out;
+  const std::string base = t::tool("ukikit") + " build --stub " + q(stub_path) + " --linux " +
+                           q(kernel_path) + " --uname= --no-os-release --pcr-private-key " +
+                           q(work / "pcr.key") + " --profile 'ID=main' ";
+  auto r = t::run(base + "--join-profile " + q(work / "reset.efi") + " -o " + q(work / "uki.efi") +
+                  " 2>&1");
+  ASSERT_EQ(r.status, 0) << r.out;
+  // objdump: the stub's sections, the base, profile @0 (.profile .pcrsig),
+  // profile @1 (.profile .cmdline .pcrsig), in ukify's order.
+  auto h = t::run("objdump -h " + q(work / "uki.efi") + " | awk '/^ +[0-9]+ /{print $2}'");
+  EXPECT_EQ(h.out, ".text\n.reloc\n.data\n.dynamic\n.rela\n.dynsym\n.sdmagic\n.pcrpkey\n.linux\n"
+                   ".sbat\n.profile\n.pcrsig\n.profile\n.cmdline\n.pcrsig\n");
+  auto j = t::run(t::tool("ukiinspect") + " --json " + q(work / "uki.efi"));
+  ASSERT_EQ(j.status, 0) << j.out;
+  auto doc = nlohmann::json::parse(j.out);
+  ASSERT_EQ(doc["profiles"].size(), 2u);
+  EXPECT_EQ(doc["profiles"][0]["id"], "main");
+  EXPECT_EQ(doc["profiles"][1]["id"], "reset");
+  EXPECT_EQ(doc["profiles"][1]["title"], "Reset the system");
+  for (const auto& w : doc["warnings"])
+    EXPECT_EQ(w.get<std::string>().find("duplicate"), std::string::npos) << w;
+  // Both .pcrsig verify against the derived .pcrpkey (ukiverify checks every
+  // profile); the two profiles measure differently.
+  const std::string sign =
+      t::tool("ukikit") + " sign --key " + q(work / "db.key") + " --cert " + q(work / "db.crt");
+  ASSERT_EQ(t::run(sign + " " + q(work / "uki.efi")).status, 0);
+  auto v =
+      t::run(t::tool("ukiverify") + " --cert " + q(work / "db.crt") + " " + q(work / "uki.efi"));
+  EXPECT_EQ(v.status, 0) << v.out;
+  auto m0 =
+      t::run(t::tool("ukikit") + " measure --profile-index 0 --bank sha256 " + q(work / "uki.efi"));
+  auto m1 =
+      t::run(t::tool("ukikit") + " measure --profile-index 1 --bank sha256 " + q(work / "uki.efi"));
+  EXPECT_NE(m0.out, m1.out);
+  // Without --profile there is no profile @0 to join to.
+  auto no_base =
+      t::run(t::tool("ukikit") + " build --stub " + q(stub_path) + " --linux " + q(kernel_path) +
+             " --join-profile " + q(work / "reset.efi") + " -o " + q(work / "x.efi") + " 2>&1");
+  EXPECT_EQ(no_base.status, 2);
+  EXPECT_NE(no_base.out.find("needs --profile"), std::string::npos) << no_base.out;
+}
+
 TEST_F(build_test, ukikit_measure_agrees_with_systemd_measure_on_section_files) {
   const std::string measure = "/lib/systemd/systemd-measure";
   if (!t::fs::exists(measure)) GTEST_SKIP() << "systemd-measure not installed";

@@ -22,7 +22,7 @@ namespace ukikit::cli {
 
 struct build_options {
   std::string stub, linux_, output, efi_arch;
-  std::vector<std::string> initrds, sections, sbat;
+  std::vector<std::string> initrds, sections, sbat, join_profiles;
   std::optional<std::string> cmdline, os_release, uname, profile, splash, dtb, ucode, pcrpkey;
   std::string pcr_private_key, signing_key, signing_cert;
   std::vector<std::string> phases, pcr_banks;
@@ -103,7 +103,13 @@ inline std::vector<std::string> split_list(const std::vector<std::string>& args)
 inline result<void> run_build(const build_options& o) {
   input_files files;
   uki::build_input in;
-  UKIKIT_TRY_ASSIGN(in.linux_, files.map(o.linux_));
+  if (o.linux_.empty() && !o.profile)
+    return error(errc::invalid_argument,
+                 "--linux is required (only a profile PE for --join-profile, built with "
+                 "--profile, has no kernel)");
+  if (!o.linux_.empty()) {
+    UKIKIT_TRY_ASSIGN(in.linux_, files.map(o.linux_));
+  }
 
   // The stub: given, or systemd's for the kernel's architecture (not the
   // host's: an arm64 kernel needs an arm64 stub, systemd#36711).
@@ -153,6 +159,10 @@ inline result<void> run_build(const build_options& o) {
   }
   if (o.profile) {
     UKIKIT_TRY_ASSIGN(in.profile, files.text(*o.profile));
+  }
+  for (const auto& j : o.join_profiles) {
+    UKIKIT_TRY_ASSIGN(auto b, files.map(j));
+    in.join_profiles.push_back(b);
   }
   for (auto [opt, slot] : {std::pair{&o.splash, &in.splash},
                            {&o.dtb, &in.dtb},
@@ -223,8 +233,8 @@ inline void add_build_command(CLI::App& app, build_options& o, int& rc) {
                   "Architecture of the default stub: x64, aa64, ia32, arm, riscv64 …")
       ->check(CLI::IsMember(
           {"ia32", "x64", "arm", "aa64", "riscv32", "riscv64", "loongarch32", "loongarch64"}));
-  cmd->add_option("--linux", o.linux_, "The kernel: section .linux")
-      ->required()
+  cmd->add_option("--linux", o.linux_,
+                  "The kernel: section .linux (required but for a profile PE made with --profile)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--initrd", o.initrds,
                   "An initrd: section .initrd (repeatable; concatenated, each padded to 4 bytes)")
@@ -250,6 +260,11 @@ inline void add_build_command(CLI::App& app, build_options& o, int& rc) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--profile", o.profile,
                   "Profile metadata TEXT or @FILE (ID=…, TITLE=…): section .profile");
+  cmd->add_option("--join-profile", o.join_profiles,
+                  "A PE built with --profile and its own sections (no kernel needed): appended as "
+                  "the next profile @1, @2 … with its own .pcrsig (repeatable; needs --profile)")
+      ->allow_extra_args(false)
+      ->check(CLI::ExistingFile);
   cmd->add_option("--section", o.sections, "Extra section NAME:TEXT or NAME:@FILE (repeatable)")
       ->allow_extra_args(false);
   cmd->add_option("--pcrpkey", o.pcrpkey,

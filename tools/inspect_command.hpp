@@ -111,7 +111,12 @@ inline void uki_text_json(const uki::resolution& r, ojson& out,
 inline result<ojson> inspect_pe(const std::string& path, const pe::image& img,
                                 const inspect_options& o, const file::mapped_file& f) {
   std::vector<std::string> warnings;
-  for (const auto& d : img.diagnostics) warnings.push_back(d.text());
+  uki::view v(img);
+  // A multi-profile UKI repeats section names by design; the UKI view
+  // reports the duplicates that matter (within one profile range).
+  const bool profiles = v.profile_count() > 0;
+  for (const auto& d : img.diagnostics)
+    if (!(profiles && d.message.starts_with("duplicate section"))) warnings.push_back(d.text());
   ojson out{{"file", path},
             {"format", img.pe32plus ? "PE32+" : "PE32"},
             {"machine", pe::machine_name(img.machine)},
@@ -134,7 +139,6 @@ inline result<ojson> inspect_pe(const std::string& path, const pe::image& img,
   }
   out["checksum"] = checksum;
 
-  uki::view v(img);
   ojson sections = ojson::array();
   for (const auto& e : v.sections()) sections.push_back(section_json(e, !o.no_hash));
   out["sections"] = sections;

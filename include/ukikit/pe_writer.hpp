@@ -103,9 +103,12 @@ public:
     return e;
   }
 
-  // Append a section after the last one.
-  result<void> append(std::string_view name, byte_span data, std::uint32_t characteristics) {
-    UKIKIT_TRY(check_name(name));
+  // Append a section after the last one. Names are unique unless
+  // `repeat_name` is set: a multi-profile UKI repeats .cmdline, .linux … once
+  // per profile (UAPI.5).
+  result<void> append(std::string_view name, byte_span data, std::uint32_t characteristics,
+                      bool repeat_name = false) {
+    UKIKIT_TRY(check_name(name, repeat_name));
     if (data.size() > UINT32_MAX)
       return error(errc::limit_exceeded, "section " + std::string(name) + " is larger than 4 GiB");
     std::uint64_t va_end = 0;
@@ -325,12 +328,12 @@ private:
     field = add ? field + size : (field >= size ? field - size : 0);
   }
 
-  result<void> check_name(std::string_view name) const {
+  result<void> check_name(std::string_view name, bool repeat_name = false) const {
     if (name.empty() || name.size() > 8)
       return error(errc::invalid_argument,
                    "section name \"" + std::string(name) +
                        "\" must be 1 to 8 bytes (PE images have no long names)");
-    if (find(name) != sections_.end())
+    if (!repeat_name && find(name) != sections_.end())
       return error(errc::invalid_argument, "section " + std::string(name) + " already exists");
     return {};
   }

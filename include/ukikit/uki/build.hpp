@@ -43,6 +43,9 @@ struct build_input {
   std::optional<std::string> uname; // default: found in the kernel
   std::vector<std::string> sbat;    // user SBAT texts (default: the UKI row)
   std::optional<std::string> profile;
+  // ukify --join-profile: PE files (built with --profile and no kernel) whose
+  // sections form profiles @1, @2 … after this image's own profile @0.
+  std::vector<byte_span> join_profiles;
   std::optional<byte_span> splash, dtb, ucode, pcrpkey;
   std::vector<std::pair<std::string, byte_span>> extra; // --section NAME:@FILE
 
@@ -86,6 +89,44 @@ inline std::optional<std::string_view> pe_section_text(byte_span file, std::stri
   const pe::section* s = img->find(name);
   if (!s) return std::nullopt;
   return as_chars(s->data());
+}
+
+// ukify's order of a joined profile's sections (reference §1.5).
+inline constexpr std::string_view joined_order[] = {".profile", ".linux", ".osrel", ".cmdline",
+                                                    ".initrd",  ".efifw", ".ucode", ".splash",
+                                                    ".dtb",     ".uname", ".sbat"};
+
+// Appends the profile sections of `img` (the N-th joined profile) in
+// ukify's order; returns them as measured sections.
+inline result<std::vector<measure::section>> join_profile(pe::editor& ed, const pe::image& img,
+                                                          std::size_t n) {
+  const std::string which = "joined profile @" + std::to_string(n);
+  if (img.find(".profile") == nullptr)
+    return error(errc::invalid_argument, which + " has no .profile section");
+  std::vector<measure::section> out;
+  for (std::string_view name : joined_order) {
+    const pe::section* s = img.find(name);
+    if (s == nullptr || s->data().empty()) continue;
+    const std::uint32_t flags =
+        name == ".linux" ? pe::scn_mem_read | pe::scn_cnt_code : data_section;
+    UKIKIT_TRY(ed.append(name, s->data(), flags, true));
+    out.push_back({name, s->data()});
+  }
+  return out;
+}
+
+// The sections a profile measures: the base ones it does not override, and
+// its own.
+inline std::vector<measure::section> overlay(const std::vector<measure::section>& base,
+                                             const std::vector<measure::section>& profile) {
+  std::vector<measure::section> out;
+  for (const auto& b : base) {
+    bool overridden = std::any_of(profile.begin(), profile.end(),
+                                  [&](const measure::section& p) { return p.name == b.name; });
+    if (!overridden) out.push_back(b);
+  }
+  out.insert(out.end(), profile.begin(), profile.end());
+  return out;
 }
 
 } // namespace detail
@@ -189,7 +230,11 @@ inline result<built_uki> build(const build_input& in) {
     measured.push_back({name, bytes});
     return {};
   };
-  if (in.profile) UKIKIT_TRY(add(".profile", as_bytes(*in.profile)));
+  const bool joining = !in.join_profiles.empty();
+  if (joining && !in.profile)
+    return error(errc::invalid_argument,
+                 "--join-profile needs --profile for this image's own profile (@0)");
+  if (in.profile && !joining) UKIKIT_TRY(add(".profile", as_bytes(*in.profile)));
   if (in.os_release) UKIKIT_TRY(add(".osrel", as_bytes(*in.os_release)));
   if (in.cmdline) UKIKIT_TRY(add(".cmdline", as_bytes(*in.cmdline)));
   if (in.dtb) UKIKIT_TRY(add(".dtb", *in.dtb));
@@ -211,12 +256,34 @@ inline result<built_uki> build(const build_input& in) {
     UKIKIT_TRY(add(".sbat", as_bytes(sbat_text)));
   }
 
-  std::string pcrsig_text;
-  if (in.pcr_private_key) {
-    UKIKIT_TRY_ASSIGN(auto prediction, measure::predict(measured, in.pcr_options));
+  // Each profile range ends with its own .pcrsig over base ∪ profile.
+  std::vector<std::string> pcrsig_texts;
+  pcrsig_texts.reserve(in.join_profiles.size() + 1);
+  auto sign_range = [&](const std::vector<measure::section>& sections) -> result<void> {
+    if (!in.pcr_private_key) return {};
+    UKIKIT_TRY_ASSIGN(auto prediction, measure::predict(sections, in.pcr_options));
     UKIKIT_TRY_ASSIGN(auto sig, measure::sign(prediction, in.pcr_private_key));
-    pcrsig_text = measure::serialize(sig);
-    UKIKIT_TRY(ed.append(".pcrsig", as_bytes(pcrsig_text), data_section));
+    pcrsig_texts.push_back(measure::serialize(sig));
+    return ed.append(".pcrsig", as_bytes(pcrsig_texts.back()), data_section, joining);
+  };
+  if (!joining) {
+    UKIKIT_TRY(sign_range(measured));
+  } else {
+    const std::vector<measure::section> base = measured;
+    std::vector<measure::section> own = base;
+    UKIKIT_TRY(ed.append(".profile", as_bytes(*in.profile), data_section, true));
+    own.push_back({".profile", as_bytes(*in.profile)});
+    UKIKIT_TRY(sign_range(own));
+    std::vector<pe::image> joined; // their sections are views into in.join_profiles
+    joined.reserve(in.join_profiles.size());
+    for (std::size_t n = 0; n < in.join_profiles.size(); ++n) {
+      UKIKIT_TRY_ASSIGN(auto img, pe::parse(in.join_profiles[n], pe::strictness::permissive));
+      joined.push_back(std::move(img));
+      UKIKIT_TRY_ASSIGN(auto sections, detail::join_profile(ed, joined.back(), n + 1));
+      UKIKIT_TRY(sign_range(detail::overlay(base, sections)));
+      out.notes.push_back("profile @" + std::to_string(n + 1) + " joined (" +
+                          std::to_string(sections.size()) + " sections)");
+    }
   }
 
   UKIKIT_TRY_ASSIGN(auto planned, ed.build());
