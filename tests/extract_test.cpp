@@ -373,7 +373,7 @@ TEST(extract_gnu_cpio, tree_matches_what_gnu_cpio_extracts) {
       const fs::path ours =
           work / ("ours-" + std::to_string(int(how)) + "-" + std::to_string(chunk));
       fs::create_directory(ours);
-      auto r = unpack(in, ours, {.keep_special_bits = true}, how, chunk);
+      auto r = unpack(in, ours, {.keep_special_bits = true, .create_devices = true}, how, chunk);
       ASSERT_TRUE(r) << r.error().message();
       EXPECT_TRUE(r->findings.empty()) << findings_text(*r);
       EXPECT_EQ(r->hardlinks, 2u);
@@ -732,6 +732,15 @@ TEST(extract_options, mtime_is_kept_unless_asked) {
   EXPECT_GT(st.st_mtim.tv_sec, 86400);
 }
 
+TEST(extract_options, device_nodes_are_skipped_by_default) {
+  temp_dir t;
+  member null{.name = "null", .mode = 0020666, .rdev_major = 1, .rdev_minor = 3};
+  auto r = unpack(newc({null}), t.path());
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(reported(*r, "null", "skipped device node")) << findings_text(*r);
+  EXPECT_FALSE(fs::exists(fs::symlink_status(t / "null")));
+}
+
 TEST(extract_options, device_nodes_are_skipped_when_disabled) {
   temp_dir t;
   member null{.name = "null", .mode = 0020666, .rdev_major = 1, .rdev_minor = 3};
@@ -748,7 +757,7 @@ TEST(extract_options, device_nodes_are_made_as_root) {
   temp_dir t;
   member null{.name = "null", .mode = 0020640, .rdev_major = 1, .rdev_minor = 3};
   member huge{.name = "huge", .mode = 0060600, .rdev_major = 0x1000};
-  auto r = unpack(newc({null, huge}), t.path());
+  auto r = unpack(newc({null, huge}), t.path(), {.create_devices = true});
   ASSERT_TRUE(r) << r.error().message();
   struct stat st {};
   ASSERT_EQ(::lstat((t / "null").c_str(), &st), 0);

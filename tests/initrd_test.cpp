@@ -830,10 +830,11 @@ TEST_F(initrd_create, gen_init_cpio_list_gives_the_entries_cpio_tv_shows) {
                            path("busybox").string() +
                            " 0755 0 0 /bin/sh /bin/ls\n"
                            "slink /init bin/busybox 0777 0 0\n"
-                           "pipe /run/initctl 0620 0 0\n"
+                           "pipe /run/initctl 0620 0 0 words after the fields are ignored\n"
                            "\n"
+                           "  # gen_init_cpio: '#' starts a comment only as the first word\n"
                            "file /etc/conf " +
-                           path("conf").string() + " 0640 1000 100  # owned\n";
+                           path("conf").string() + " 0640 1000 100\n";
   t::write_file(path("list"), list);
   auto out = create(q(path("list")) + " --compress gzip", "initrd.gz");
   auto raw = filter("gzip -dc", out, "initrd.cpio");
@@ -881,6 +882,46 @@ TEST_F(initrd_create, gen_init_cpio_list_gives_the_entries_cpio_tv_shows) {
   EXPECT_EQ(a.st_ino, b.st_ino);
   EXPECT_EQ(a.st_ino, c.st_ino);
   EXPECT_EQ(t::read_file(path("x/bin/sh")), t::read_file(path("busybox")));
+}
+
+TEST_F(initrd_create, two_inputs_keep_their_hard_link_groups_apart) {
+  // Inode numbers are unique over the whole archive: otherwise the kernel
+  // (and cpio) would join a:b with x:y into one file.
+  fs::create_directories(path("one"));
+  fs::create_directories(path("two"));
+  put(path("one/a"), {std::byte{'A'}, std::byte{'A'}}, 0644);
+  fs::create_hard_link(path("one/a"), path("one/b"));
+  put(path("two/x"), {std::byte{'B'}, std::byte{'B'}, std::byte{'B'}}, 0644);
+  fs::create_hard_link(path("two/x"), path("two/y"));
+  auto out = create(q(path("one")) + " " + q(path("two")) + " --compress none", "two.cpio");
+  EXPECT_EQ(gnu_extract(out, "gnu"), "");
+  EXPECT_EQ(describe_tree(path("gnu")),
+            "a - 0644 2 " + std::to_string(fnv1a({std::byte{'A'}, std::byte{'A'}})) + "\n" +
+                "b - 0644 2 " + std::to_string(fnv1a({std::byte{'A'}, std::byte{'A'}})) + "\n" +
+                "hard links: a b\nhard links: x y\n" + "x - 0644 3 " +
+                std::to_string(fnv1a({std::byte{'B'}, std::byte{'B'}, std::byte{'B'}})) + "\n" +
+                "y - 0644 3 " +
+                std::to_string(fnv1a({std::byte{'B'}, std::byte{'B'}, std::byte{'B'}})) + "\n");
+}
+
+TEST_F(initrd_create, json_output_stays_valid_for_names_that_are_not_utf8) {
+  // Latin-1 names are legal in an initramfs; --json must still be one JSON
+  // document (python3's json module is the independent parser).
+  UKIKIT_NEED_TOOL("python3");
+  fs::create_directories(path("latin1"));
+  put(path("latin1") / std::string("caf\xe9"), {std::byte{'x'}}, 0644);
+  auto out = create(q(path("latin1")) + " --compress none", "latin1.cpio");
+  for (const std::string cmd :
+       {"initrd list --json ", "initrd info --json ", "initrd list --tree --json "}) {
+    auto r = ukikit(cmd + q(out));
+    EXPECT_EQ(r.status, 0) << cmd << r.err;
+    t::write_file(path("out.json"), as_bytes(r.out));
+    EXPECT_EQ(
+        t::run("python3 -c 'import json,sys; json.load(open(sys.argv[1]))' " + q(path("out.json")))
+            .status,
+        0)
+        << cmd << r.out;
+  }
 }
 
 TEST_F(initrd_create, xz_output_uses_the_crc32_check_the_kernel_needs) {

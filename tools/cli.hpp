@@ -54,12 +54,24 @@ inline std::optional<int> parse(CLI::App& app, int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? exit_ok : exit_usage;
+  } catch (const std::exception& e) {
+    // Commands run inside parse(); nothing they call should throw on bad
+    // input, but a bug must end with a message and status 2, not abort().
+    std::cerr << app.get_name() << ": internal error: " << e.what() << '\n';
+    return exit_usage;
   }
   return std::nullopt;
 }
 
 inline void add_version(CLI::App& app) {
   app.set_version_flag("--version", std::string(app.get_name()) + " " + ukikit::version);
+}
+
+// JSON text for stdout. Names from inputs (cpio entries, os-release values,
+// file names) need not be UTF-8: invalid bytes become U+FFFD instead of
+// aborting, so the output is always one valid JSON document.
+template <class Json> std::string json_text(const Json& j) {
+  return j.dump(2, ' ', false, Json::error_handler_t::replace);
 }
 
 // A byte count with an optional binary suffix: 4096, 64K, 256M, 1G, 2T.

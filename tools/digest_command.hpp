@@ -75,7 +75,7 @@ inline int run_digest(const digest_options& o) {
       for (const auto& d : *digests) std::cout << d.str() << "  " << path << '\n';
     }
   }
-  if (o.json) std::cout << nlohmann::ordered_json{{"files", files}}.dump(2) << '\n';
+  if (o.json) std::cout << json_text(nlohmann::ordered_json{{"files", files}}) << '\n';
   return rc;
 }
 

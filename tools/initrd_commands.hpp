@@ -92,6 +92,10 @@ inline nlohmann::ordered_json initrd_json(const initrd::report& rep) {
   ojson notices = ojson::array(), warnings = ojson::array();
   for (const auto& n : rep.notices) notices.push_back(n.text());
   for (const auto& w : rep.warnings) warnings.push_back(w.text());
+  if (rep.notices_total > rep.notices.size())
+    notices.push_back(std::to_string(rep.notices_total - rep.notices.size()) + " more notices");
+  if (rep.warnings_total > rep.warnings.size())
+    warnings.push_back(std::to_string(rep.warnings_total - rep.warnings.size()) + " more warnings");
   return ojson{{"segments", segs},
                {"entries", rep.entries()},
                {"padding", rep.padding},
@@ -119,8 +123,14 @@ inline void print_initrd_report(const initrd::report& rep, const std::string& in
               static_cast<unsigned long long>(rep.entries()),
               static_cast<unsigned long long>(rep.padding));
   for (const auto& n : rep.notices) std::printf("%snotice: %s\n", indent.c_str(), n.text().c_str());
+  if (rep.notices_total > rep.notices.size())
+    std::printf("%snotice: %llu more notices\n", indent.c_str(),
+                static_cast<unsigned long long>(rep.notices_total - rep.notices.size()));
   for (const auto& w : rep.warnings)
     std::printf("%swarning: %s\n", indent.c_str(), w.text().c_str());
+  if (rep.warnings_total > rep.warnings.size())
+    std::printf("%swarning: %llu more warnings\n", indent.c_str(),
+                static_cast<unsigned long long>(rep.warnings_total - rep.warnings.size()));
   if (rep.failure) std::printf("%serror: %s\n", indent.c_str(), rep.failure->message().c_str());
 }
 
@@ -135,7 +145,7 @@ struct initrd_options {
   std::uint64_t align = 0;
   // list, info, extract
   std::string file, directory, max_size = "16G";
-  bool json = false, verbose = false, tree = false, keep_owner = false, no_devices = false;
+  bool json = false, verbose = false, tree = false, keep_owner = false, devices = false;
 };
 
 namespace initrd_detail {
@@ -174,6 +184,11 @@ inline result<void> run_create(const initrd_options& o) {
       UKIKIT_TRY_ASSIGN(auto list, file::mapped_file::open(in));
       UKIKIT_TRY_ASSIGN(part, initrd::plan_list(as_chars(list.bytes()), ".", co));
     }
+    // One archive: inode numbers must stay distinct across the inputs, or the
+    // kernel would take files of different inputs for hard links.
+    std::uint64_t last = 0;
+    for (const auto& e : main) last = std::max(last, e.fields.ino);
+    for (auto& e : part) e.fields.ino += last;
     main.insert(main.end(), part.begin(), part.end());
   }
   if (!o.early.empty()) {
@@ -277,8 +292,14 @@ inline int run_walk(const initrd_options& o, bool listing, std::string_view tool
   auto rep = listing && !o.tree ? initrd::walk(*bytes, *wo, lh) : initrd::walk(*bytes, *wo, tree);
   if (!rep) return report(tool, rep.error());
   for (const auto& d : tree.dropped())
-    rep->warnings.push_back(
-        {d.offset, "entry \"" + d.name + "\" dropped by the kernel: " + d.reason});
+    rep->warn({d.offset, "entry \"" + cpio::detail::header_decoder::printable(d.name) +
+                             "\" dropped by the kernel: " + d.reason});
+  if (tree.dropped_total() > tree.dropped().size())
+    rep->warn({error::no_offset, std::to_string(tree.dropped_total() - tree.dropped().size()) +
+                                     " more entries dropped by the kernel"});
+  if (!tree.complete())
+    rep->warn({error::no_offset, "the resulting tree is incomplete: the model's step limit was "
+                                 "reached (long chains of symlinks)"});
   if (listing && o.tree) print_tree(tree, o, lh.entries);
   if (o.json) {
     ojson j{{"file", o.file}};
@@ -287,12 +308,12 @@ inline int run_walk(const initrd_options& o, bool listing, std::string_view tool
       j["error"] = rep->failure ? ojson(rep->failure->message()) : ojson(nullptr);
     } else {
       j.update(initrd_json(*rep));
-      j["paths"] = tree.nodes().size();
+      j["paths"] = tree.size();
     }
-    std::cout << j.dump(2) << '\n';
+    std::cout << json_text(j) << '\n';
   } else if (!listing) {
-    std::cout << o.file << ": initramfs, " << rep->segments.size() << " segments, "
-              << tree.nodes().size() << " paths in the resulting tree\n";
+    std::cout << o.file << ": initramfs, " << rep->segments.size() << " segments, " << tree.size()
+              << " paths in the resulting tree\n";
     print_initrd_report(*rep, "  ");
   } else {
     for (const auto& w : rep->warnings) std::cerr << tool << ": warning: " << w.text() << '\n';
@@ -321,7 +342,7 @@ inline int run_extract(const initrd_options& o, std::string_view tool) {
   if (!target) return report(tool, target.error());
   extract::options eo;
   eo.keep_owner = o.keep_owner;
-  eo.create_devices = !o.no_devices;
+  eo.create_devices = o.devices;
   extract::cpio_extractor x(std::move(*target), eo);
   auto rep = initrd::walk(*bytes, *wo, x);
   auto done = x.finish();
@@ -344,7 +365,7 @@ inline int run_extract(const initrd_options& o, std::string_view tool) {
             {"error", rep->failure ? ojson(rep->failure->message()) : ojson(nullptr)}};
     for (const auto& fnd : done->findings)
       j["refused"].push_back({{"name", fnd.name}, {"offset", fnd.offset}, {"reason", fnd.reason}});
-    std::cout << j.dump(2) << '\n';
+    std::cout << json_text(j) << '\n';
   }
   if (rep->failure) return report(tool, rep->failure->prefixed(o.file));
   return done->findings_total > 0 ? exit_failed : exit_ok;
@@ -418,7 +439,9 @@ inline void add_initrd_command(CLI::App& app, initrd_options& o, int& rc) {
                  "earlier ones, as in the kernel)");
   extract->add_flag("--json", o.json, "JSON summary on stdout");
   extract->add_flag("--owner", o.keep_owner, "Keep owners (only when running as root)");
-  extract->add_flag("--no-devices", o.no_devices, "Do not create device nodes");
+  extract->add_flag("--devices", o.devices,
+                    "Create device nodes (as root only; off by default: an archive could plant a "
+                    "writable disk node)");
   extract->add_option("--max-size", o.max_size,
                       "Decompression limit for all segments (default 16G)");
   extract->add_option("FILE", o.file, "Initramfs, cpio archive, or UKI")

@@ -298,7 +298,9 @@ inline void print_report(const ojson& j) {
   if (j.contains("os_release")) {
     const auto& o = j["os_release"];
     std::cout << "  os-release: "
-              << (o.contains("PRETTY_NAME") ? o["PRETTY_NAME"].get<std::string>() : o.dump())
+              << (o.contains("PRETTY_NAME")
+                      ? o["PRETTY_NAME"].get<std::string>()
+                      : o.dump(-1, ' ', false, ojson::error_handler_t::replace))
               << '\n';
   }
   if (j.contains("sbat")) {
@@ -391,7 +393,7 @@ inline int run_inspect(const inspect_options& o, std::string_view tool) {
     if (o.json) all.push_back(std::move(*j));
     else detail::print_report(*j);
   }
-  if (o.json) std::cout << (all.size() == 1 ? all.front() : ojson{{"files", all}}).dump(2) << '\n';
+  if (o.json) std::cout << json_text(all.size() == 1 ? all.front() : ojson{{"files", all}}) << '\n';
   return rc;
 }
 

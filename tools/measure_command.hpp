@@ -96,11 +96,11 @@ inline result<void> run_measure(const measure_options& o) {
                   << (value.phase.empty() ? "(none)" : value.phase) << '\n';
         for (const auto& e : events) std::cout << "  " << measure::describe(e) << '\n';
       }
-    if (o.json) std::cout << all.dump(2) << '\n';
+    if (o.json) std::cout << json_text(all) << '\n';
     return {};
   }
   if (o.json) {
-    std::cout << measure::to_json(prediction).dump(2) << '\n';
+    std::cout << json_text(measure::to_json(prediction)) << '\n';
     return {};
   }
   // systemd-measure calculate's text: one group per phase path.

@@ -156,7 +156,7 @@ inline int run_verify(const verify_options& o, std::string_view tool) {
       std::cout << '\n';
     }
   }
-  if (o.json) std::cout << nlohmann::ordered_json{{"files", files}}.dump(2) << '\n';
+  if (o.json) std::cout << json_text(nlohmann::ordered_json{{"files", files}}) << '\n';
   return rc;
 }
 

@@ -133,14 +133,40 @@ struct entry {
   std::string_view kernel_skip;
 
   file_type type() const noexcept { return type_of(mode); }
-  bool is_trailer() const noexcept { return name == trailer_name; }
+  // The kernel ends an archive (and forgets its hard links) at this name,
+  // unless the entry is a symlink (do_symlink) or skipped.
+  bool is_trailer() const noexcept {
+    return name == trailer_name && type() != file_type::symlink && kernel_skip.empty();
+  }
 };
 
 // A quirk the kernel mode tolerated, or an unusual but valid fact.
 struct notice {
   std::uint64_t offset;
   std::string message;
-  std::string text() const { return message + " at offset " + hex(offset); }
+  std::string text() const {
+    return offset == error::no_offset ? message : message + " at offset " + hex(offset);
+  }
+};
+
+// Notices, kept up to a limit and all counted: a hostile archive can have
+// a quirk in every field of every header.
+class notice_log {
+public:
+  static constexpr std::size_t max_kept = 1000;
+
+  void add(std::uint64_t offset, std::string message) {
+    ++total_;
+    if (kept_.size() < max_kept) kept_.push_back({offset, std::move(message)});
+  }
+  const std::vector<notice>& kept() const noexcept { return kept_; }
+  std::uint64_t total() const noexcept { return total_; }
+  // Moves the kept notices out; the count of the rest is returned by total().
+  std::vector<notice> take() noexcept { return std::exchange(kept_, {}); }
+
+private:
+  std::vector<notice> kept_;
+  std::uint64_t total_ = 0;
 };
 
 struct options {
@@ -289,7 +315,7 @@ struct header {
 
 class header_decoder {
 public:
-  header_decoder(strictness mode, std::vector<notice>& notices) : mode_(mode), notices_(notices) {}
+  header_decoder(strictness mode, notice_log& notices) : mode_(mode), notices_(notices) {}
 
   // `h` holds exactly header_size(f) bytes; `offset` is where they start.
   result<header> decode(format f, byte_span h, std::uint64_t offset) {
@@ -331,8 +357,8 @@ private:
     e.namesize = v[newc_namesize];
     e.check = v[newc_check];
     if (e.format == format::newc && e.check != 0) {
-      notices_.push_back({offset + magic_size + newc_check * newc_field_size,
-                          "newc header has a non-zero check field (" + hex(e.check) + ")"});
+      notices_.add(offset + magic_size + newc_check * newc_field_size,
+                   "newc header has a non-zero check field (" + hex(e.check) + ")");
     }
     return success();
   }
@@ -354,7 +380,7 @@ private:
     if (!prefixed && digits == text.size()) return v;
     std::string what = "header field \"" + printable(text) + "\" is not 8 hex digits";
     if (mode_ == strictness::strict) return error(errc::malformed, what, at);
-    notices_.push_back({at, what + " (read as " + hex(v) + " like the kernel)"});
+    notices_.add(at, what + " (read as " + hex(v) + " like the kernel)");
     return v;
   }
 
@@ -416,7 +442,7 @@ private:
   }
 
   strictness mode_;
-  std::vector<notice>& notices_;
+  notice_log& notices_;
 
 public:
   static std::string printable(std::string_view text) {
@@ -472,8 +498,10 @@ public:
   std::uint64_t offset() const noexcept { return offset_; }
   std::uint64_t entries() const noexcept { return entries_; }
   std::uint64_t trailers() const noexcept { return trailers_; }
-  const std::vector<notice>& notices() const noexcept { return notices_; }
-  std::vector<notice> take_notices() noexcept { return std::exchange(notices_, {}); }
+  // The notices kept (at most notice_log::max_kept) and how many there were.
+  const std::vector<notice>& notices() const noexcept { return notices_.kept(); }
+  std::uint64_t notices_total() const noexcept { return notices_.total(); }
+  std::vector<notice> take_notices() noexcept { return notices_.take(); }
   // The format of the last header read.
   std::optional<format> last_format() const noexcept { return last_format_; }
 
@@ -604,7 +632,7 @@ private:
                          (e.namesize == 0 ? " is 0" : " is larger than PATH_MAX (4096)");
       if (!kernel) return error(errc::malformed, "cpio entry " + what, e.offset);
       e.kernel_skip = e.namesize == 0 ? "name size 0" : "name longer than PATH_MAX";
-      notices_.push_back({e.offset, "entry skipped: " + what});
+      notices_.add(e.offset, "entry skipped: " + what);
       skip_name_ = true;
     }
     remaining_ = e.namesize + current_.name_pad;
@@ -649,7 +677,7 @@ private:
       std::string what =
           "non-zero bytes after the name \"" + detail::header_decoder::printable(e.name) + "\"";
       if (opts_.mode == strictness::strict) return error(errc::malformed, what, at);
-      notices_.push_back({at, what});
+      notices_.add(at, what);
     }
     return success();
   }
@@ -670,7 +698,7 @@ private:
               "symlink target of " + hex(e.filesize) + " bytes is longer than PATH_MAX";
           if (!kernel) return error(errc::malformed, what, e.offset);
           e.kernel_skip = "symlink target longer than PATH_MAX";
-          notices_.push_back({e.offset, "entry skipped: " + what});
+          notices_.add(e.offset, "entry skipped: " + what);
         } else {
           collect_link_ = true;
         }
@@ -680,7 +708,7 @@ private:
                            " bytes of data";
         if (!kernel) return error(errc::malformed, what, e.offset);
         e.kernel_skip = "data on an entry that is not a regular file";
-        notices_.push_back({e.offset, "entry skipped: " + what});
+        notices_.add(e.offset, "entry skipped: " + what);
       }
     }
     remaining_ = e.filesize;
@@ -739,7 +767,7 @@ private:
       std::string what = "non-zero padding after the data of \"" +
                          detail::header_decoder::printable(current_.e.name) + "\"";
       if (opts_.mode == strictness::strict) return error(errc::malformed, what, at);
-      notices_.push_back({at, what});
+      notices_.add(at, what);
       pad_noticed_ = true;
     }
     advance(pos, n);
@@ -749,7 +777,7 @@ private:
   }
 
   options opts_;
-  std::vector<notice> notices_;
+  notice_log notices_;
   detail::header_decoder decoder_;
   state state_ = state::between;
   detail::header current_;

@@ -19,8 +19,12 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace ukikit::cpio {
+
+// The largest value of a newc header field (8 hex digits).
+inline constexpr std::uint64_t max_field = 0xffffffffu;
 
 struct write_options {
   format fmt = format::newc; // newc or crc
@@ -68,10 +72,24 @@ public:
   result<void> add(std::string_view entry_name, const entry_fields& f, byte_span data) {
     if (finished_) return error(errc::invalid_argument, "cpio archive already finished");
     UKIKIT_TRY(check_name(entry_name));
-    UKIKIT_TRY(check_field("filesize", data.size()));
-    const std::uint64_t values[] = {f.ino,   f.mode,      f.uid,       f.gid,        f.nlink,
-                                    f.mtime, f.dev_major, f.dev_minor, f.rdev_major, f.rdev_minor};
-    for (std::uint64_t v : values) UKIKIT_TRY(check_field(std::string(entry_name), v));
+    const std::pair<std::string_view, std::uint64_t> fields[] = {{"size", data.size()},
+                                                                 {"inode", f.ino},
+                                                                 {"mode", f.mode},
+                                                                 {"uid", f.uid},
+                                                                 {"gid", f.gid},
+                                                                 {"nlink", f.nlink},
+                                                                 {"mtime", f.mtime},
+                                                                 {"dev major", f.dev_major},
+                                                                 {"dev minor", f.dev_minor},
+                                                                 {"rdev major", f.rdev_major},
+                                                                 {"rdev minor", f.rdev_minor}};
+    for (auto [field, v] : fields) {
+      if (v > max_field) {
+        return error(errc::limit_exceeded,
+                     "cpio entry \"" + std::string(entry_name) + "\": " + std::string(field) + " " +
+                         std::to_string(v) + " does not fit the 32-bit newc field");
+      }
+    }
 
     std::uint64_t namesize = entry_name.size() + 1;
     if (options_.data_align > 0 && !data.empty() && type_of(f.mode) == file_type::regular) {
@@ -118,14 +136,6 @@ private:
     }
     if (n.find('\0') != std::string_view::npos)
       return error(errc::invalid_argument, "cpio entry name contains a NUL");
-    return success();
-  }
-
-  static result<void> check_field(const std::string& what, std::uint64_t v) {
-    if (v > 0xffffffffu) {
-      return error(errc::limit_exceeded,
-                   "cpio newc field of " + what + " does not fit 32 bits (" + hex(v) + ")");
-    }
     return success();
   }
 

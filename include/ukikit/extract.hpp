@@ -74,7 +74,9 @@ struct options {
   bool keep_mtime = true;         // mtimes from the archive (else: the time of extraction)
   bool keep_owner = false;        // uid and gid from the archive; only when running as root
   bool keep_special_bits = false; // setuid and setgid bits (else: cleared)
-  bool create_devices = true;     // character and block devices; only when running as root
+  // Character and block devices, only when running as root. Off by default:
+  // a hostile archive would plant a world-writable disk node.
+  bool create_devices = false;
 };
 
 // An entry that was refused or skipped, and why.
@@ -184,7 +186,9 @@ inline int open_directory_beneath(int dir, const char* path) noexcept {
 #if defined(SYS_openat2) && defined(RESOLVE_IN_ROOT)
   open_how how{};
   how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  // RESOLVE_NO_XDEV: a mount inside the target (proc in a chroot being
+  // staged) is not entered.
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
   long fd = ::syscall(SYS_openat2, dir, path, &how, sizeof how);
   return fd >= 0 ? static_cast<int>(fd) : -errno;
 #else
@@ -229,10 +233,14 @@ public:
       }
       how = probe >= 0 ? resolver::openat2 : resolver::walk;
     }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0)
+      return file::detail::os_error("cannot stat target directory", root, errno);
     target t;
     t.fd_ = std::move(fd);
     t.path_ = root;
     t.how_ = how;
+    t.dev_ = st.st_dev;
     return t;
   }
 
@@ -278,6 +286,10 @@ private:
       }
       if (fd < 0) return not_a_directory(at, part, rel, errno);
       cur = detail::fd_guard(fd);
+      struct stat st {};
+      if (::fstat(fd, &st) != 0) return detail::failure("cannot stat directory", path_, rel, errno);
+      if (st.st_dev != dev_) // as RESOLVE_NO_XDEV
+        return detail::refusal("parent " + rel + " is a mount point (not entered)");
       at = fd;
     }
     return cur;
@@ -298,6 +310,7 @@ private:
   detail::fd_guard fd_;
   std::filesystem::path path_;
   resolver how_ = resolver::walk;
+  dev_t dev_ = 0; // the target's file system
 };
 
 // The cpio::parser handler that extracts into a target. Feed the parser

@@ -56,13 +56,26 @@ struct segment {
 
 struct report {
   std::vector<segment> segments;
-  std::uint64_t padding = 0;          // zero bytes between segments
-  std::vector<cpio::notice> notices;  // quirks tolerated as the kernel does
-  std::vector<cpio::notice> warnings; // what will not work as probably intended
+  std::uint64_t padding = 0; // zero bytes between segments
+  // Quirks tolerated as the kernel does, and what will not work as probably
+  // intended; each kept up to cpio::notice_log::max_kept, all counted.
+  std::vector<cpio::notice> notices;
+  std::vector<cpio::notice> warnings;
+  std::uint64_t notices_total = 0;
+  std::uint64_t warnings_total = 0;
   // Where the kernel would stop with an error. (odc and old binary archives,
   // which the kernel rejects, are read and reported as warnings instead, so
   // that they can be listed.)
   std::optional<error> failure;
+
+  void note(cpio::notice n) {
+    ++notices_total;
+    if (notices.size() < cpio::notice_log::max_kept) notices.push_back(std::move(n));
+  }
+  void warn(cpio::notice n) {
+    ++warnings_total;
+    if (warnings.size() < cpio::notice_log::max_kept) warnings.push_back(std::move(n));
+  }
 
   std::uint64_t entries() const noexcept {
     std::uint64_t n = 0;
@@ -147,10 +160,9 @@ private:
 
   void check_format(const cpio::entry& e) {
     if (e.format == cpio::format::newc || e.format == cpio::format::crc) return;
-    rep_.warnings.push_back(
-        {seg_->offset, std::string(cpio::name(e.format)) +
-                           " cpio archive: the kernel reads only newc and crc "
-                           "(\"incorrect cpio method used: use -H newc option\")"});
+    rep_.warn({seg_->offset, std::string(cpio::name(e.format)) +
+                                 " cpio archive: the kernel reads only newc and crc "
+                                 "(\"incorrect cpio method used: use -H newc option\")"});
   }
 
   void check_microcode(const cpio::entry& e) {
@@ -162,22 +174,22 @@ private:
     const std::uint64_t at = raw_ ? e.offset : seg_->offset;
     const std::string quoted = "early microcode \"" + std::string(n) + "\"";
     if (!raw_ || !early_) {
-      rep_.warnings.push_back(
-          {at, quoted + " is not in an uncompressed archive at the start of the initrd: the early "
-                        "loader will not find it"});
+      rep_.warn({at, quoted +
+                         " is not in an uncompressed archive at the start of the initrd: the early "
+                         "loader will not find it"});
     } else if (bare.size() != n.size()) {
-      rep_.warnings.push_back({at, quoted + " starts with ./ or /: the early loader matches "
-                                            "\"kernel/x86/microcode/…\" from the first character"});
+      rep_.warn({at, quoted + " starts with ./ or /: the early loader matches "
+                              "\"kernel/x86/microcode/…\" from the first character"});
     } else if (e.type() != cpio::file_type::regular && e.type() != cpio::file_type::directory) {
-      rep_.warnings.push_back(
+      rep_.warn(
           {at, quoted + " is not a regular file: the early loader matches regular files only"});
     } else if (e.type() == cpio::file_type::regular) {
       // The loaders ask for these two names; dot files are the alignment
       // padding distributions add (".enuineIntel.align.0123456789abc").
       std::string_view file = bare.substr(microcode_prefix.size());
       if (file != "GenuineIntel.bin" && file != "AuthenticAMD.bin" && !file.starts_with('.')) {
-        rep_.warnings.push_back({at, quoted + " is not a name the early loader looks for "
-                                              "(GenuineIntel.bin or AuthenticAMD.bin)"});
+        rep_.warn({at, quoted + " is not a name the early loader looks for "
+                                "(GenuineIntel.bin or AuthenticAMD.bin)"});
       }
     }
   }
@@ -189,6 +201,24 @@ private:
   bool raw_ = false;
   bool early_ = true;
 };
+
+// Moves a parser's notices into the report. Those of a compressed segment
+// get `prefix` and the decompressed offset in the message and `at` (the
+// segment) as their offset.
+inline void take_notices(cpio::parser& p, report& rep, const std::string& prefix,
+                         std::uint64_t at = error::no_offset) {
+  const std::uint64_t total = p.notices_total();
+  std::vector<cpio::notice> kept = p.take_notices();
+  for (auto& n : kept) {
+    if (at != error::no_offset) {
+      n.message = prefix + "decompressed offset " + hex(n.offset) + ": " + n.message;
+      n.offset = at;
+    }
+    rep.note(std::move(n));
+  }
+  const std::uint64_t rest = total - kept.size();
+  rep.notices_total += rest; // counted, not kept
+}
 
 inline cpio::options parser_options(const walk_options& o) { return cpio::options{o.mode, true}; }
 
@@ -239,7 +269,7 @@ result<report> walk(byte_span input, const walk_options& options, Handler& handl
         if (fed->stop == cpio::stop::need_input && !p.at_boundary()) fail(p.truncated_error());
         break;
       }
-      for (auto& n : p.take_notices()) rep.notices.push_back(std::move(n));
+      detail::take_notices(p, rep, {});
       continue;
     }
 
@@ -311,12 +341,8 @@ result<report> walk(byte_span input, const walk_options& options, Handler& handl
     dopts.memlimit = options.memlimit;
     dopts.concatenated = false;
     auto stats = compress::decode(f, rest, dopts, sink);
-    for (auto& n : p.take_notices()) {
-      n.message = "in " + std::string(compress::name(f)) + " segment at " + hex(pos) +
-                  ", decompressed offset " + hex(n.offset) + ": " + n.message;
-      n.offset = pos;
-      rep.notices.push_back(std::move(n));
-    }
+    detail::take_notices(
+        p, rep, "in " + std::string(compress::name(f)) + " segment at " + hex(pos) + ", ", pos);
     if (!stats) {
       if (counter.inner_error) return *counter.inner_error;
       fail(stats.error().rebased(pos).prefixed("in " + std::string(compress::name(f)) +

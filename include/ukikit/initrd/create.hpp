@@ -70,7 +70,7 @@ inline result<std::uint64_t> effective_mtime(const create_options& o) {
   std::string_view text = env;
   std::uint64_t v = 0;
   for (char c : text) {
-    if (c < '0' || c > '9' || v > (0xffffffffu - 9) / 10)
+    if (c < '0' || c > '9' || v > (cpio::max_field - static_cast<std::uint64_t>(c - '0')) / 10)
       return error(errc::invalid_argument,
                    "SOURCE_DATE_EPOCH is not a 32-bit number of seconds: " + std::string(text));
     v = v * 10 + static_cast<std::uint64_t>(c - '0');
@@ -196,14 +196,17 @@ inline result<std::vector<planned>> plan_list(std::string_view text, const fs::p
       if (d < 0 || d >= radix) return std::nullopt;
       v = v * static_cast<std::uint64_t>(radix) + static_cast<std::uint64_t>(d);
     }
-    return v <= 0xffffffffu ? std::optional<std::uint64_t>(v) : std::nullopt;
+    return v <= cpio::max_field ? std::optional<std::uint64_t>(v) : std::nullopt;
   };
   while (!text.empty()) {
     ++line_no;
     std::size_t nl = text.find('\n');
     std::string_view line = text.substr(0, nl);
     text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-    if (auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    // gen_init_cpio: a '#' starts a comment only at the start of a line.
+    if (line.find_first_not_of(" \t") != std::string_view::npos &&
+        line[line.find_first_not_of(" \t")] == '#')
+      continue;
     std::vector<std::string_view> w;
     for (std::size_t i = 0; i < line.size();) {
       while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
@@ -218,7 +221,9 @@ inline result<std::vector<planned>> plan_list(std::string_view text, const fs::p
     if (kind != "file" && kind != "dir" && kind != "nod" && kind != "slink" && kind != "pipe" &&
         kind != "sock")
       return bad("unknown type \"" + std::string(kind) + "\"");
-    if (w.size() < want || (kind != "file" && w.size() != want))
+    // Like gen_init_cpio's sscanf, words after the fields are ignored (on a
+    // file line they are its hard links).
+    if (w.size() < want)
       return bad(std::string(kind) + " takes " + std::to_string(want - 1) + " fields");
     std::string name(w[1]);
     while (name.starts_with('/')) name.erase(0, 1);
@@ -257,6 +262,10 @@ inline result<std::vector<planned>> plan_list(std::string_view text, const fs::p
       auto maj = number(w[6], 10);
       auto min = number(w[7], 10);
       if (!maj || !min) return bad("device numbers must be decimal");
+      // The kernel's MKDEV() keeps 12 bits of major and 20 of minor.
+      if (*maj > 0xfff || *min > 0xfffff)
+        return bad("device number " + std::to_string(*maj) + ":" + std::to_string(*min) +
+                   " is out of range (major up to 4095, minor up to 1048575)");
       e.fields.rdev_major = *maj;
       e.fields.rdev_minor = *min;
     } else if (kind == "slink") {
