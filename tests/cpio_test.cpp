@@ -951,11 +951,11 @@ TEST(cpio_skips, symlink_target_above_path_max_is_strict_error_and_kernel_skip) 
   const reading k = read_all(a, kernel);
   ASSERT_TRUE(k.ok()) << k.error_text();
   ASSERT_EQ(k.entries.size(), 2u);
-  EXPECT_EQ(k.entries[0].name, "l");
+  EXPECT_EQ(k.entries[0].name, ""); // do_header skips it without reading the name
   EXPECT_EQ(k.entries[0].kernel_skip, "symlink target longer than PATH_MAX");
   EXPECT_EQ(k.entries[0].link_target, "");
   EXPECT_EQ(k.entries[1].data, "after");
-  EXPECT_TRUE(k.noticed("entry skipped: symlink target of 0x1001 bytes is longer than PATH_MAX"));
+  EXPECT_TRUE(k.noticed("entry skipped: symlink target longer than PATH_MAX (0x1001 bytes)"));
 }
 
 TEST(cpio_skips, symlink_target_of_exactly_path_max_is_read) {
@@ -981,13 +981,24 @@ TEST(cpio_skips, directory_with_a_body_is_strict_error_and_kernel_skip) {
   const reading k = read_all(a, kernel);
   ASSERT_TRUE(k.ok()) << k.error_text();
   ASSERT_EQ(k.entries.size(), 2u);
-  EXPECT_EQ(k.entries[0].name, "d");
+  EXPECT_EQ(k.entries[0].name, ""); // not read, as in the kernel
   EXPECT_FALSE(k.entries[0].kernel_skip.empty());
   EXPECT_EQ(k.entries[0].filesize, 4u);
   EXPECT_EQ(k.entries[0].data, "");
   EXPECT_EQ(k.entries[1].name, "next");
   EXPECT_EQ(k.entries[1].data, "after");
-  EXPECT_TRUE(k.noticed("entry skipped: entry \"d\" of type 'd' has 0x4 bytes of data"));
+  EXPECT_TRUE(k.noticed("entry skipped: data on an entry that is not a regular file (0x4 bytes)"));
+}
+
+TEST(cpio_skips, kernel_skips_without_reading_a_name_that_lacks_its_nul) {
+  // The kernel never looks at the name of an entry it skips from the header.
+  std::string a = newc().mode(040755).name("d").data("body").bytes();
+  a[110 + 1] = 'X'; // the name's NUL, after the 110-byte header and "d"
+  a += next_entry + trailer();
+  const reading k = read_all(a, kernel);
+  ASSERT_TRUE(k.ok()) << k.error_text();
+  ASSERT_EQ(k.entries.size(), 2u);
+  EXPECT_EQ(k.entries[1].data, "after");
 }
 
 // ---- between entries and archives (formats.md §1.2 rules 1, 2, 3, 12) ------------------

@@ -485,6 +485,47 @@ TEST_F(initrd_errors,
   EXPECT_EQ(e.offset(), fs::file_size(archive) + 1);
 }
 
+TEST_F(initrd_errors, first_compressed_stream_must_start_with_a_header) {
+  // unpack_to_rootfs starts in Start: before the first entry is done, the
+  // output of a compressed segment is read as a header even if it is zero
+  // padding ("no cpio magic"); after an entry (state Reset) zeros are padding.
+  UKIKIT_NEED_TOOL("gzip");
+  auto padded = path("padded.cpio");
+  {
+    std::vector<std::byte> bytes(8, std::byte{0});
+    auto a = t::read_file(archive);
+    bytes.insert(bytes.end(), a.begin(), a.end());
+    t::write_file(padded, bytes);
+  }
+  auto gz = filter("gzip -n -c", padded, "padded.gz");
+  auto e = failure_of(gz);
+  EXPECT_TRUE(contains(e.message(), "no cpio magic")) << e.message();
+  auto after = concat({{archive, 0}, {gz, 0}}, "after.img");
+  EXPECT_FALSE(examine_file(after).failure);
+}
+
+TEST_F(initrd_errors, empty_first_compressed_stream_is_junk_at_the_end) {
+  UKIKIT_NEED_TOOL("gzip");
+  sh("printf '' | gzip -n -c > " + q(path("empty.gz")));
+  auto e = failure_of(path("empty.gz"));
+  EXPECT_TRUE(contains(e.message(), "junk at the end of compressed archive")) << e.message();
+}
+
+TEST_F(initrd_errors, truncated_raw_archive_is_a_warning_as_the_kernel_stops_silently) {
+  // Raw data running out inside an entry ends unpack_to_rootfs without an
+  // error (only compressed segments have their end state checked).
+  auto bytes = t::read_file(archive);
+  bytes.resize(bytes.size() / 2);
+  t::write_file(path("half.cpio"), bytes);
+  auto rep = examine_file(path("half.cpio"));
+  EXPECT_FALSE(rep.failure) << rep.failure->message();
+  ASSERT_EQ(rep.warnings.size(), 1u);
+  EXPECT_TRUE(contains(rep.warnings[0].message, "silently ignores the rest"))
+      << rep.warnings[0].message;
+  ASSERT_EQ(rep.segments.size(), 1u);
+  EXPECT_EQ(rep.segments[0].length, bytes.size());
+}
+
 TEST_F(initrd_errors, bzip2_segment_is_named_as_unsupported) {
   UKIKIT_NEED_TOOL("bzip2");
   auto bz = filter("bzip2 -c", archive, "main.cpio.bz2");
@@ -526,8 +567,10 @@ TEST_F(initrd_errors, xz_with_crc64_check_is_flagged_as_the_kernel_rejects_it) {
 }
 
 TEST_F(initrd_errors, zstd_bomb_stops_at_max_output_with_limit_exceeded) {
+  // An archive, then 64 MiB of zero padding in the same stream (a stream
+  // that starts with zeros is "no cpio magic" before the first entry).
   auto bomb = path("bomb.zst");
-  sh("head -c 64M /dev/zero | zstd -q -c > " + q(bomb));
+  sh("{ cat " + q(archive) + "; head -c 64M /dev/zero; } | zstd -q -c > " + q(bomb));
   walk_options small;
   small.max_output = std::uint64_t{1} << 20;
   auto e = failure_of(bomb, small);
@@ -537,7 +580,7 @@ TEST_F(initrd_errors, zstd_bomb_stops_at_max_output_with_limit_exceeded) {
   auto rep = examine_file(bomb);
   EXPECT_FALSE(rep.failure);
   ASSERT_EQ(rep.segments.size(), 1u);
-  EXPECT_EQ(rep.segments[0].size, std::uint64_t{64} << 20);
+  EXPECT_EQ(rep.segments[0].size, fs::file_size(archive) + (std::uint64_t{64} << 20));
   expect_cli_failure(bomb, "exceeds limit", "--max-size 1M ");
   EXPECT_EQ(ukikit("initrd info " + q(bomb)).status, 0);
 }
@@ -545,7 +588,7 @@ TEST_F(initrd_errors, zstd_bomb_stops_at_max_output_with_limit_exceeded) {
 TEST_F(initrd_errors, gzip_bomb_stops_at_max_output_with_limit_exceeded) {
   UKIKIT_NEED_TOOL("gzip");
   auto bomb = path("bomb.gz");
-  sh("head -c 64M /dev/zero | gzip -1 -n -c > " + q(bomb));
+  sh("{ cat " + q(archive) + "; head -c 64M /dev/zero; } | gzip -1 -n -c > " + q(bomb));
   walk_options small;
   small.max_output = std::uint64_t{1} << 20;
   auto e = failure_of(bomb, small);
@@ -554,7 +597,7 @@ TEST_F(initrd_errors, gzip_bomb_stops_at_max_output_with_limit_exceeded) {
 
 TEST_F(initrd_errors, max_output_is_a_budget_for_all_segments_together) {
   auto half = path("half.zst");
-  sh("head -c 768K /dev/zero | zstd -q -c > " + q(half));
+  sh("{ cat " + q(archive) + "; head -c 768K /dev/zero; } | zstd -q -c > " + q(half));
   auto file = concat({{half, 0}, {half, 0}}, "initrd.img");
   walk_options small;
   small.max_output = std::uint64_t{1} << 20;
@@ -562,7 +605,7 @@ TEST_F(initrd_errors, max_output_is_a_budget_for_all_segments_together) {
   ASSERT_TRUE(rep.failure);
   EXPECT_EQ(rep.failure->code(), errc::limit_exceeded);
   EXPECT_EQ(rep.segments.size(), 2u);
-  EXPECT_EQ(rep.segments[0].size, std::uint64_t{768} << 10);
+  EXPECT_EQ(rep.segments[0].size, fs::file_size(archive) + (std::uint64_t{768} << 10));
 }
 
 class initrd_warnings : public initrd_errors {

@@ -174,6 +174,11 @@ struct options {
   // Read odc and old binary headers too. The kernel reads only newc and crc;
   // the initramfs walker reads the others to report them by name.
   bool all_formats = true;
+  // The stream must start with a header, zero bytes included: the kernel's
+  // unpacker is still in its Start state until the first entry of the
+  // initramfs is done, so a compressed segment before then that starts
+  // with zeros is "no cpio magic".
+  bool header_first = false;
 };
 
 // Why feed() returned.
@@ -541,6 +546,12 @@ private:
 
   // Zero padding, or the first byte of a header.
   result<step> between(byte_span chunk, std::size_t& pos) {
+    if (opts_.header_first && entries_ == 0 && !after_entry_) {
+      state_ = state::header;
+      gathered_.clear();
+      header_offset_ = offset_;
+      return step::more;
+    }
     while (pos < chunk.size() && chunk[pos] == std::byte{0}) advance(pos, 1);
     if (pos == chunk.size()) return step::more;
     const auto c = std::to_integer<unsigned>(chunk[pos]);
@@ -634,6 +645,20 @@ private:
       e.kernel_skip = e.namesize == 0 ? "name size 0" : "name longer than PATH_MAX";
       notices_.add(e.offset, "entry skipped: " + what);
       skip_name_ = true;
+    } else if (kernel) {
+      // do_header decides from the header alone, without reading the name,
+      // to skip a symlink target over PATH_MAX and data on a non-file.
+      const file_type t = e.type();
+      if (t == file_type::symlink && e.filesize > path_max) {
+        e.kernel_skip = "symlink target longer than PATH_MAX";
+      } else if (t != file_type::symlink && t != file_type::regular && e.filesize > 0) {
+        e.kernel_skip = "data on an entry that is not a regular file";
+      }
+      if (!e.kernel_skip.empty()) {
+        notices_.add(e.offset, "entry skipped: " + std::string(e.kernel_skip) + " (" +
+                                   hex(e.filesize) + " bytes)");
+        skip_name_ = true;
+      }
     }
     remaining_ = e.namesize + current_.name_pad;
     state_ = state::name;

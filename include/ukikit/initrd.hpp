@@ -103,6 +103,8 @@ template <class Handler> class counting_handler {
 public:
   counting_handler(Handler& inner, report& rep) : inner_(inner), rep_(rep) {}
 
+  segment* current() const noexcept { return seg_; }
+
   // Entries from `p` go to segment `s`, or for raw runs (s null) each archive
   // to a new segment opened at its first header.
   void open(const cpio::parser* p, segment* s, bool raw, bool early) {
@@ -115,6 +117,11 @@ public:
 
   result<void> begin(const cpio::entry& e) {
     if (seg_ == nullptr) {
+      if (rep_.segments.size() >= max_segments) { // not inner_error: a failure of the input
+        return error(errc::limit_exceeded,
+                     "too many initramfs segments (limit " + std::to_string(max_segments) + ")",
+                     e.offset);
+      }
       rep_.segments.push_back({});
       seg_ = &rep_.segments.back();
       seg_->offset = e.offset;
@@ -234,7 +241,8 @@ result<report> walk(byte_span input, const walk_options& options, Handler& handl
   detail::counting_handler<Handler> counter(handler, rep);
   std::uint64_t budget = options.max_output;
   std::size_t pos = 0;
-  bool early = true; // no compressed segment yet
+  bool early = true;      // no compressed segment yet
+  bool any_entry = false; // the kernel has left its Start state
   auto fail = [&rep](error e) { rep.failure = std::move(e); };
 
   while (pos < input.size() && !rep.failure) {
@@ -266,9 +274,17 @@ result<report> walk(byte_span input, const walk_options& options, Handler& handl
         }
         pos += fed->used;
         if (fed->stop == cpio::stop::paused) continue; // an archive ended; more may follow
-        if (fed->stop == cpio::stop::need_input && !p.at_boundary()) fail(p.truncated_error());
+        if (fed->stop == cpio::stop::need_input && !p.at_boundary()) {
+          // The kernel unpacks what came before and stops without a word
+          // (only compressed segments are checked for their end state).
+          const error cut = p.truncated_error();
+          rep.warn({cut.offset(), cut.context() + ": the kernel keeps what came before and "
+                                                  "silently ignores the rest"});
+          if (segment* s = counter.current()) s->length = s->size = input.size() - s->offset;
+        }
         break;
       }
+      any_entry = any_entry || p.entries() > 0;
       detail::take_notices(p, rep, {});
       continue;
     }
@@ -316,7 +332,12 @@ result<report> walk(byte_span input, const walk_options& options, Handler& handl
     segment& seg = rep.segments.back();
     seg.offset = pos;
     seg.compression = f;
-    cpio::parser p(detail::parser_options(options));
+    // Until the first entry of the initramfs is done, the kernel is in its
+    // Start state: the stream must begin with a header, and be non-empty.
+    const bool start_state = !any_entry;
+    cpio::options popts = detail::parser_options(options);
+    popts.header_first = start_state;
+    cpio::parser p(popts);
     counter.open(&p, &seg, false, false);
     // Errors inside the stream have decompressed offsets: they are reported
     // at the segment, with the decompressed offset in the message.
@@ -352,13 +373,16 @@ result<report> walk(byte_span input, const walk_options& options, Handler& handl
     seg.length = stats->consumed;
     seg.size = stats->produced;
     budget -= stats->produced;
-    if (!p.at_boundary()) {
+    if (!p.at_boundary() || (start_state && p.entries() == 0)) {
       fail(error(errc::truncated,
                  "junk at the end of compressed archive: the " + std::string(compress::name(f)) +
-                     " stream ends inside a cpio entry",
+                     " stream ends " +
+                     (p.entries() == 0 && p.at_boundary() ? "before its first cpio entry"
+                                                          : "inside a cpio entry"),
                  pos + stats->consumed));
       break;
     }
+    any_entry = any_entry || p.entries() > 0;
     pos += static_cast<std::size_t>(stats->consumed);
   }
   std::uint64_t in_segments = 0;
