@@ -201,7 +201,8 @@ void read(byte_span in, cpio::options opts, const outcome& parsed) {
   // The parser's entries up to the first trailer.
   std::vector<seen_entry> want;
   for (const auto& e : parsed.entries) {
-    if (e.name == cpio::trailer_name) {
+    if (e.name == cpio::trailer_name && cpio::type_of(e.mode) != cpio::file_type::symlink &&
+        e.kernel_skip.empty()) { // entry::is_trailer()
       trailer = true;
       break;
     }

@@ -231,164 +231,201 @@ inline cpio::options parser_options(const walk_options& o) { return cpio::option
 
 } // namespace detail
 
-// Walks `input` as the kernel does; see the top of the file. Problems in the
-// input end the walk with report::failure set; an error from the handler is
-// returned as is.
-template <class Handler>
-result<report> walk(byte_span input, const walk_options& options, Handler& handler) {
-  report rep;
-  rep.segments.reserve(16);
-  detail::counting_handler<Handler> counter(handler, rep);
-  std::uint64_t budget = options.max_output;
-  std::size_t pos = 0;
-  bool early = true;      // no compressed segment yet
-  bool any_entry = false; // the kernel has left its Start state
-  auto fail = [&rep](error e) { rep.failure = std::move(e); };
+namespace detail {
 
-  while (pos < input.size() && !rep.failure) {
-    if (rep.segments.size() >= max_segments) {
-      fail(error(errc::limit_exceeded,
-                 "too many initramfs segments (limit " + std::to_string(max_segments) + ")", pos));
-      break;
-    }
-    if (input[pos] == std::byte{0}) {
-      ++pos;
-      continue;
-    }
-    const bool binary_cpio =
-        pos % 2 == 0 && pos + 1 < input.size() &&
-        ((input[pos] == std::byte{0xc7} && input[pos + 1] == std::byte{0x71}) ||
-         (input[pos] == std::byte{0x71} && input[pos + 1] == std::byte{0xc7}));
-    if ((input[pos] == std::byte{'0'} && pos % 4 == 0) || binary_cpio) {
-      // (The kernel reads only newc and crc; old binary archives are read
-      // here to be reported by name rather than as an unknown compression.)
-      // A run of raw archives: one parser, a segment per archive.
-      cpio::parser p(detail::parser_options(options), pos);
-      counter.open(&p, nullptr, true, early);
-      for (;;) {
-        auto fed = p.feed(input.subspan(pos), counter);
-        if (!fed) {
-          if (counter.inner_error) return *counter.inner_error;
-          fail(fed.error());
-          break;
-        }
-        pos += fed->used;
-        if (fed->stop == cpio::stop::paused) continue; // an archive ended; more may follow
-        if (fed->stop == cpio::stop::need_input && !p.at_boundary()) {
-          // The kernel unpacks what came before and stops without a word
-          // (only compressed segments are checked for their end state).
-          const error cut = p.truncated_error();
-          rep.warn({cut.offset(), cut.context() + ": the kernel keeps what came before and "
-                                                  "silently ignores the rest"});
-          if (segment* s = counter.current()) s->length = s->size = input.size() - s->offset;
-        }
-        break;
-      }
-      any_entry = any_entry || p.entries() > 0;
-      detail::take_notices(p, rep, {});
-      continue;
-    }
-
-    // A compressed segment.
-    const byte_span rest = input.subspan(pos);
-    const compress::format f = compress::detect(rest);
-    if (f == compress::format::none) {
-      fail(error(errc::malformed, "invalid magic at start of compressed archive", pos));
-      break;
-    }
-    if (f == compress::format::lz4 && rest[0] == std::byte{0x04}) { // 04 22 4d 18, not 02 21 4c 18
-      fail(error(errc::malformed,
+// Why the kernel cannot decode the compressed segment at input[pos…] whose
+// magic says `f`, if it cannot.
+inline std::optional<error> undecodable(compress::format f, byte_span rest, std::size_t pos) {
+  if (f == compress::format::none)
+    return error(errc::malformed, "invalid magic at start of compressed archive", pos);
+  if (f == compress::format::lz4 && rest[0] == std::byte{0x04}) { // 04 22 4d 18, not 02 21 4c 18
+    return error(errc::malformed,
                  "invalid magic at start of compressed archive (an lz4 frame: the kernel reads "
                  "only legacy lz4, lz4 -l)",
-                 pos));
-      break;
+                 pos);
+  }
+  constexpr std::size_t xz_check_flags = 7; // the stream flags' second byte, after the magic
+  if (f == compress::format::xz && rest.size() > xz_check_flags) {
+    // XZ Embedded in the kernel accepts the checks None and CRC32 only.
+    const auto check = std::to_integer<unsigned>(rest[xz_check_flags]) & 0x0f;
+    if (check != 0 && check != 1) {
+      const std::string name = check == 4    ? "crc64"
+                               : check == 10 ? "sha256"
+                                             : "type " + std::to_string(check);
+      return error(errc::unsupported,
+                   "xz segment uses check " + name +
+                       ", which the kernel's xz decoder rejects (use xz "
+                       "--check=crc32)",
+                   pos);
     }
-    if (f == compress::format::xz) {
-      // XZ Embedded in the kernel accepts the checks None and CRC32 only.
-      constexpr std::size_t check_flags = 7; // stream flags after the 6-byte magic
-      if (rest.size() > check_flags) {
-        const auto check = std::to_integer<unsigned>(rest[check_flags]) & 0x0f;
-        if (check != 0 && check != 1) {
-          fail(error(errc::unsupported,
-                     "xz segment uses check " +
-                         std::string(check == 4    ? "crc64"
-                                     : check == 10 ? "sha256"
-                                                   : "type " + std::to_string(check)) +
-                         ", which the kernel's xz decoder rejects (use xz --check=crc32)",
-                     pos));
-          break;
-        }
-      }
-    }
-    if (!compress::supported(f)) {
-      fail(error(errc::unsupported,
+  }
+  if (!compress::supported(f)) {
+    return error(errc::unsupported,
                  "compression method " + std::string(compress::name(f)) +
                      " not supported by ukikit (it decodes zstd, xz, lzma and gzip)",
-                 pos));
+                 pos);
+  }
+  return std::nullopt;
+}
+
+// Whether a raw archive starts at input[pos]: a '0' on a multiple of 4, or
+// an old binary magic (the kernel reads only newc and crc; binary archives
+// are read to be reported by name rather than as an unknown compression).
+inline bool raw_archive_at(byte_span input, std::size_t pos) noexcept {
+  if (input[pos] == std::byte{'0'}) return pos % 4 == 0;
+  return pos % 2 == 0 && pos + 1 < input.size() &&
+         ((input[pos] == std::byte{0xc7} && input[pos + 1] == std::byte{0x71}) ||
+          (input[pos] == std::byte{0x71} && input[pos + 1] == std::byte{0xc7}));
+}
+
+// The state of one walk; see walk().
+template <class Handler> class walker {
+public:
+  walker(byte_span input, const walk_options& options, Handler& handler)
+      : input_(input), options_(options), counter_(handler, rep_), budget_(options.max_output) {
+    rep_.segments.reserve(16);
+  }
+
+  result<report> run() {
+    while (pos_ < input_.size() && !rep_.failure) {
+      if (rep_.segments.size() >= max_segments) {
+        rep_.failure =
+            error(errc::limit_exceeded,
+                  "too many initramfs segments (limit " + std::to_string(max_segments) + ")", pos_);
+        break;
+      }
+      if (input_[pos_] == std::byte{0}) {
+        ++pos_;
+        continue;
+      }
+      if (raw_archive_at(input_, pos_)) {
+        UKIKIT_TRY(raw_run());
+      } else {
+        UKIKIT_TRY(compressed());
+      }
+    }
+    std::uint64_t in_segments = 0;
+    for (const auto& s : rep_.segments) in_segments += s.length;
+    rep_.padding = pos_ - in_segments;
+    return std::move(rep_);
+  }
+
+private:
+  // A run of raw archives: one parser, a segment per archive. Returns an
+  // error only from the handler; input problems set report::failure.
+  result<void> raw_run() {
+    cpio::parser p(parser_options(options_), pos_);
+    counter_.open(&p, nullptr, true, early_);
+    for (;;) {
+      auto fed = p.feed(input_.subspan(pos_), counter_);
+      if (!fed) {
+        if (counter_.inner_error) return *counter_.inner_error;
+        rep_.failure = fed.error();
+        break;
+      }
+      pos_ += fed->used;
+      if (fed->stop == cpio::stop::paused) continue; // an archive ended; more may follow
+      if (fed->stop == cpio::stop::need_input && !p.at_boundary()) {
+        // The kernel unpacks what came before and stops without a word
+        // (only compressed segments are checked for their end state).
+        const error cut = p.truncated_error();
+        rep_.warn({cut.offset(), cut.context() + ": the kernel keeps what came before and "
+                                                 "silently ignores the rest"});
+        if (segment* s = counter_.current()) s->length = s->size = input_.size() - s->offset;
+      }
       break;
     }
-    early = false;
-    rep.segments.push_back({});
-    segment& seg = rep.segments.back();
-    seg.offset = pos;
+    any_entry_ = any_entry_ || p.entries() > 0;
+    take_notices(p, rep_, {});
+    return success();
+  }
+
+  // One compressed stream (zstd frame, xz or lzma stream, gzip member).
+  result<void> compressed() {
+    const byte_span rest = input_.subspan(pos_);
+    const compress::format f = compress::detect(rest);
+    if (auto why = undecodable(f, rest, pos_)) {
+      rep_.failure = std::move(*why);
+      return success();
+    }
+    early_ = false;
+    rep_.segments.push_back({});
+    segment& seg = rep_.segments.back();
+    seg.offset = pos_;
     seg.compression = f;
     // Until the first entry of the initramfs is done, the kernel is in its
     // Start state: the stream must begin with a header, and be non-empty.
-    const bool start_state = !any_entry;
-    cpio::options popts = detail::parser_options(options);
+    const bool start_state = !any_entry_;
+    cpio::options popts = parser_options(options_);
     popts.header_first = start_state;
     cpio::parser p(popts);
-    counter.open(&p, &seg, false, false);
-    // Errors inside the stream have decompressed offsets: they are reported
-    // at the segment, with the decompressed offset in the message.
-    auto at_segment = [](const error& e) {
-      std::string what = e.context();
-      if (e.has_offset()) what += " (decompressed offset " + hex(e.offset()) + ")";
-      return error(e.code(), what, 0);
-    };
+    counter_.open(&p, &seg, false, false);
     auto sink = [&](byte_span chunk) -> result<void> {
       while (!chunk.empty()) {
-        auto fed = p.feed(chunk, counter);
+        auto fed = p.feed(chunk, counter_);
         if (!fed) return at_segment(fed.error());
-        if (fed->stop == cpio::stop::foreign) {
+        if (fed->stop == cpio::stop::foreign)
           return at_segment(error(errc::malformed, "junk within compressed archive", p.offset()));
-        }
         chunk = chunk.subspan(fed->used);
       }
       return success();
     };
     compress::decode_options dopts;
-    dopts.max_output = budget;
-    dopts.memlimit = options.memlimit;
+    dopts.max_output = budget_;
+    dopts.memlimit = options_.memlimit;
     dopts.concatenated = false;
     auto stats = compress::decode(f, rest, dopts, sink);
-    detail::take_notices(
-        p, rep, "in " + std::string(compress::name(f)) + " segment at " + hex(pos) + ", ", pos);
+    const std::string where = "in " + std::string(compress::name(f)) + " segment at " + hex(pos_);
+    take_notices(p, rep_, where + ", ", pos_);
     if (!stats) {
-      if (counter.inner_error) return *counter.inner_error;
-      fail(stats.error().rebased(pos).prefixed("in " + std::string(compress::name(f)) +
-                                               " segment at " + hex(pos)));
-      break;
+      if (counter_.inner_error) return *counter_.inner_error;
+      rep_.failure = stats.error().rebased(pos_).prefixed(where);
+      return success();
     }
     seg.length = stats->consumed;
     seg.size = stats->produced;
-    budget -= stats->produced;
+    budget_ -= stats->produced;
     if (!p.at_boundary() || (start_state && p.entries() == 0)) {
-      fail(error(errc::truncated,
-                 "junk at the end of compressed archive: the " + std::string(compress::name(f)) +
-                     " stream ends " +
-                     (p.entries() == 0 && p.at_boundary() ? "before its first cpio entry"
-                                                          : "inside a cpio entry"),
-                 pos + stats->consumed));
-      break;
+      rep_.failure = error(errc::truncated,
+                           "junk at the end of compressed archive: the " +
+                               std::string(compress::name(f)) + " stream ends " +
+                               (p.entries() == 0 && p.at_boundary() ? "before its first cpio entry"
+                                                                    : "inside a cpio entry"),
+                           pos_ + stats->consumed);
+      return success();
     }
-    any_entry = any_entry || p.entries() > 0;
-    pos += static_cast<std::size_t>(stats->consumed);
+    any_entry_ = any_entry_ || p.entries() > 0;
+    pos_ += static_cast<std::size_t>(stats->consumed);
+    return success();
   }
-  std::uint64_t in_segments = 0;
-  for (const auto& s : rep.segments) in_segments += s.length;
-  rep.padding = pos - in_segments;
-  return rep;
+
+  // Errors inside a stream have decompressed offsets: they are reported at
+  // the segment, with the decompressed offset in the message.
+  static error at_segment(const error& e) {
+    std::string what = e.context();
+    if (e.has_offset()) what += " (decompressed offset " + hex(e.offset()) + ")";
+    return error(e.code(), what, 0);
+  }
+
+  byte_span input_;
+  const walk_options& options_;
+  report rep_;
+  counting_handler<Handler> counter_;
+  std::uint64_t budget_;
+  std::size_t pos_ = 0;
+  bool early_ = true;      // no compressed segment yet
+  bool any_entry_ = false; // the kernel has left its Start state
+};
+
+} // namespace detail
+
+// Walks `input` as the kernel does; see the top of the file. Problems in the
+// input end the walk with report::failure set; an error from the handler is
+// returned as is.
+template <class Handler>
+result<report> walk(byte_span input, const walk_options& options, Handler& handler) {
+  detail::walker<Handler> w(input, options, handler);
+  return w.run();
 }
 
 // A handler that only counts (the report has everything).
