@@ -8,11 +8,11 @@
 //   result<void> data(const entry&, byte_span)    a piece of the file data
 //   result<bool> end(const entry&)                data complete; false pauses
 //
-// Nothing is copied when a header, name or body lies inside one chunk: the
-// name and the data pieces are spans into the chunk. Only a header or name
-// split across chunks is gathered in a small buffer (names are at most
-// PATH_MAX). reader is the pull-style view over one span built on it: an
-// iterator of entries whose name and data point into the input.
+// File data is never copied: the data pieces are spans into the chunk. A
+// header split across chunks is gathered in a small buffer, and the name is
+// copied (at most PATH_MAX bytes) because end() may come chunks later.
+// reader is the pull-style view over one span built on it: an iterator of
+// entries whose name, data and symlink target point into the input.
 //
 // Two modes. strict follows the formats as GNU cpio and libarchive write
 // them and rejects everything else. kernel reads newc and crc as the Linux
@@ -27,7 +27,8 @@
 // archives) and stops at anything that does not start a header, reporting
 // where: an initramfs walker decides whether that is a compressed segment or
 // junk. newc and crc headers must start at a multiple of 4 from the start of
-// the stream, as the kernel requires.
+// the stream, as the kernel requires (after an odc entry, which has no
+// padding, any offset is accepted).
 #pragma once
 
 #include "bytes.hpp"
