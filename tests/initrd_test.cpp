@@ -696,6 +696,19 @@ TEST_F(initrd_warnings, odc_archive_is_warned_with_the_kernels_message) {
   EXPECT_EQ(j["segments"][0]["entries"], lines(sh("cpio -t --quiet < " + q(odc))));
 }
 
+TEST_F(initrd_warnings, binary_archive_is_warned_as_the_kernel_sees_it) {
+  // A binary header does not start with '0': the kernel takes it for
+  // compressed data with an unknown magic (formats.md §1.2 rule 1).
+  auto bin = gnu_cpio(path("root"), "bin.cpio", "bin");
+  auto rep = examine_file(bin);
+  ASSERT_FALSE(rep.segments.empty());
+  std::vector<std::string> ws;
+  for (const auto& w : rep.warnings) ws.push_back(w.text());
+  EXPECT_TRUE(any_mentions(ws, "bin-", "invalid magic at start of compressed archive"))
+      << ::testing::PrintToString(ws);
+  EXPECT_EQ(info_json(bin)["entries"], lines(sh("cpio -t --quiet < " + q(bin))));
+}
+
 // ---------------------------------------------------------------------------
 // `ukikit initrd create`, read back by GNU cpio and bsdcpio.
 

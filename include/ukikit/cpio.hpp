@@ -386,6 +386,8 @@ private:
     if (!prefixed && digits == text.size()) return v;
     std::string what = "header field \"" + printable(text) + "\" is not 8 hex digits";
     if (mode_ == strictness::strict) return error(errc::malformed, what, at);
+    // simple_strtoul(…, 16), as kernels have long parsed these fields;
+    // newer ones may check them strictly (formats.md §1.2 rule 4).
     notices_.add(at, what + " (read as " + hex(v) + " like the kernel)");
     return v;
   }

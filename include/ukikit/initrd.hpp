@@ -167,9 +167,14 @@ private:
 
   void check_format(const cpio::entry& e) {
     if (e.format == cpio::format::newc || e.format == cpio::format::crc) return;
+    // An odc header starts with '0' and reaches the kernel's magic check; a
+    // binary one does not start with '0' and is taken for compressed data.
+    const char* says = e.format == cpio::format::odc
+                           ? "incorrect cpio method used: use -H newc option"
+                           : "invalid magic at start of compressed archive";
     rep_.warn({seg_->offset, std::string(cpio::name(e.format)) +
-                                 " cpio archive: the kernel reads only newc and crc "
-                                 "(\"incorrect cpio method used: use -H newc option\")"});
+                                 " cpio archive: the kernel reads only newc and crc (\"" + says +
+                                 "\")"});
   }
 
   void check_microcode(const cpio::entry& e) {
