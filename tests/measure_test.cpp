@@ -18,6 +18,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -405,6 +406,68 @@ TEST(measure, measures_sections_in_systemd_stub_order) {
     EXPECT_EQ((*events)[2 * i + 1].kind, measure::event_kind::section_data);
     EXPECT_EQ((*events)[2 * i + 1].size, contents[i].size());
   }
+}
+
+// The sections systemd-measure 252 takes ("--linux=PATH ... → .linux" in its
+// --help) are the sections its stub measures.
+TEST(measure, the_252_stub_measures_what_systemd_measure_252_takes) {
+  UKIKIT_NEED_TOOL(systemd_measure);
+  const auto version = run(std::string(systemd_measure) + " --version");
+  if (version.out.rfind("systemd 252 ", 0) != 0) GTEST_SKIP() << version.out;
+  const auto help = run(std::string(systemd_measure) + " --help");
+  std::vector<std::string> theirs;
+  std::istringstream lines(help.out);
+  for (std::string line; std::getline(lines, line);)
+    for (std::string_view arrow : {"\u2192 .", "-> ."}) // "->" outside UTF-8 locales
+      if (const auto at = line.find(arrow); at != std::string::npos)
+        theirs.push_back(trim_newline(line.substr(at + arrow.size() - 1)));
+  std::vector<std::string> ours;
+  for (auto name : measure::measured_sections)
+    if (measure::measured_by(name, 252)) ours.emplace_back(name);
+  EXPECT_EQ(ours, theirs) << help.out;
+  // The current stub measures all of them; .pcrsig never.
+  for (auto name : measure::measured_sections) EXPECT_TRUE(measure::measured_by(name, 0));
+  EXPECT_FALSE(measure::measured_by(".pcrsig", 0));
+  EXPECT_FALSE(measure::measured_by(".uname", 253));
+  EXPECT_TRUE(measure::measured_by(".uname", 254));
+  EXPECT_TRUE(measure::measured_by(".sbat", 254));
+  EXPECT_FALSE(measure::measured_by(".ucode", 255));
+  EXPECT_TRUE(measure::measured_by(".ucode", 256));
+  EXPECT_FALSE(measure::measured_by(".profile", 256));
+  EXPECT_TRUE(measure::measured_by(".profile", 257));
+  EXPECT_FALSE(measure::measured_by(".efifw", 257));
+  EXPECT_TRUE(measure::measured_by(".efifw", 258));
+}
+
+TEST(measure, a_stub_release_leaves_out_what_that_stub_does_not_measure) {
+  UKIKIT_NEED_TOOL(systemd_measure);
+  sample s;
+  const std::string calc = calculate(s.options()); // 252 takes none of the sections below
+  const auto without = predict_ok(s.sections());
+  auto more = s.sections();
+  const std::string uname = "6.1.0-56-amd64", sbat = "sbat,1,SBAT Version,sbat,1,x\n",
+                    ucode = "microcode";
+  more.push_back({".uname", as_bytes(uname)});
+  more.push_back({".sbat", as_bytes(sbat)});
+  more.push_back({".ucode", as_bytes(ucode)});
+  measure::options for_252;
+  for_252.stub_release = 252;
+  EXPECT_EQ(measure::to_json(predict_ok(more, for_252)).dump(), calc);
+  // A current stub measures them, a 254 one .uname and .sbat only.
+  const auto current = predict_ok(more);
+  EXPECT_NE(measure::to_json(current), measure::to_json(without));
+  measure::options for_254;
+  for_254.stub_release = 254;
+  auto no_ucode = more;
+  no_ucode.pop_back();
+  EXPECT_EQ(measure::to_json(predict_ok(more, for_254)), measure::to_json(predict_ok(no_ucode)));
+  // explain() follows the same release, and says what was left out.
+  auto events = measure::explain(more, hash::algorithm::sha256, "enter-initrd", 252);
+  ASSERT_TRUE(events) << events.error().message();
+  EXPECT_EQ(events->back().pcr.hex(), nlohmann::json::parse(calc)["sha256"][0]["hash"]);
+  const std::vector<std::string_view> left_out = {".uname", ".sbat", ".ucode"};
+  EXPECT_EQ(measure::not_measured_by(more, 252), left_out);
+  EXPECT_TRUE(measure::not_measured_by(more, 0).empty());
 }
 
 // openssl dgst of a file, as hex.

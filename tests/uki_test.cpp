@@ -757,6 +757,69 @@ TEST(uki_view, systemd_boot_is_neither_a_uki_nor_an_addon) {
   EXPECT_EQ(v.profile_count(), 0u);
 }
 
+// The stub with its .sdmagic replaced by `magic` (nullopt: removed).
+std::optional<stub_identity> identify_with_magic(const std::vector<std::byte>& stub,
+                                                 const std::optional<std::string>& magic) {
+  auto img = pe::parse(stub);
+  EXPECT_TRUE(img.ok());
+  auto ed = pe::editor::open(*img);
+  EXPECT_TRUE(ed.ok());
+  EXPECT_TRUE(ed->remove(".sdmagic").ok());
+  if (magic) {
+    EXPECT_TRUE(ed->append(".sdmagic", as_bytes(*magic), pe::scn_mem_read).ok());
+  }
+  auto built = ed->build();
+  EXPECT_TRUE(built.ok());
+  const auto bytes = built->to_vector();
+  auto out = pe::parse(bytes);
+  EXPECT_TRUE(out.ok());
+  return identify_stub(*out);
+}
+
+TEST(stub_identity_test, reads_the_version_objcopy_dumps_from_sdmagic) {
+  UKIKIT_NEED_INPUT(stub, "linuxx64.efi.stub");
+  t::temp_dir dir;
+  const std::string magic = t::sh_quote((dir.path() / "sdmagic").string());
+  auto dumped = t::run("objcopy -O binary --only-section=.sdmagic " + t::sh_quote(stub.string()) +
+                       " " + magic + " && tr -d '\\000' < " + magic +
+                       " | sed -n 's/.*systemd-stub \\([^ ]*\\) .*/\\1/p'");
+  ASSERT_EQ(dumped.status, 0);
+  const auto bytes = t::read_file(stub);
+  auto img = pe::parse(bytes);
+  ASSERT_TRUE(img.ok());
+  auto id = identify_stub(*img);
+  ASSERT_TRUE(id);
+  EXPECT_EQ(id->version, dumped.out.substr(0, dumped.out.find('\n')));
+  EXPECT_EQ(std::to_string(id->release), id->version.substr(0, 3));
+  // systemd-boot says "systemd-boot …": not a stub.
+  UKIKIT_NEED_INPUT(boot, "systemd-bootx64.efi");
+  const auto boot_bytes = t::read_file(boot);
+  auto boot_img = pe::parse(boot_bytes);
+  ASSERT_TRUE(boot_img.ok());
+  EXPECT_FALSE(identify_stub(*boot_img));
+}
+
+TEST(stub_identity_test, takes_the_release_from_the_leading_digits_only) {
+  UKIKIT_NEED_INPUT(stub, "linuxx64.efi.stub");
+  const auto bytes = t::read_file(stub);
+  auto release = [&](const std::string& magic) -> std::optional<unsigned> {
+    auto id = identify_with_magic(bytes, magic);
+    return id ? std::optional<unsigned>(id->release) : std::nullopt;
+  };
+  EXPECT_EQ(release("#### LoaderInfo: systemd-stub 257.9-1 ####"), 257u);
+  EXPECT_EQ(release(std::string("#### LoaderInfo: systemd-stub 258\0\0", 35)), 258u);
+  EXPECT_EQ(release("#### LoaderInfo: systemd-stub git-1234 ####"), 0u);   // no release
+  EXPECT_EQ(release("#### LoaderInfo: systemd-stub 99999999 ####"), 0u);   // too many digits
+  EXPECT_EQ(release("#### LoaderInfo: systemd-stub  ####"), std::nullopt); // no version
+  EXPECT_EQ(release("#### LoaderInfo: systemd-boot 252 ####"), std::nullopt);
+  EXPECT_EQ(release("systemd-stub 252"), std::nullopt);
+  EXPECT_FALSE(identify_with_magic(bytes, std::nullopt));
+  // A version is at most 64 printable characters.
+  auto id = identify_with_magic(bytes, "#### LoaderInfo: systemd-stub " + std::string(100, '7'));
+  ASSERT_TRUE(id);
+  EXPECT_EQ(id->version.size(), 64u);
+}
+
 TEST(uki_view, reports_what_makes_bootctl_say_not_a_uki) {
   UKIKIT_NEED_INPUT(stub, "linuxx64.efi.stub");
   assembled uki;

@@ -26,6 +26,7 @@ struct build_options {
   std::optional<std::string> cmdline, os_release, uname, profile, splash, dtb, ucode, pcrpkey;
   std::string pcr_private_key, signing_key, signing_cert;
   std::vector<std::string> phases, pcr_banks;
+  std::optional<unsigned> stub_release;
   bool no_os_release = false;
 };
 
@@ -204,6 +205,7 @@ inline result<void> run_build(const build_options& o) {
     }
   }
 
+  in.stub_release = o.stub_release;
   UKIKIT_TRY_ASSIGN(auto built, uki::build(in));
   for (const auto& n : built.notes) std::cerr << "ukikit build: " << n << '\n';
 
@@ -280,6 +282,7 @@ inline void add_build_command(CLI::App& app, build_options& o, int& rc) {
   cmd->add_option("--pcr-banks", o.pcr_banks,
                   "PCR banks to sign: sha1, sha256, sha384, sha512 (default: all)")
       ->allow_extra_args(false);
+  add_stub_release_option(*cmd, o.stub_release);
   auto* key =
       cmd->add_option("--signing-key", o.signing_key, "Authenticode private key (PEM or DER)")
           ->check(CLI::ExistingFile);

@@ -63,6 +63,15 @@ inline std::optional<int> parse(CLI::App& app, int argc, char** argv) {
   return std::nullopt;
 }
 
+// --stub-release N: the systemd release of the stub that measures PCR 11,
+// for a distribution's stub that measures more than its release did (0:
+// the current stub). Default: the stub's own .sdmagic.
+inline void add_stub_release_option(CLI::App& cmd, std::optional<unsigned>& release) {
+  cmd.add_option("--stub-release", release,
+                 "systemd release whose stub measures PCR 11 (252: no .uname/.sbat; 0: current; "
+                 "default: read from the stub's .sdmagic)");
+}
+
 inline void add_version(CLI::App& app) {
   app.set_version_flag("--version", std::string(app.get_name()) + " " + ukikit::version);
 }

@@ -26,6 +26,7 @@ namespace ukikit::cli {
 struct inspect_options {
   std::vector<std::string> files;
   std::optional<std::string> section;
+  std::optional<unsigned> stub_release;
   bool json = false, no_hash = false;
 };
 
@@ -146,8 +147,21 @@ inline result<ojson> inspect_pe(const std::string& path, const pe::image& img,
   out["addon"] = v.is_addon();
   for (const auto& fnd : v.findings()) warnings.push_back(fnd.text());
 
+  // The stub inside, which decides what PCR 11 measures.
+  const auto stub = uki::identify_stub(img);
+  out["stub"] =
+      stub ? ojson{{"version", stub->version}, {"release", stub->release}} : ojson(nullptr);
+  measure::options pcr_opts;
+  pcr_opts.stub_release = o.stub_release.value_or(stub ? stub->release : 0);
+
   if (v.is_uki() || v.is_addon()) {
     if (auto r = v.resolve(0)) uki_text_json(*r, out, warnings);
+    const std::string who = o.stub_release || !stub
+                                ? "systemd-stub " + std::to_string(pcr_opts.stub_release)
+                                : "systemd-stub " + stub->version;
+    if (pcr_opts.stub_release)
+      for (auto& line : uki::stub_findings(v, pcr_opts.stub_release, who))
+        warnings.push_back(std::move(line));
     ojson profiles = ojson::array();
     for (std::size_t n = 0; n < v.profile_count(); ++n) {
       ojson p{{"index", n}};
@@ -162,7 +176,7 @@ inline result<ojson> inspect_pe(const std::string& path, const pe::image& img,
         }
       }
       if (!o.no_hash)
-        if (auto pred = uki::predict_pcr11(v, n)) p["pcr11"] = measure::to_json(*pred);
+        if (auto pred = uki::predict_pcr11(v, n, pcr_opts)) p["pcr11"] = measure::to_json(*pred);
       profiles.push_back(p);
     }
     out["profiles"] = profiles;
@@ -184,7 +198,7 @@ inline result<ojson> inspect_pe(const std::string& path, const pe::image& img,
       }
     }
     if (!o.no_hash) {
-      auto pred = uki::predict_pcr11(v, 0);
+      auto pred = uki::predict_pcr11(v, 0, pcr_opts);
       if (pred) out["pcr11"] = measure::to_json(*pred);
       else warnings.push_back("PCR 11: " + pred.error().message());
       // .pcrsig against the embedded .pcrpkey, per profile.
@@ -193,7 +207,8 @@ inline result<ojson> inspect_pe(const std::string& path, const pe::image& img,
         auto r = v.resolve(n);
         if (!r || !r->find(uki::section_kind::pcrsig) || !r->find(uki::section_kind::pcrpkey))
           continue;
-        auto rep = uki::verify_pcrsig(v, n, {});
+        auto rep = uki::verify_pcrsig(v, n, {}, {}, measure::signature_mode::systemd,
+                                      pcr_opts.stub_release);
         for (const auto& p : rep.problems)
           warnings.push_back(
               std::string(v.profile_count() ? "profile @" + std::to_string(n) + ": " : "") +
@@ -290,6 +305,8 @@ inline void print_report(const ojson& j) {
                 s["profile"].is_null()
                     ? ""
                     : (" (profile @" + std::to_string(s["profile"].get<int>()) + ")").c_str());
+  if (j.contains("stub") && j["stub"].is_object())
+    std::cout << "  stub: systemd-stub " << j["stub"]["version"].get<std::string>() << '\n';
   if (j.contains("kernel"))
     std::cout << "  kernel: " << j["kernel"]["format"].get<std::string>() << ", "
               << j["kernel"]["version"].get<std::string>() << '\n';
@@ -404,6 +421,7 @@ inline void add_inspect_options(CLI::App& cmd, inspect_options& o) {
       "profiles, authenticode, pcr11, warnings …), or {\"files\": […]} for several files");
   cmd.add_flag("--no-hash", o.no_hash,
                "Skip everything that reads section data: sha256s, CheckSum, PCR 11, digests");
+  add_stub_release_option(cmd, o.stub_release);
   cmd.add_option("--section", o.section,
                  "Write this section's bytes (VirtualSize-limited) to stdout instead");
   cmd.add_option("FILE", o.files, "PE images, UKIs or initramfs files")->required();

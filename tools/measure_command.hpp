@@ -21,6 +21,7 @@ struct measure_options {
   std::optional<std::string> file;
   std::vector<std::string> phases, banks;
   std::size_t profile = 0;
+  std::optional<unsigned> stub_release;
   bool json = false, explain = false, phases_given = false;
   std::string pcr_private_key, signature_mode = "systemd";
   // Section files, as systemd-measure takes them: name -> path.
@@ -49,6 +50,8 @@ inline result<void> run_measure(const measure_options& o) {
   std::optional<file::mapped_file> uki_file;
   std::optional<pe::image> img;
   std::vector<measure::section> sections;
+  unsigned release = o.stub_release.value_or(0);
+  std::string who = release ? "systemd-stub " + std::to_string(release) : "";
   if (o.file) {
     UKIKIT_TRY_ASSIGN(auto f, file::mapped_file::open(*o.file));
     uki_file.emplace(std::move(f));
@@ -63,6 +66,10 @@ inline result<void> run_measure(const measure_options& o) {
                 << uki::view::range_name(d.ignored)
                 << "; measuring the first, as systemd-stub does\n";
     sections = uki::measured_sections(r);
+    if (const auto stub = uki::identify_stub(*img); stub && !o.stub_release) {
+      release = stub->release;
+      who = "systemd-stub " + stub->version;
+    }
   } else {
     if (o.section_files.empty())
       return error(errc::invalid_argument, "give a UKI, or section files (--linux= …)");
@@ -72,6 +79,9 @@ inline result<void> run_measure(const measure_options& o) {
     }
   }
   UKIKIT_TRY_ASSIGN(auto opts, measure_opts(o));
+  opts.stub_release = release;
+  for (const auto name : measure::not_measured_by(sections, release))
+    std::cerr << "ukikit measure: " << who << " does not measure " << name << "; left out\n";
   UKIKIT_TRY_ASSIGN(auto prediction, measure::predict(sections, opts));
 
   if (!o.pcr_private_key.empty()) {
@@ -86,7 +96,7 @@ inline result<void> run_measure(const measure_options& o) {
     nlohmann::ordered_json all = nlohmann::ordered_json::object();
     for (const auto& bank : prediction.banks)
       for (const auto& value : bank.values) {
-        UKIKIT_TRY_ASSIGN(auto events, measure::explain(sections, bank.bank, value.phase));
+        UKIKIT_TRY_ASSIGN(auto events, measure::explain(sections, bank.bank, value.phase, release));
         if (o.json) {
           all[std::string(hash::name(bank.bank))]
              [value.phase.empty() ? "(sections only)" : value.phase] = measure::to_json(events);
@@ -144,6 +154,7 @@ inline void add_measure_command(CLI::App& app, measure_options& o, int& rc) {
       "--signature-mode", o.signature_mode,
       "How .pcrsig entries are signed: systemd (SHA-256 for every bank, systemd >= 258), "
       "bank-hash (each bank's own hash, systemd 252-257), talos");
+  add_stub_release_option(*cmd, o.stub_release);
   for (std::string_view name : measure::measured_sections) {
     std::string opt = "--" + std::string(name.substr(1));
     cmd->add_option_function<std::string>(

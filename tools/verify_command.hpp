@@ -27,6 +27,7 @@ struct verify_options {
   std::optional<std::string> pcrpkey;
   std::vector<std::string> phases;
   std::string pcrsig_mode = "systemd";
+  std::optional<unsigned> stub_release;
   bool allow_sha1 = false;
   bool json = false;
 };
@@ -75,7 +76,8 @@ inline void check_pcrsig(const pe::image& img, byte_span pcrpkey, const verify_o
   nlohmann::ordered_json reports = nlohmann::ordered_json::array();
   const std::size_t profiles = std::max<std::size_t>(v.profile_count(), 1);
   for (std::size_t n = 0; n < profiles; ++n) {
-    auto rep = uki::verify_pcrsig(v, n, pcrpkey, o.phases, mode);
+    auto rep = uki::verify_pcrsig(v, n, pcrpkey, o.phases, mode,
+                                  o.stub_release.value_or(uki::stub_release(img)));
     const std::string where = v.profile_count() ? "profile @" + std::to_string(n) + ": " : "";
     for (const auto& p : rep.problems) problems.push_back(where + p);
     reports.push_back({{"profile", n},
@@ -193,6 +195,7 @@ inline void add_verify_options(CLI::App& cmd, verify_options& o) {
   cmd.add_flag("--json", o.json,
                "Print one JSON document: {\"files\": [{\"file\", \"passed\", \"problems\", "
                "\"authenticode\"}]}");
+  add_stub_release_option(cmd, o.stub_release);
   cmd.add_option("FILE", o.files, "PE images (UKIs, kernels, boot loaders) to verify")->required();
 }
 

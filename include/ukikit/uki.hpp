@@ -302,4 +302,38 @@ private:
   std::vector<std::size_t> profile_starts_; // section table index of each .profile
 };
 
+// ---- the stub ------------------------------------------------------------------
+
+// What a systemd-stub says it is, in its .sdmagic section:
+// "#### LoaderInfo: systemd-stub 252.39-1~deb12u2 ####". A UKI keeps the
+// stub's sections, so this also identifies the stub inside a UKI.
+struct stub_identity {
+  std::string version;  // "252.39-1~deb12u2"
+  unsigned release = 0; // 252; 0 when the version does not start with one
+};
+
+inline std::optional<stub_identity> identify_stub(const pe::image& img) {
+  static constexpr std::string_view marker = "LoaderInfo: systemd-stub ";
+  static constexpr std::size_t max_version = 64;
+  const pe::section* magic = img.find(".sdmagic");
+  if (!magic) return std::nullopt;
+  const auto data = as_chars(magic->data());
+  const auto at = data.find(marker);
+  if (at == std::string_view::npos) return std::nullopt;
+  std::string_view rest = data.substr(at + marker.size());
+  std::size_t n = 0;
+  while (n < rest.size() && n < max_version && rest[n] > ' ' && rest[n] <= '~') ++n;
+  if (n == 0) return std::nullopt;
+  stub_identity out;
+  out.version = std::string(rest.substr(0, n));
+  // A release is a few digits; a longer run is not one.
+  std::size_t digits = 0;
+  while (digits < out.version.size() && out.version[digits] >= '0' && out.version[digits] <= '9')
+    ++digits;
+  if (digits <= 6)
+    for (std::size_t i = 0; i < digits; ++i)
+      out.release = out.release * 10 + static_cast<unsigned>(out.version[i] - '0');
+  return out;
+}
+
 } // namespace ukikit::uki

@@ -55,12 +55,31 @@ inline constexpr std::array<std::string_view, 14> measured_sections{
 
 inline constexpr std::string_view pcrsig_section = ".pcrsig";
 
+// The first systemd release whose stub measures each of measured_sections
+// (0: every stub that measures PCR 11). A stub measures only the sections
+// it knows and ignores the others: systemd-stub 252 (Debian 12) measures
+// .linux .osrel .cmdline .initrd .splash .dtb .pcrpkey, as its
+// systemd-measure's options show; .uname and .sbat came with 254 (NEWS),
+// .ucode with 256, .profile .dtbauto .hwids with 257, .efifw with 258.
+// Distributions backport: RHEL 9's 252 measures .uname and .sbat, so the
+// release is a default a caller may override, not a fact read off the stub.
+inline constexpr std::array<unsigned, measured_sections.size()> measured_since{
+    0, 0, 0, 0, 256, 0, 0, 254, 254, 252, 257, 257, 257, 258,
+};
+
 // Position of a section in the measurement order, or nullopt when
 // systemd-stub does not measure it (.pcrsig, .text, .reloc, ...).
 constexpr std::optional<std::size_t> measurement_position(std::string_view name) noexcept {
   for (std::size_t i = 0; i < measured_sections.size(); ++i)
     if (measured_sections[i] == name) return i;
   return std::nullopt;
+}
+
+// Whether the stub of systemd `release` measures section `name`; release 0
+// stands for the current stub, which measures every section in the list.
+constexpr bool measured_by(std::string_view name, unsigned release) noexcept {
+  const auto pos = measurement_position(name);
+  return pos && (release == 0 || measured_since[*pos] <= release);
 }
 
 // systemd-measure's default phase paths: inside the initrd, after it, after
@@ -87,6 +106,10 @@ struct options {
   // dropped), then the list is sorted and made unique, as systemd-measure
   // does. The empty path "" predicts the sections alone.
   std::vector<std::string> phases{default_phases.begin(), default_phases.end()};
+  // The systemd release of the stub that will measure (its major version,
+  // as in "systemd-stub 252.39-1~deb12u2"): sections it does not know are
+  // left out. 0: the current stub, which measures every known section.
+  unsigned stub_release = 0;
 };
 
 // "enter-initrd::leave-initrd:" -> "enter-initrd:leave-initrd"; "::" -> "".
@@ -176,14 +199,16 @@ namespace detail {
 // a section is read from memory once for every bank (it stays in cache).
 inline constexpr std::size_t stream_chunk = 256 * 1024;
 
-// The measured sections, in measurement order, empty ones left out (the stub
-// skips them). A section given twice is an error: the stub measures the
-// first one it finds, and which one that is is the caller's to say.
-inline result<std::vector<section>> measured_in_order(std::span<const section> sections) {
+// The sections the stub of `release` measures, in measurement order, empty
+// ones left out (the stub skips them). A section given twice is an error:
+// the stub measures the first one it finds, and which one that is is the
+// caller's to say.
+inline result<std::vector<section>> measured_in_order(std::span<const section> sections,
+                                                      unsigned release) {
   std::array<const section*, measured_sections.size()> slot{};
   for (const auto& s : sections) {
     const auto pos = measurement_position(s.name);
-    if (!pos) continue;
+    if (!pos || !measured_by(s.name, release)) continue;
     if (slot[*pos]) {
       return error(errc::invalid_argument,
                    "section " + std::string(s.name) +
@@ -280,7 +305,7 @@ inline result<void> measure_phase(std::vector<bank_state>& state, std::string_vi
 // any order and may include sections the stub does not measure (ignored);
 // each measured section is hashed once per bank, streaming over its span.
 inline result<prediction> predict(std::span<const section> sections, const options& opts = {}) {
-  UKIKIT_TRY_ASSIGN(auto ordered, detail::measured_in_order(sections));
+  UKIKIT_TRY_ASSIGN(auto ordered, detail::measured_in_order(sections, opts.stub_release));
   const auto banks = normalize_banks(opts.banks);
   const auto phases = normalize_phases(opts.phases);
   if (banks.empty()) return error(errc::invalid_argument, "no bank to predict");
@@ -308,18 +333,30 @@ inline result<prediction> predict(std::initializer_list<section> sections,
   return predict(std::span<const section>(sections.begin(), sections.size()), opts);
 }
 
-// Every extend, in order, that leads to PCR 11 of one bank and phase path:
-// the last event's pcr is what predict() gives for them (with no event at
-// all, PCR 11 stays zero).
+// Every extend, in order, that leads to PCR 11 of one bank and phase path
+// for the stub of `stub_release` (0: current): the last event's pcr is what
+// predict() gives for them (with no event at all, PCR 11 stays zero).
 inline result<std::vector<event>> explain(std::span<const section> sections, hash::algorithm bank,
-                                          std::string_view phase) {
-  UKIKIT_TRY_ASSIGN(auto ordered, detail::measured_in_order(sections));
+                                          std::string_view phase, unsigned stub_release = 0) {
+  UKIKIT_TRY_ASSIGN(auto ordered, detail::measured_in_order(sections, stub_release));
   const hash::algorithm banks[] = {bank};
   UKIKIT_TRY_ASSIGN(auto state, detail::start(banks));
   std::vector<event> out;
   const detail::event_sink sink = [&out](std::size_t, event&& e) { out.push_back(std::move(e)); };
   UKIKIT_TRY(detail::measure_sections(state, ordered, sink));
   UKIKIT_TRY(detail::measure_phase(state, normalize_phase(phase), sink));
+  return out;
+}
+
+// The sections given that the current stub measures but the stub of
+// `release` does not know, in the order given: what a build or a
+// prediction for that stub leaves out.
+inline std::vector<std::string_view> not_measured_by(std::span<const section> sections,
+                                                     unsigned release) {
+  std::vector<std::string_view> out;
+  for (const auto& s : sections)
+    if (measured_by(s.name, 0) && !measured_by(s.name, release) && !s.data.empty())
+      out.push_back(s.name);
   return out;
 }
 

@@ -15,6 +15,7 @@
 #include "../result.hpp"
 #include "../uki.hpp"
 #include "kernel.hpp"
+#include "pcr.hpp"
 
 #include <algorithm>
 #include <optional>
@@ -52,7 +53,11 @@ struct build_input {
   // .pcrsig: signed when a key is given (and .pcrpkey derived from it when
   // none is given).
   EVP_PKEY* pcr_private_key = nullptr;
+  // pcr_options.stub_release is set from the stub's .sdmagic unless
+  // stub_release is given (a distribution's stub may measure more than its
+  // release did upstream).
   measure::options pcr_options;
+  std::optional<unsigned> stub_release;
 };
 
 struct built_uki {
@@ -185,6 +190,13 @@ inline result<built_uki> build(const build_input& in) {
     if (d.severity == pe::diagnostic::level::error)
       return error(errc::malformed, "stub: " + d.text());
   UKIKIT_TRY_ASSIGN(pe::editor ed, pe::editor::open(stub));
+  const auto identity = identify_stub(stub);
+  measure::options pcr_options = in.pcr_options;
+  pcr_options.stub_release = in.stub_release.value_or(identity ? identity->release : 0);
+  const std::string stub_name = identity && !in.stub_release ? "systemd-stub " + identity->version
+                                : pcr_options.stub_release
+                                    ? "systemd-stub " + std::to_string(pcr_options.stub_release)
+                                    : std::string("the current systemd-stub");
 
   // Owned texts; sections view them, so they must not move once added.
   std::string uname_text, sbat_text, pcrpkey_text;
@@ -256,12 +268,20 @@ inline result<built_uki> build(const build_input& in) {
     UKIKIT_TRY(add(".sbat", as_bytes(sbat_text)));
   }
 
+  // What this stub will not measure (or use) of what was added.
+  std::vector<section_kind> added;
+  for (const auto& m : measured)
+    if (const auto k = kind_of(m.name)) added.push_back(*k);
+  if (in.profile) added.push_back(section_kind::profile);
+  for (auto& line : stub_findings(added, pcr_options.stub_release, stub_name))
+    out.notes.push_back(std::move(line));
+
   // Each profile range ends with its own .pcrsig over base ∪ profile.
   std::vector<std::string> pcrsig_texts;
   pcrsig_texts.reserve(in.join_profiles.size() + 1);
   auto sign_range = [&](const std::vector<measure::section>& sections) -> result<void> {
     if (!in.pcr_private_key) return {};
-    UKIKIT_TRY_ASSIGN(auto prediction, measure::predict(sections, in.pcr_options));
+    UKIKIT_TRY_ASSIGN(auto prediction, measure::predict(sections, pcr_options));
     UKIKIT_TRY_ASSIGN(auto sig, measure::sign(prediction, in.pcr_private_key));
     pcrsig_texts.push_back(measure::serialize(sig));
     return ed.append(".pcrsig", as_bytes(pcrsig_texts.back()), data_section, joining);

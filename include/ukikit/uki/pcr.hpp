@@ -6,8 +6,11 @@
 #include "../result.hpp"
 #include "../uki.hpp"
 
+#include <array>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ukikit::uki {
@@ -24,7 +27,48 @@ inline std::vector<measure::section> measured_sections(const resolution& r) {
   return out;
 }
 
-// PCR 11 for profile @n (or the only one).
+// The systemd release of the UKI's own stub (its .sdmagic), which decides
+// the sections measured; 0 (the current stub) when it does not say.
+inline unsigned stub_release(const pe::image& img) {
+  const auto stub = identify_stub(img);
+  return stub ? stub->release : 0;
+}
+
+// What the stub of `release` (0: current) makes of the UKI sections of
+// `kinds` that only a later stub measures, one line each: `who` names the
+// stub ("systemd-stub 252.39-1~deb12u2"). The stub finds sections by the
+// names it knows; it measures, and uses, no other.
+inline std::vector<std::string> stub_findings(std::span<const section_kind> kinds, unsigned release,
+                                              std::string_view who) {
+  std::vector<std::string> out;
+  std::array<bool, section_kind_count> seen{};
+  for (const section_kind k : kinds) {
+    const auto n = name(k);
+    if (seen[index_of(k)] || !measure::measured_by(n, 0) || measure::measured_by(n, release))
+      continue;
+    seen[index_of(k)] = true;
+    const unsigned since = measure::measured_since[*measure::measurement_position(n)];
+    std::string line = std::string(who) + " does not measure " + std::string(n) +
+                       " (systemd-stub does since " + std::to_string(since) +
+                       "): PCR 11 is predicted without it";
+    if (k == section_kind::profile) line += ", and the stub cannot select a profile";
+    else if (since >= 256) line += ", and the stub ignores it";
+    out.push_back(std::move(line));
+  }
+  return out;
+}
+
+// The same for every section of a UKI.
+inline std::vector<std::string> stub_findings(const view& v, unsigned release,
+                                              std::string_view who) {
+  std::vector<section_kind> kinds;
+  for (const auto& e : v.sections())
+    if (e.kind && !e.section->data().empty()) kinds.push_back(*e.kind);
+  return stub_findings(kinds, release, who);
+}
+
+// PCR 11 for profile @n (or the only one), for the stub release in `opts`
+// (pass stub_release(v.image()) for the UKI's own stub).
 inline result<measure::prediction> predict_pcr11(const view& v, std::size_t profile = 0,
                                                  const measure::options& opts = {}) {
   UKIKIT_TRY_ASSIGN(resolution r, v.resolve(profile));
@@ -40,11 +84,12 @@ struct pcrsig_report {
 
 // Verify the .pcrsig of profile @n against the predicted PCR 11 values of
 // that profile for the given phase paths (default: systemd-measure's), with
-// `pcrpkey` (PEM) or, when empty, the UKI's own .pcrpkey.
-inline pcrsig_report
-verify_pcrsig(const view& v, std::size_t profile, byte_span pcrpkey,
-              const std::vector<std::string>& phases = {},
-              measure::signature_mode mode = measure::signature_mode::systemd) {
+// `pcrpkey` (PEM) or, when empty, the UKI's own .pcrpkey, as the stub of
+// `release` measures them (0: the current stub).
+inline pcrsig_report verify_pcrsig(const view& v, std::size_t profile, byte_span pcrpkey,
+                                   const std::vector<std::string>& phases = {},
+                                   measure::signature_mode mode = measure::signature_mode::systemd,
+                                   unsigned release = 0) {
   pcrsig_report rep;
   rep.profile = profile;
   auto r = v.resolve(profile);
@@ -73,6 +118,7 @@ verify_pcrsig(const view& v, std::size_t profile, byte_span pcrpkey,
   }
   // Predict the banks the signature has, for the phase paths asked for.
   measure::options opts;
+  opts.stub_release = release;
   if (!phases.empty()) opts.phases = phases;
   opts.banks.clear();
   for (const auto& b : parsed->banks) opts.banks.push_back(b.bank);
