@@ -9,7 +9,7 @@ packages="
   libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   openssl coreutils zstd xz-utils gzip pigz
-  binutils cpio libarchive-tools sbsigntool osslsigncode efitools
+  binutils binutils-aarch64-linux-gnu cpio libarchive-tools sbsigntool osslsigncode efitools
   systemd swtpm libtss2-esys-3.0.2-0 libtss2-rc0 libtss2-mu0 libtss2-tcti-swtpm0
 "
 

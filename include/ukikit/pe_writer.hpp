@@ -87,21 +87,26 @@ public:
       e.sections_.push_back({s.name, s.raw, s.virtual_size, s.virtual_address, s.characteristics,
                              s.header_offset, s.pointer_to_raw_data, false});
     }
-    // Data after the sections: a COFF symbol table (dropped) or a problem.
+    // Data after the sections: a COFF symbol table is dropped, as ukify
+    // drops it; other bytes (Debian 12's arm64 stub, made by objcopy without
+    // a PE linker, has its ELF symbols and its SBAT and LoaderInfo texts
+    // there) are not loaded, and are kept: build() puts them after the last
+    // section, where Authenticode hashes them. ukify leaves them in place,
+    // which puts them in a gap between sections that no signature covers.
     std::uint64_t end = img.end_of_sections();
     if (end < img.file.size()) {
-      bool symbols = img.pointer_to_symbol_table != 0 && img.pointer_to_symbol_table >= end &&
-                     img.pointer_to_symbol_table <= img.file.size();
-      if (!symbols)
-        return error(errc::unsupported,
-                     hex(img.file.size() - end) + " bytes after the last section would be lost",
-                     end);
-      if (!all_zero(img.file.subspan(static_cast<std::size_t>(end),
-                                     static_cast<std::size_t>(img.pointer_to_symbol_table - end))))
-        return error(errc::unsupported, "data between the last section and the symbol table", end);
+      const bool symbols = img.pointer_to_symbol_table != 0 && img.pointer_to_symbol_table >= end &&
+                           img.pointer_to_symbol_table <= img.file.size();
+      const std::uint64_t keep_end = symbols ? img.pointer_to_symbol_table : img.file.size();
+      const byte_span rest =
+          img.file.subspan(static_cast<std::size_t>(end), static_cast<std::size_t>(keep_end - end));
+      if (!all_zero(rest)) e.trailing_ = rest;
     }
     return e;
   }
+
+  // The bytes after the last section that build() keeps (empty: none).
+  byte_span trailing() const noexcept { return trailing_; }
 
   // Append a section after the last one. Names are unique unless
   // `repeat_name` is set: a multi-profile UKI repeats .cmdline, .linux … once
@@ -224,6 +229,11 @@ public:
       out.parts.push_back(s->data);
       if (*raw_size > s->data.size()) out.parts.push_back(zeros(*raw_size - s->data.size()));
       pos += *raw_size;
+    }
+    if (!trailing_.empty()) {
+      if (pos + trailing_.size() > UINT32_MAX)
+        return error(errc::limit_exceeded, "image would be larger than 4 GiB");
+      out.parts.push_back(trailing_);
     }
     // Sizes the loader looks at, adjusted for what changed (as ukify does:
     // by VirtualSize, per content type).
@@ -359,6 +369,7 @@ private:
 
   const image* img_;
   std::vector<planned_section> sections_;
+  byte_span trailing_;
 };
 
 } // namespace ukikit::pe

@@ -306,21 +306,37 @@ private:
 
 // What a systemd-stub says it is, in its .sdmagic section:
 // "#### LoaderInfo: systemd-stub 252.39-1~deb12u2 ####". A UKI keeps the
-// stub's sections, so this also identifies the stub inside a UKI.
+// stub's sections, so this also identifies the stub inside a UKI. Stubs
+// made without a PE linker carry the text elsewhere (Debian 12's arm64
+// stub has only .text and .data, and the text after them): without
+// .sdmagic, the sections that are not UKI sections are searched, then the
+// bytes after the last section.
 struct stub_identity {
   std::string version;  // "252.39-1~deb12u2"
   unsigned release = 0; // 252; 0 when the version does not start with one
 };
 
 inline std::optional<stub_identity> identify_stub(const pe::image& img) {
-  static constexpr std::string_view marker = "LoaderInfo: systemd-stub ";
+  static constexpr std::string_view marker = "#### LoaderInfo: systemd-stub ";
   static constexpr std::size_t max_version = 64;
-  const pe::section* magic = img.find(".sdmagic");
-  if (!magic) return std::nullopt;
-  const auto data = as_chars(magic->data());
-  const auto at = data.find(marker);
-  if (at == std::string_view::npos) return std::nullopt;
-  std::string_view rest = data.substr(at + marker.size());
+  std::string_view rest;
+  auto search = [&](byte_span bytes) {
+    const auto data = as_chars(bytes);
+    const auto at = data.find(marker);
+    if (at != std::string_view::npos) rest = data.substr(at + marker.size());
+    return at != std::string_view::npos;
+  };
+  if (const pe::section* magic = img.find(".sdmagic")) {
+    if (!search(magic->data())) return std::nullopt;
+  } else {
+    bool found = false;
+    for (const auto& s : img.sections)
+      if (!kind_of(s.name) && (found = search(s.data()))) break;
+    const std::uint64_t end = img.end_of_sections();
+    if (!found && end < img.file.size())
+      found = search(img.file.subspan(static_cast<std::size_t>(end)));
+    if (!found) return std::nullopt;
+  }
   std::size_t n = 0;
   while (n < rest.size() && n < max_version && rest[n] > ' ' && rest[n] <= '~') ++n;
   if (n == 0) return std::nullopt;
