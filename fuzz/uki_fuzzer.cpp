@@ -1,6 +1,7 @@
 // uki_fuzzer: a PE parsed as a UKI: the view, every profile's resolution and
 // its duplicates, every text section through its parser, and the kernel
-// facts of .linux; the cmdline and uname parsers also run on the raw input.
+// facts of .linux, the stub's identity; the cmdline and uname parsers also
+// run on the raw input.
 #include <ukikit/pe.hpp>
 #include <ukikit/uki.hpp>
 
@@ -79,6 +80,13 @@ void exercise_pe(byte_span in) {
   if (v.resolve(v.profile_count() + 1)) __builtin_trap();
   for (const auto& e : v.sections())
     if (e.kind) parse_text(e);
+  // The stub's LoaderInfo: a short printable version, a release that fits.
+  if (auto stub = uki::identify_stub(*img)) {
+    if (stub->version.empty() || stub->version.size() > 64 || stub->release > 999999)
+      __builtin_trap();
+    for (char ch : stub->version)
+      if (ch <= ' ' || ch > '~') __builtin_trap();
+  }
 }
 
 } // namespace
