@@ -31,19 +31,31 @@ for pkg in systemd-boot-efi "$kernel_pkg"; do
   touch "$dir/debs/$pkg.done"
 done
 
-# The arm64 packages.
+# Stable names for the files the tests use.
+ln -sf root/usr/lib/systemd/boot/efi/linuxx64.efi.stub "$dir/linuxx64.efi.stub"
+ln -sf root/usr/lib/systemd/boot/efi/systemd-bootx64.efi "$dir/systemd-bootx64.efi"
+kernel=$(ls "$dir"/root/boot/vmlinuz-* | head -n 1)
+ln -sf "${kernel#"$dir"/}" "$dir/vmlinuz"
+
+# The arm64 packages, through apt with its own lists (refreshed when the
+# kernel cannot be resolved from them).
 arm="$dir/apt-arm64"
 mkdir -p "$arm/lists/partial" "$arm/cache/archives/partial" "$dir/root-arm64"
 set -- -o APT::Architecture=arm64 -o APT::Architectures::=arm64 \
   -o Dir::State::Lists="$arm/lists" -o Dir::Cache="$arm/cache" -o Dir::State::status=/dev/null \
   -o APT::Sandbox::User=root -o Debug::NoLocking=1
-if [ ! -f "$arm/updated" ]; then
-  apt-get -q "$@" update >/dev/null 2>&1 ||
-    { echo "fetch-inputs: apt-get update for arm64 failed" >&2; exit 2; }
-  touch "$arm/updated"
+arm_kernel() {
+  apt-cache "$@" depends linux-image-arm64 2>/dev/null |
+    awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
+}
+arm_kernel=$(arm_kernel "$@")
+if [ -z "$arm_kernel" ]; then
+  apt-get -q "$@" update >"$arm/update.log" 2>&1 ||
+    { cat "$arm/update.log" >&2; echo "fetch-inputs: apt-get update for arm64 failed" >&2; exit 2; }
+  arm_kernel=$(arm_kernel "$@")
+  [ -n "$arm_kernel" ] ||
+    { cat "$arm/update.log" >&2; echo "fetch-inputs: cannot resolve linux-image-arm64" >&2; exit 2; }
 fi
-arm_kernel=$(apt-cache "$@" depends linux-image-arm64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-[ -n "$arm_kernel" ] || { echo "fetch-inputs: cannot resolve linux-image-arm64" >&2; exit 2; }
 for pkg in systemd-boot-efi "$arm_kernel"; do
   if [ -f "$dir/debs/$pkg.arm64.done" ]; then continue; fi
   echo "fetch-inputs: downloading $pkg (arm64)" >&2
@@ -53,12 +65,6 @@ for pkg in systemd-boot-efi "$arm_kernel"; do
   rm -f "$dir/debs/${pkg}"_*_arm64.deb
   touch "$dir/debs/$pkg.arm64.done"
 done
-
-# Stable names for the files the tests use.
-ln -sf root/usr/lib/systemd/boot/efi/linuxx64.efi.stub "$dir/linuxx64.efi.stub"
-ln -sf root/usr/lib/systemd/boot/efi/systemd-bootx64.efi "$dir/systemd-bootx64.efi"
-kernel=$(ls "$dir"/root/boot/vmlinuz-* | head -n 1)
-ln -sf "${kernel#"$dir"/}" "$dir/vmlinuz"
 ln -sf root-arm64/usr/lib/systemd/boot/efi/linuxaa64.efi.stub "$dir/linuxaa64.efi.stub"
 kernel=$(ls "$dir"/root-arm64/boot/vmlinuz-* | head -n 1)
 ln -sf "${kernel#"$dir"/}" "$dir/vmlinuz-arm64"

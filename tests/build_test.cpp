@@ -205,16 +205,26 @@ TEST_F(build_test, pcr11_follows_the_stub_release_as_systemd_measure_252_compute
   EXPECT_EQ(as_254.status, 1) << as_254.out;
 
   // Built for a stub that measures them (a distribution's backport), the
-  // prediction includes .uname and .sbat; systemd-measure 252 cannot say so,
-  // so the check is that it differs from the 252 value and that ukikit
-  // measure agrees with the build.
+  // prediction includes .uname and .sbat, in the stub's order (systemd-measure
+  // 252 cannot take them: the §3.1 algorithm with OpenSSL alone gives the
+  // expected value).
   auto r254 = build("uki254.efi", "--stub-release 254 --pcr-private-key " + q(work / "pcr.key"));
   ASSERT_EQ(r254.status, 0) << r254.out;
   EXPECT_EQ(r254.out.find("does not measure"), std::string::npos) << r254.out;
   auto ours254 =
       t::run(t::tool("ukikit") + " measure --stub-release 254 --json " + q(work / "uki254.efi"));
   ASSERT_EQ(ours254.status, 0) << ours254.out;
-  EXPECT_NE(nlohmann::json::parse(ours254.out), nlohmann::json::parse(theirs.out));
+  std::vector<std::string> kept;
+  kept.reserve(7);
+  std::vector<std::pair<std::string, std::span<const std::byte>>> order;
+  for (const char* s : {".linux", ".osrel", ".cmdline", ".initrd", ".uname", ".sbat", ".pcrpkey"}) {
+    kept.push_back(dump("uki254.efi", s));
+    order.emplace_back(s, as_bytes(kept.back()));
+  }
+  const auto m254 = nlohmann::json::parse(ours254.out);
+  EXPECT_EQ(m254["sha256"][0]["phase"], "enter-initrd");
+  EXPECT_EQ(m254["sha256"][0]["hash"], t::spec_pcr11_sha256(order, {"enter-initrd"}));
+  EXPECT_NE(m254, nlohmann::json::parse(theirs.out));
   t::fs::copy_file(work / "uki254.efi", work / "signed254.efi");
   ASSERT_EQ(t::run(t::tool("ukikit") + " sign --key " + q(work / "db.key") + " --cert " +
                    q(work / "db.crt") + " " + q(work / "signed254.efi"))
@@ -357,6 +367,8 @@ TEST_F(build_test, join_profile_appends_profiles_each_with_its_own_pcrsig) {
   // Debian's 252 stub has room for 15 section headers: leave out .osrel,
   // .uname, .initrd and .cmdline from the base to fit two profiles with
   // their .pcrsig. The profile PE is made by objcopy from a tiny EFI app.
+  // A 252 stub knows no profiles (the build refuses); the layout and the
+  // signatures are those for a 257 stub, which --stub-release declares.
   UKIKIT_NEED_TOOL("objcopy");
   t::write_file(work / "p.txt", std::string_view("ID=reset\nTITLE=\"Reset the system\""));
   t::write_file(work / "c.txt", std::string_view("console=ttyS0 wipe=system"));
@@ -369,35 +381,43 @@ TEST_F(build_test, join_profile_appends_profiles_each_with_its_own_pcrsig) {
   const std::string base = t::tool("ukikit") + " build --stub " + q(stub_path) + " --linux " +
                            q(kernel_path) + " --uname= --no-os-release --pcr-private-key " +
                            q(work / "pcr.key") + " --profile 'ID=main' ";
-  auto r = t::run(base + "--join-profile " + q(work / "reset.efi") + " -o " + q(work / "uki.efi") +
-                  " 2>&1");
+  auto on_252 = t::run(base + "--join-profile " + q(work / "reset.efi") + " -o " +
+                       q(work / "old.efi") + " 2>&1");
+  EXPECT_EQ(on_252.status, 2) << on_252.out;
+  EXPECT_NE(on_252.out.find("does not know profiles"), std::string::npos) << on_252.out;
+  auto r = t::run(base + "--stub-release 257 --join-profile " + q(work / "reset.efi") + " -o " +
+                  q(work / "uki.efi") + " 2>&1");
   ASSERT_EQ(r.status, 0) << r.out;
   // objdump: the stub's sections, the base, profile @0 (.profile .pcrsig),
   // profile @1 (.profile .cmdline .pcrsig), in ukify's order.
   auto h = t::run("objdump -h " + q(work / "uki.efi") + " | awk '/^ +[0-9]+ /{print $2}'");
   EXPECT_EQ(h.out, ".text\n.reloc\n.data\n.dynamic\n.rela\n.dynsym\n.sdmagic\n.pcrpkey\n.linux\n"
                    ".sbat\n.profile\n.pcrsig\n.profile\n.cmdline\n.pcrsig\n");
-  auto j = t::run(t::tool("ukiinspect") + " --json " + q(work / "uki.efi"));
+  auto j = t::run(t::tool("ukiinspect") + " --stub-release 257 --json " + q(work / "uki.efi"));
   ASSERT_EQ(j.status, 0) << j.out;
   auto doc = nlohmann::json::parse(j.out);
   ASSERT_EQ(doc["profiles"].size(), 2u);
   EXPECT_EQ(doc["profiles"][0]["id"], "main");
   EXPECT_EQ(doc["profiles"][1]["id"], "reset");
   EXPECT_EQ(doc["profiles"][1]["title"], "Reset the system");
-  for (const auto& w : doc["warnings"])
+  for (const auto& w : doc["warnings"]) {
     EXPECT_EQ(w.get<std::string>().find("duplicate"), std::string::npos) << w;
+    EXPECT_EQ(w.get<std::string>().find(".pcrsig does not match"), std::string::npos) << w;
+  }
   // Both .pcrsig verify against the derived .pcrpkey (ukiverify checks every
   // profile); the two profiles measure differently.
   const std::string sign =
       t::tool("ukikit") + " sign --key " + q(work / "db.key") + " --cert " + q(work / "db.crt");
   ASSERT_EQ(t::run(sign + " " + q(work / "uki.efi")).status, 0);
-  auto v =
-      t::run(t::tool("ukiverify") + " --cert " + q(work / "db.crt") + " " + q(work / "uki.efi"));
+  auto v = t::run(t::tool("ukiverify") + " --stub-release 257 --cert " + q(work / "db.crt") + " " +
+                  q(work / "uki.efi"));
   EXPECT_EQ(v.status, 0) << v.out;
   auto m0 =
-      t::run(t::tool("ukikit") + " measure --profile-index 0 --bank sha256 " + q(work / "uki.efi"));
+      t::run(t::tool("ukikit") + " measure --stub-release 257 --profile-index 0 --bank sha256 " +
+             q(work / "uki.efi"));
   auto m1 =
-      t::run(t::tool("ukikit") + " measure --profile-index 1 --bank sha256 " + q(work / "uki.efi"));
+      t::run(t::tool("ukikit") + " measure --stub-release 257 --profile-index 1 --bank sha256 " +
+             q(work / "uki.efi"));
   EXPECT_NE(m0.out, m1.out);
   // Without --profile there is no profile @0 to join to.
   auto no_base =

@@ -2,6 +2,7 @@
 // running the real command-line tools whose output is our expected value.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -13,8 +14,10 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include <openssl/evp.h>
 #include <sys/wait.h>
 
 namespace ukikit::test {
@@ -120,6 +123,37 @@ inline std::vector<std::byte> sample_bytes(std::size_t n, unsigned seed = 1) {
 // The real third-party inputs scripts/fetch-inputs.sh unpacked (systemd-stub,
 // systemd-boot, the signed Debian kernel): $UKIKIT_INPUTS/NAME (by default
 // the directory CMake's UKIKIT_INPUTS names), or an empty path when absent.
+// PCR 11 of the SHA-256 bank computed from reference/uki-signing-pcr.md
+// §3.1 with OpenSSL alone, as an expected value independent of ukikit: the
+// given sections in the given order (name with NUL, then bytes), then the
+// phase words. Lowercase hex.
+inline std::string
+spec_pcr11_sha256(const std::vector<std::pair<std::string, std::span<const std::byte>>>& sections,
+                  const std::vector<std::string>& words) {
+  unsigned char pcr[32] = {};
+  auto extend = [&pcr](const void* data, std::size_t size) {
+    unsigned char both[64];
+    unsigned int n = 0;
+    if (EVP_Digest(data, size, both + 32, &n, EVP_sha256(), nullptr) != 1)
+      throw std::runtime_error("EVP_Digest");
+    std::copy(pcr, pcr + 32, both);
+    if (EVP_Digest(both, sizeof both, pcr, &n, EVP_sha256(), nullptr) != 1)
+      throw std::runtime_error("EVP_Digest");
+  };
+  for (const auto& [name, bytes] : sections) {
+    extend(name.c_str(), name.size() + 1);
+    extend(bytes.data(), bytes.size());
+  }
+  for (const auto& w : words) extend(w.data(), w.size());
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : pcr) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+
 inline fs::path input(std::string_view name) {
   const char* dir = std::getenv("UKIKIT_INPUTS");
 #ifdef UKIKIT_DEFAULT_INPUTS

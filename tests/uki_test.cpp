@@ -1,3 +1,4 @@
+#include <ukikit/authenticode.hpp>
 #include <ukikit/compress.hpp>
 #include <ukikit/pe.hpp>
 #include <ukikit/pe_writer.hpp>
@@ -818,6 +819,57 @@ TEST(stub_identity_test, takes_the_release_from_the_leading_digits_only) {
   auto id = identify_with_magic(bytes, "#### LoaderInfo: systemd-stub " + std::string(100, '7'));
   ASSERT_TRUE(id);
   EXPECT_EQ(id->version.size(), 64u);
+}
+
+// Without .sdmagic the LoaderInfo text is searched after the sections, but
+// not in a COFF symbol table (the editor drops it) nor in the certificate
+// table (no signature covers it): a UKI's stub release cannot come from
+// bytes that are lost or unsigned.
+TEST(stub_identity_test, ignores_the_marker_in_a_symbol_table_or_certificate_table) {
+  UKIKIT_NEED_INPUT(stub, "linuxx64.efi.stub");
+  const auto stub_bytes = t::read_file(stub);
+  auto img = pe::parse(stub_bytes);
+  ASSERT_TRUE(img.ok());
+  auto ed = pe::editor::open(*img);
+  ASSERT_TRUE(ed.ok());
+  ASSERT_TRUE(ed->remove(".sdmagic").ok());
+  auto built = ed->build();
+  ASSERT_TRUE(built.ok());
+  const auto plain = built->to_vector();
+  const std::string marker = "#### LoaderInfo: systemd-stub 999 ####";
+
+  auto with_tail = plain;
+  for (char c : marker) with_tail.push_back(static_cast<std::byte>(c));
+  auto tail_img = pe::parse(with_tail);
+  ASSERT_TRUE(tail_img.ok());
+  auto found = identify_stub(*tail_img);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->release, 999u);
+  EXPECT_FALSE(identify_stub(*tail_img, true)); // .sdmagic only
+
+  // The same bytes as a symbol table.
+  auto symbols = with_tail;
+  const auto at = static_cast<std::uint32_t>(plain.size());
+  const std::size_t field =
+      tail_img->pe_offset + 4 + offsetof(pe::coff_header, pointer_to_symbol_table);
+  for (std::size_t i = 0; i < 4; ++i)
+    symbols[field + i] = static_cast<std::byte>((at >> (8 * i)) & 0xff);
+  auto symbols_img = pe::parse(symbols);
+  ASSERT_TRUE(symbols_img.ok());
+  EXPECT_FALSE(identify_stub(*symbols_img));
+
+  // The same text as a "signature" in the certificate table.
+  auto plain_img = pe::parse(plain);
+  ASSERT_TRUE(plain_img.ok());
+  EXPECT_FALSE(identify_stub(*plain_img));
+  auto pieces = authenticode::with_certificates(*plain_img, {as_bytes(marker)});
+  ASSERT_TRUE(pieces.ok()) << pieces.error().message();
+  std::vector<std::byte> signed_bytes;
+  for (byte_span p : pieces->pieces()) signed_bytes.insert(signed_bytes.end(), p.begin(), p.end());
+  auto signed_img = pe::parse(signed_bytes);
+  ASSERT_TRUE(signed_img.ok());
+  ASSERT_TRUE(signed_img->has_certificate_table());
+  EXPECT_FALSE(identify_stub(*signed_img));
 }
 
 TEST(uki_view, reports_what_makes_bootctl_say_not_a_uki) {

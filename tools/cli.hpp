@@ -68,8 +68,10 @@ inline std::optional<int> parse(CLI::App& app, int argc, char** argv) {
 // the current stub). Default: the stub's own .sdmagic.
 inline void add_stub_release_option(CLI::App& cmd, std::optional<unsigned>& release) {
   cmd.add_option("--stub-release", release,
-                 "systemd release whose stub measures PCR 11 (252: no .uname/.sbat; 0: current; "
-                 "default: read from the stub's .sdmagic)");
+                 "systemd release of the stub that measures PCR 11, which measures only the "
+                 "sections it knows (252: no .uname .sbat .ucode .profile …); 0: the current "
+                 "stub. Default: the release the stub states (LoaderInfo in .sdmagic); 0 for "
+                 "section files and images that state none");
 }
 
 inline void add_version(CLI::App& app) {

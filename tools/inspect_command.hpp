@@ -148,7 +148,7 @@ inline result<ojson> inspect_pe(const std::string& path, const pe::image& img,
   for (const auto& fnd : v.findings()) warnings.push_back(fnd.text());
 
   // The stub inside, which decides what PCR 11 measures.
-  const auto stub = uki::identify_stub(img);
+  const auto stub = uki::identify_stub(img, o.no_hash); // --no-hash: .sdmagic only
   out["stub"] =
       stub ? ojson{{"version", stub->version}, {"release", stub->release}} : ojson(nullptr);
   measure::options pcr_opts;

@@ -64,7 +64,8 @@ inline result<void> run_measure(const measure_options& o) {
     for (const auto& d : r.duplicates)
       std::cerr << "ukikit measure: duplicate " << uki::name(d.kind) << " in "
                 << uki::view::range_name(d.ignored)
-                << "; measuring the first, as systemd-stub does\n";
+                << "; measuring the first, as systemd-stub 257 and later do (older stubs take "
+                   "the last)\n";
     sections = uki::measured_sections(r);
     if (const auto stub = uki::identify_stub(*img); stub && !o.stub_release) {
       release = stub->release;

@@ -20,6 +20,7 @@
 #include "uki/kernel.hpp"
 #include "uki/text.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -309,14 +310,16 @@ private:
 // stub's sections, so this also identifies the stub inside a UKI. Stubs
 // made without a PE linker carry the text elsewhere (Debian 12's arm64
 // stub has only .text and .data, and the text after them): without
-// .sdmagic, the sections that are not UKI sections are searched, then the
-// bytes after the last section.
+// .sdmagic, and unless `sdmagic_only`, the sections that are not UKI
+// sections are searched, then the bytes after the last section that
+// pe::editor keeps (up to a COFF symbol table or the certificate table,
+// which no signature covers).
 struct stub_identity {
   std::string version;  // "252.39-1~deb12u2"
   unsigned release = 0; // 252; 0 when the version does not start with one
 };
 
-inline std::optional<stub_identity> identify_stub(const pe::image& img) {
+inline std::optional<stub_identity> identify_stub(const pe::image& img, bool sdmagic_only = false) {
   static constexpr std::string_view marker = "#### LoaderInfo: systemd-stub ";
   static constexpr std::size_t max_version = 64;
   std::string_view rest;
@@ -328,13 +331,21 @@ inline std::optional<stub_identity> identify_stub(const pe::image& img) {
   };
   if (const pe::section* magic = img.find(".sdmagic")) {
     if (!search(magic->data())) return std::nullopt;
+  } else if (sdmagic_only) {
+    return std::nullopt;
   } else {
     bool found = false;
     for (const auto& s : img.sections)
       if (!kind_of(s.name) && (found = search(s.data()))) break;
     const std::uint64_t end = img.end_of_sections();
-    if (!found && end < img.file.size())
-      found = search(img.file.subspan(static_cast<std::size_t>(end)));
+    std::uint64_t stop = img.file.size();
+    if (img.pointer_to_symbol_table >= end)
+      stop = std::min<std::uint64_t>(stop, img.pointer_to_symbol_table);
+    if (img.has_certificate_table() && img.certificate_table_offset >= end)
+      stop = std::min(stop, img.certificate_table_offset);
+    if (!found && end < stop)
+      found = search(
+          img.file.subspan(static_cast<std::size_t>(end), static_cast<std::size_t>(stop - end)));
     if (!found) return std::nullopt;
   }
   std::size_t n = 0;

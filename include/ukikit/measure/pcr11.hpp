@@ -67,6 +67,10 @@ inline constexpr std::array<unsigned, measured_sections.size()> measured_since{
     0, 0, 0, 0, 256, 0, 0, 254, 254, 252, 257, 257, 257, 258,
 };
 
+// Stubs before systemd 252 measure nothing into PCR 11 (PR #24146 gave the
+// stub its own PCR).
+inline constexpr unsigned first_measuring_release = 252;
+
 // Position of a section in the measurement order, or nullopt when
 // systemd-stub does not measure it (.pcrsig, .text, .reloc, ...).
 constexpr std::optional<std::size_t> measurement_position(std::string_view name) noexcept {
@@ -79,7 +83,8 @@ constexpr std::optional<std::size_t> measurement_position(std::string_view name)
 // stands for the current stub, which measures every section in the list.
 constexpr bool measured_by(std::string_view name, unsigned release) noexcept {
   const auto pos = measurement_position(name);
-  return pos && (release == 0 || measured_since[*pos] <= release);
+  return pos &&
+         (release == 0 || (release >= first_measuring_release && measured_since[*pos] <= release));
 }
 
 // systemd-measure's default phase paths: inside the initrd, after it, after

@@ -246,6 +246,13 @@ inline result<built_uki> build(const build_input& in) {
   if (joining && !in.profile)
     return error(errc::invalid_argument,
                  "--join-profile needs --profile for this image's own profile (@0)");
+  // A stub before 257 knows no .profile and, meeting a section name twice,
+  // uses the last: a multi-profile UKI would boot a mix of its profiles.
+  if (in.profile && pcr_options.stub_release &&
+      !measure::measured_by(".profile", pcr_options.stub_release))
+    return error(errc::unsupported,
+                 stub_name + " does not know profiles (systemd-stub does since 257): build on a "
+                             "newer stub, or give --stub-release if this one knows them");
   if (in.profile && !joining) UKIKIT_TRY(add(".profile", as_bytes(*in.profile)));
   if (in.os_release) UKIKIT_TRY(add(".osrel", as_bytes(*in.os_release)));
   if (in.cmdline) UKIKIT_TRY(add(".cmdline", as_bytes(*in.cmdline)));

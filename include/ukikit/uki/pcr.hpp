@@ -41,6 +41,12 @@ inline unsigned stub_release(const pe::image& img) {
 inline std::vector<std::string> stub_findings(std::span<const section_kind> kinds, unsigned release,
                                               std::string_view who) {
   std::vector<std::string> out;
+  if (release != 0 && release < measure::first_measuring_release) {
+    out.push_back(std::string(who) + " measures nothing into PCR 11 (systemd-stub does since " +
+                  std::to_string(measure::first_measuring_release) +
+                  "): PCR 11 is predicted from the boot phases alone");
+    return out;
+  }
   std::array<bool, section_kind_count> seen{};
   for (const section_kind k : kinds) {
     const auto n = name(k);
