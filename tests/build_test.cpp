@@ -292,6 +292,15 @@ TEST_F(build_test, cross_architecture_arm64_uki_from_debians_arm64_stub) {
   };
   EXPECT_EQ(dump_arm(".linux"), t::read_file(arm_kernel));
   EXPECT_EQ(std::string(as_chars(dump_arm(".cmdline"))), "console=ttyAMA0");
+  // The stub has no .sbat section; its SBAT rows (which strings finds in the
+  // file) are merged into the UKI's .sbat, before the UKI's own row.
+  EXPECT_NE(r.out.find("its SBAT text after the last section is merged"), std::string::npos)
+      << r.out;
+  auto stub_rows = t::run("strings -n 8 " + q(arm_stub) + " | grep -E '^(sbat|systemd)[.,]'");
+  ASSERT_EQ(stub_rows.status, 0);
+  const std::string sbat(as_chars(dump_arm(".sbat")));
+  EXPECT_EQ(sbat.rfind(stub_rows.out, 0), 0u) << sbat << "\nstub:\n" << stub_rows.out;
+  EXPECT_NE(sbat.find("\nuki,1,UKI,"), std::string::npos) << sbat;
 
   // The stub's bytes after its sections are kept, after ours, where the
   // signature covers them; sbverify and ukiverify accept the image.

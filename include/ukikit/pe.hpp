@@ -352,6 +352,21 @@ struct image {
       if (s.size_of_raw_data) end = std::max(end, s.raw_end());
     return end;
   }
+
+  // The overlay up to a COFF symbol table or the certificate table,
+  // whichever comes first: bytes the loader never maps that a signature
+  // covers and pe::editor keeps (objcopy-made stubs leave their SBAT and
+  // LoaderInfo texts there). Empty when there are none.
+  std::span<const std::byte> unmapped_tail() const noexcept {
+    const std::uint64_t end = end_of_sections();
+    std::uint64_t stop = file.size();
+    if (pointer_to_symbol_table != 0 && pointer_to_symbol_table >= end)
+      stop = std::min<std::uint64_t>(stop, pointer_to_symbol_table);
+    if (has_certificate_table() && certificate_table_offset >= end)
+      stop = std::min(stop, certificate_table_offset);
+    if (end >= stop) return {};
+    return file.subspan(static_cast<std::size_t>(end), static_cast<std::size_t>(stop - end));
+  }
 };
 
 // ---- PE CheckSum ---------------------------------------------------------------

@@ -93,15 +93,8 @@ public:
     // there) are not loaded, and are kept: build() puts them after the last
     // section, where Authenticode hashes them. ukify leaves them in place,
     // which puts them in a gap between sections that no signature covers.
-    std::uint64_t end = img.end_of_sections();
-    if (end < img.file.size()) {
-      const bool symbols = img.pointer_to_symbol_table != 0 && img.pointer_to_symbol_table >= end &&
-                           img.pointer_to_symbol_table <= img.file.size();
-      const std::uint64_t keep_end = symbols ? img.pointer_to_symbol_table : img.file.size();
-      const byte_span rest =
-          img.file.subspan(static_cast<std::size_t>(end), static_cast<std::size_t>(keep_end - end));
-      if (!all_zero(rest)) e.trailing_ = rest;
-    }
+    // (A signed image was refused above: the tail ends at a symbol table.)
+    if (const byte_span rest = img.unmapped_tail(); !all_zero(rest)) e.trailing_ = rest;
     return e;
   }
 

@@ -311,9 +311,9 @@ private:
 // made without a PE linker carry the text elsewhere (Debian 12's arm64
 // stub has only .text and .data, and the text after them): without
 // .sdmagic, and unless `sdmagic_only`, the sections that are not UKI
-// sections are searched, then the bytes after the last section that
-// pe::editor keeps (up to a COFF symbol table or the certificate table,
-// which no signature covers).
+// sections are searched, then the image's unmapped tail (not a COFF symbol
+// table, which pe::editor drops, nor the certificate table, which no
+// signature covers).
 struct stub_identity {
   std::string version;  // "252.39-1~deb12u2"
   unsigned release = 0; // 252; 0 when the version does not start with one
@@ -337,16 +337,7 @@ inline std::optional<stub_identity> identify_stub(const pe::image& img, bool sdm
     bool found = false;
     for (const auto& s : img.sections)
       if (!kind_of(s.name) && (found = search(s.data()))) break;
-    const std::uint64_t end = img.end_of_sections();
-    std::uint64_t stop = img.file.size();
-    if (img.pointer_to_symbol_table >= end)
-      stop = std::min<std::uint64_t>(stop, img.pointer_to_symbol_table);
-    if (img.has_certificate_table() && img.certificate_table_offset >= end)
-      stop = std::min(stop, img.certificate_table_offset);
-    if (!found && end < stop)
-      found = search(
-          img.file.subspan(static_cast<std::size_t>(end), static_cast<std::size_t>(stop - end)));
-    if (!found) return std::nullopt;
+    if (!found && !search(img.unmapped_tail())) return std::nullopt;
   }
   std::size_t n = 0;
   while (n < rest.size() && n < max_version && rest[n] > ' ' && rest[n] <= '~') ++n;

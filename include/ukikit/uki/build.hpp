@@ -96,6 +96,19 @@ inline std::optional<std::string_view> pe_section_text(byte_span file, std::stri
   return as_chars(s->data());
 }
 
+// An SBAT text (from its header line to the NUL or the end) in the unmapped
+// tail of a PE: where an objcopy-made stub, such as Debian 12's arm64 one,
+// has its SBAT for want of a .sbat section.
+inline std::optional<std::string_view> tail_sbat_text(byte_span file) {
+  auto img = pe::parse(file);
+  if (!img) return std::nullopt;
+  const auto tail = as_chars(img->unmapped_tail());
+  const auto at = tail.find(sbat_header);
+  if (at == std::string_view::npos) return std::nullopt;
+  const auto text = tail.substr(at);
+  return text.substr(0, text.find('\0'));
+}
+
 // ukify's order of a joined profile's sections (reference §1.5).
 inline constexpr std::string_view joined_order[] = {".profile", ".linux", ".osrel", ".cmdline",
                                                     ".initrd",  ".efifw", ".ucode", ".splash",
@@ -147,6 +160,14 @@ inline result<std::string> merge_sbat(byte_span stub, byte_span kernel,
        {std::pair<std::string_view, byte_span>{"stub", stub}, {"kernel", kernel}}) {
     if (file.empty()) continue;
     auto text = detail::pe_section_text(file, ".sbat");
+    if (!text && what == "stub") {
+      // The stub's SBAT rows belong in the UKI's .sbat, so that shim's SBAT
+      // revocations of systemd-stub apply to it (ukify misses these).
+      text = detail::tail_sbat_text(file);
+      if (text)
+        notes.push_back("the stub has no .sbat section; its SBAT text after the last section is "
+                        "merged");
+    }
     if (!text) continue;
     auto r = detail::sbat_rows(*text);
     if (!r) {
