@@ -437,6 +437,15 @@ TEST(measure, the_252_stub_measures_what_systemd_measure_252_takes) {
   EXPECT_TRUE(measure::measured_by(".profile", 257));
   EXPECT_FALSE(measure::measured_by(".efifw", 257));
   EXPECT_TRUE(measure::measured_by(".efifw", 258));
+  // Before 252 the stub measured nothing into PCR 11: only the phase words.
+  EXPECT_FALSE(measure::measured_by(".linux", 251));
+  sample s;
+  measure::options for_251;
+  for_251.stub_release = 251;
+  for_251.banks = {hash::algorithm::sha256};
+  for_251.phases = {"enter-initrd"};
+  EXPECT_EQ(predict_ok(s.sections(), for_251).banks[0].values[0].value.hex(),
+            test::spec_pcr11_sha256({}, {"enter-initrd"}));
 }
 
 TEST(measure, a_stub_release_leaves_out_what_that_stub_does_not_measure) {
