@@ -3,10 +3,13 @@
 #include <ukikit/pe.hpp>
 #include <ukikit/pe_writer.hpp>
 #include <ukikit/uki.hpp>
+#include <ukikit/uki/pcr.hpp>
 
 #include "support.hpp"
 
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <array>
@@ -870,6 +873,69 @@ TEST(stub_identity_test, ignores_the_marker_in_a_symbol_table_or_certificate_tab
   ASSERT_TRUE(signed_img.ok());
   ASSERT_TRUE(signed_img->has_certificate_table());
   EXPECT_FALSE(identify_stub(*signed_img));
+}
+
+// A stub before 257 takes, per name it knows, the last section whose name
+// starts with it (pe.c locate_sections: memcmp over the known name's length,
+// every match overwrites). Expected PCR 11 values: systemd-measure 252 over
+// the bytes that rule picks.
+TEST(legacy_stub_lookup, last_match_and_name_prefix_as_the_252_stub_finds_sections) {
+  UKIKIT_NEED_INPUT(stub, "linuxx64.efi.stub");
+  const std::string measure = "/lib/systemd/systemd-measure";
+  if (!t::fs::exists(measure)) GTEST_SKIP() << "systemd-measure not installed";
+  assembled uki;
+  assemble(uki, stub,
+           {{".osrel", "ID=legacy\n"},
+            {".cmdline", "first"},
+            {".linux", "kernel bytes"},
+            {".cmdline", "second"},
+            {".dtbauto", "a devicetree candidate"}});
+  view v(*uki.image);
+  if (stub_release(*uki.image) != 252) GTEST_SKIP() << "the stub is not systemd 252";
+  t::temp_dir dir;
+  auto calc = [&](const std::vector<std::pair<std::string, std::string>>& files) {
+    std::string args;
+    for (const auto& [option, text] : files) {
+      t::write_file(dir.path() / option, text);
+      args += " --" + option + "=" + t::sh_quote((dir.path() / option).string());
+    }
+    auto r = t::run(measure + " calculate --json=short --bank=sha256 --phase=enter-initrd" + args);
+    EXPECT_EQ(r.status, 0) << r.out;
+    return nlohmann::json::parse(r.out);
+  };
+  measure::options opts;
+  opts.banks = {hash::algorithm::sha256};
+  opts.phases = {"enter-initrd"};
+  opts.stub_release = 252;
+  auto as_252 = predict_pcr11(v, 0, opts);
+  ASSERT_TRUE(as_252.ok()) << as_252.error().message();
+  EXPECT_EQ(nlohmann::json::parse(measure::to_json(*as_252).dump()),
+            calc({{"linux", "kernel bytes"},
+                  {"osrel", "ID=legacy\n"},
+                  {"cmdline", "second"},
+                  {"dtb", "a devicetree candidate"}}));
+  const auto findings = legacy_findings(*uki.image, 252, "systemd-stub 252");
+  std::string all;
+  for (const auto& f : findings) all += f + "\n";
+  EXPECT_NE(all.find("uses the last of 2 sections named .cmdline"), std::string::npos) << all;
+  EXPECT_NE(all.find("takes section .dtbauto for .dtb"), std::string::npos) << all;
+  EXPECT_FALSE(predict_pcr11(v, 1, opts)); // no profiles before 257
+
+  // From 257 on: exact names, the first match, and the stub's own .sbat is
+  // measured; .dtbauto is the candidate the stub selects on the machine,
+  // which no prediction knows. systemd-measure 252 takes no .sbat: the
+  // reference algorithm computed with OpenSSL alone gives the value.
+  opts.stub_release = 257;
+  auto as_257 = predict_pcr11(v, 0, opts);
+  ASSERT_TRUE(as_257.ok()) << as_257.error().message();
+  const std::string kernel = "kernel bytes", osrel = "ID=legacy\n", first = "first";
+  EXPECT_EQ(as_257->banks[0].values[0].value.hex(),
+            t::spec_pcr11_sha256({{".linux", as_bytes(kernel)},
+                                  {".osrel", as_bytes(osrel)},
+                                  {".cmdline", as_bytes(first)},
+                                  {".sbat", uki.image->find(".sbat")->data()}},
+                                 {"enter-initrd"}));
+  EXPECT_TRUE(legacy_findings(*uki.image, 257, "systemd-stub 257").empty());
 }
 
 TEST(uki_view, reports_what_makes_bootctl_say_not_a_uki) {

@@ -159,9 +159,12 @@ inline result<ojson> inspect_pe(const std::string& path, const pe::image& img,
     const std::string who = o.stub_release || !stub
                                 ? "systemd-stub " + std::to_string(pcr_opts.stub_release)
                                 : "systemd-stub " + stub->version;
-    if (pcr_opts.stub_release)
+    if (pcr_opts.stub_release) {
       for (auto& line : uki::stub_findings(v, pcr_opts.stub_release, who))
         warnings.push_back(std::move(line));
+      for (auto& line : uki::legacy_findings(img, pcr_opts.stub_release, who))
+        warnings.push_back(std::move(line));
+    }
     ojson profiles = ojson::array();
     for (std::size_t n = 0; n < v.profile_count(); ++n) {
       ojson p{{"index", n}};

@@ -60,17 +60,21 @@ inline result<void> run_measure(const measure_options& o) {
     uki::view v(*img);
     if (!v.is_uki() && !v.is_addon())
       return error(errc::malformed, *o.file + " is not a UKI (no .linux section)");
-    UKIKIT_TRY_ASSIGN(auto r, v.resolve(o.profile));
-    for (const auto& d : r.duplicates)
-      std::cerr << "ukikit measure: duplicate " << uki::name(d.kind) << " in "
-                << uki::view::range_name(d.ignored)
-                << "; measuring the first, as systemd-stub 257 and later do (older stubs take "
-                   "the last)\n";
-    sections = uki::measured_sections(r);
     if (const auto stub = uki::identify_stub(*img); stub && !o.stub_release) {
       release = stub->release;
       who = "systemd-stub " + stub->version;
     }
+    if (uki::legacy_lookup(release)) {
+      for (const auto& line : uki::legacy_findings(*img, release, who))
+        std::cerr << "ukikit measure: " << line << '\n';
+    } else {
+      UKIKIT_TRY_ASSIGN(auto r, v.resolve(o.profile));
+      for (const auto& d : r.duplicates)
+        std::cerr << "ukikit measure: duplicate " << uki::name(d.kind) << " in "
+                  << uki::view::range_name(d.ignored)
+                  << "; measuring the first, as the stub does\n";
+    }
+    UKIKIT_TRY_ASSIGN(sections, uki::sections_for(v, o.profile, release));
   } else {
     if (o.section_files.empty())
       return error(errc::invalid_argument, "give a UKI, or section files (--linux= …)");

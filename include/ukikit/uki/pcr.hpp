@@ -73,12 +73,83 @@ inline std::vector<std::string> stub_findings(const view& v, unsigned release,
   return stub_findings(kinds, release, who);
 }
 
+// Stubs before 257 find sections as pe.c's locate_sections did: a section
+// counts for every name it knows that its name starts with (".dtbauto" is
+// a ".dtb"), the last such section in the table wins, and there are no
+// profiles. 257 brought profiles, exact names and the first match.
+inline constexpr unsigned first_exact_release = 257;
+
+constexpr bool legacy_lookup(unsigned release) noexcept {
+  return release != 0 && release < first_exact_release;
+}
+
+// A legacy stub's pick: per name it knows and measures, the last section
+// whose name starts with it; `matches` counts them. The measured name is
+// the stub's own (".dtb"), the bytes the section's.
+struct legacy_pick {
+  std::string_view name;
+  const pe::section* section = nullptr;
+  std::size_t matches = 0;
+};
+
+inline std::vector<legacy_pick> legacy_picks(const pe::image& img, unsigned release) {
+  std::vector<legacy_pick> out;
+  for (std::string_view known : measure::measured_sections) {
+    if (!measure::measured_by(known, release)) continue;
+    legacy_pick p{known};
+    for (const auto& s : img.sections)
+      if (std::string_view(s.name).starts_with(known)) {
+        p.section = &s;
+        ++p.matches;
+      }
+    if (p.section) out.push_back(p);
+  }
+  return out;
+}
+
+// The sections the stub of `release` measures for profile @n: the
+// resolution's, or for a stub before 257 its legacy pick (profile @0 only).
+inline result<std::vector<measure::section>> sections_for(const view& v, std::size_t profile,
+                                                          unsigned release) {
+  if (legacy_lookup(release)) {
+    if (profile != 0)
+      return error(errc::invalid_argument, "systemd-stub " + std::to_string(release) +
+                                               " has no profiles (they came with " +
+                                               std::to_string(first_exact_release) + ")");
+    std::vector<measure::section> out;
+    for (const auto& p : legacy_picks(v.image(), release))
+      out.push_back({p.name, p.section->data()});
+    return out;
+  }
+  UKIKIT_TRY_ASSIGN(resolution r, v.resolve(profile));
+  return measured_sections(r);
+}
+
+// What a stub before 257 does differently with this image's sections: the
+// last of repeated names, a longer name taken for a shorter one.
+inline std::vector<std::string> legacy_findings(const pe::image& img, unsigned release,
+                                                std::string_view who) {
+  std::vector<std::string> out;
+  if (!legacy_lookup(release)) return out;
+  for (const auto& p : legacy_picks(img, release)) {
+    if (p.matches > 1)
+      out.push_back(std::string(who) + " uses the last of " + std::to_string(p.matches) +
+                    " sections named " + std::string(p.name) + "… (section table index " +
+                    std::to_string(p.section - img.sections.data()) +
+                    "); PCR 11 is predicted with it");
+    if (p.section->name != p.name)
+      out.push_back(std::string(who) + " takes section " + p.section->name + " for " +
+                    std::string(p.name) + " (it compares name prefixes)");
+  }
+  return out;
+}
+
 // PCR 11 for profile @n (or the only one), for the stub release in `opts`
 // (pass stub_release(v.image()) for the UKI's own stub).
 inline result<measure::prediction> predict_pcr11(const view& v, std::size_t profile = 0,
                                                  const measure::options& opts = {}) {
-  UKIKIT_TRY_ASSIGN(resolution r, v.resolve(profile));
-  return measure::predict(measured_sections(r), opts);
+  UKIKIT_TRY_ASSIGN(auto sections, sections_for(v, profile, opts.stub_release));
+  return measure::predict(sections, opts);
 }
 
 struct pcrsig_report {
@@ -128,7 +199,12 @@ inline pcrsig_report verify_pcrsig(const view& v, std::size_t profile, byte_span
   if (!phases.empty()) opts.phases = phases;
   opts.banks.clear();
   for (const auto& b : parsed->banks) opts.banks.push_back(b.bank);
-  auto prediction = measure::predict(measured_sections(*r), opts);
+  auto sections = sections_for(v, profile, release);
+  if (!sections) {
+    rep.problems.push_back(sections.error().message());
+    return rep;
+  }
+  auto prediction = measure::predict(*sections, opts);
   if (!prediction) {
     rep.problems.push_back(prediction.error().message());
     return rep;
