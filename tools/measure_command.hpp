@@ -64,6 +64,8 @@ inline result<void> run_measure(const measure_options& o) {
       release = stub->release;
       who = "systemd-stub " + stub->version;
     }
+    for (const auto& line : uki::stub_findings(v, release, who))
+      std::cerr << "ukikit measure: " << line << '\n';
     if (uki::legacy_lookup(release)) {
       for (const auto& line : uki::legacy_findings(*img, release, who))
         std::cerr << "ukikit measure: " << line << '\n';
@@ -82,15 +84,15 @@ inline result<void> run_measure(const measure_options& o) {
       UKIKIT_TRY_ASSIGN(auto b, files.map(path));
       sections.push_back({name, b});
     }
+    if (release != 0 && release < measure::first_measuring_release)
+      std::cerr << "ukikit measure: " << who << " measures nothing into PCR 11 (systemd-stub does "
+                << "since " << measure::first_measuring_release << "); the boot phases alone\n";
+    else
+      for (const auto name : measure::not_measured_by(sections, release))
+        std::cerr << "ukikit measure: " << who << " does not measure " << name << "; left out\n";
   }
   UKIKIT_TRY_ASSIGN(auto opts, measure_opts(o));
   opts.stub_release = release;
-  if (release != 0 && release < measure::first_measuring_release)
-    std::cerr << "ukikit measure: " << who << " measures nothing into PCR 11 (systemd-stub does "
-              << "since " << measure::first_measuring_release << "); the boot phases alone\n";
-  else
-    for (const auto name : measure::not_measured_by(sections, release))
-      std::cerr << "ukikit measure: " << who << " does not measure " << name << "; left out\n";
   UKIKIT_TRY_ASSIGN(auto prediction, measure::predict(sections, opts));
 
   if (!o.pcr_private_key.empty()) {
