@@ -11,6 +11,7 @@
 // target, and that the refusal is in the report.
 #include <ukikit/extract.hpp>
 
+#include "remove_tree.hpp"
 #include "support.hpp"
 
 #include <gtest/gtest.h>
@@ -39,6 +40,7 @@ namespace fs = std::filesystem;
 using ukikit::byte_span;
 using ukikit::errc;
 using ukikit::result;
+using ukikit::test::remove_tree;
 using ukikit::test::run;
 using ukikit::test::sh_quote;
 using ukikit::test::temp_dir;
@@ -146,47 +148,6 @@ std::string findings_text(const extract::report& r) {
   std::string out;
   for (const auto& f : r.findings) out += f.text() + "\n";
   return out;
-}
-
-// Removes a tree without following symlinks and without full paths (it may
-// be deeper than PATH_MAX allows to name), holding two descriptors at most.
-void remove_tree(const fs::path& root) {
-  int cur = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (cur < 0) return;
-  std::vector<std::string> down; // names from root to cur
-  for (;;) {
-    DIR* d = ::fdopendir(::dup(cur));
-    if (!d) break;
-    std::string child;
-    while (dirent* ent = ::readdir(d)) {
-      std::string_view n = ent->d_name;
-      if (n == "." || n == "..") continue;
-      struct stat st {};
-      if (::fstatat(cur, ent->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
-        child = n;
-        break;
-      }
-      ::unlinkat(cur, ent->d_name, 0);
-    }
-    ::closedir(d);
-    if (!child.empty()) {
-      ::fchmodat(cur, child.c_str(), 0700, 0);
-      int next = ::openat(cur, child.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (next < 0) break;
-      ::close(cur);
-      cur = next;
-      down.push_back(child);
-      continue;
-    }
-    if (down.empty()) break;
-    int up = ::openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    ::close(cur);
-    cur = up;
-    if (cur < 0 || ::unlinkat(cur, down.back().c_str(), AT_REMOVEDIR) != 0) break;
-    down.pop_back();
-  }
-  if (cur >= 0) ::close(cur);
-  ::rmdir(root.c_str());
 }
 
 // ---- what a tree holds -----------------------------------------------------
