@@ -7,10 +7,13 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cctype>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace ukikit::authenticode {
@@ -665,6 +668,381 @@ TEST_F(tampered, usage_errors_are_exit_2) {
       2);
   EXPECT_EQ(t::run(ukiverify() + " --help >/dev/null 2>&1").status, 0);
   EXPECT_EQ(t::run(ukiverify() + " --version").out.rfind("ukiverify ", 0), 0u);
+}
+
+// ---- dbx against every signature, and unsigned bytes in the certificate table -------
+//
+// The verdicts follow EDK2's DxeImageVerificationHandler (the comment above
+// authenticode::verify quotes its rules): dbx refuses the whole image as
+// soon as any entry's signer, any issuer it chains to, or its certificate
+// hash is listed, even when another entry chains to db. The strict gate
+// also refuses every certificate-table byte that no signature covers.
+// Inputs: a real UKI built from Debian's stub and signed kernel, signed by
+// ukikit and by sbsign; dbx lists made by efitools.
+
+class signed_uki : public authenticode_env {
+protected:
+  static void SetUpTestSuite() {
+    authenticode_env::SetUpTestSuite();
+    auto stub = t::input("linuxx64.efi.stub"), kernel = t::input("vmlinuz");
+    if (stub.empty() || kernel.empty()) return; // each test's SetUp reports it
+    ASSERT_EQ(t::run(ukikit() + " build --stub " + q(stub) + " --linux " + q(kernel) +
+                     " --cmdline 'console=ttyS0' --output " + q(*dir_ / "uki.efi") + " 2>&1")
+                  .status,
+              0);
+    // A CA and a leaf it issued: the leaf's signatures carry the leaf only.
+    const auto ca = *dir_ / "ca", leaf = *dir_ / "leaf";
+    ASSERT_EQ(t::run("openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -subj "
+                     "'/CN=ukikit test ca' -addext basicConstraints=critical,CA:TRUE -keyout " +
+                     q(ca.string() + ".key") + " -out " + q(ca.string() + ".crt") + " 2>/dev/null")
+                  .status,
+              0);
+    ASSERT_EQ(t::run("openssl req -newkey rsa:2048 -nodes -sha256 -subj '/CN=ukikit test leaf' "
+                     "-keyout " +
+                     q(leaf.string() + ".key") + " -out " + q(leaf.string() + ".csr") +
+                     " 2>/dev/null && openssl x509 -req -days 3650 -in " +
+                     q(leaf.string() + ".csr") + " -CA " + q(ca.string() + ".crt") + " -CAkey " +
+                     q(ca.string() + ".key") + " -set_serial 7 -out " + q(leaf.string() + ".crt") +
+                     " 2>/dev/null")
+                  .status,
+              0);
+  }
+
+  void SetUp() override {
+    UKIKIT_NEED_INPUT(stub, "linuxx64.efi.stub");
+    UKIKIT_NEED_INPUT(kernel, "vmlinuz");
+    UKIKIT_NEED_TOOL("sbsign");
+    UKIKIT_NEED_TOOL("cert-to-efi-sig-list");
+    UKIKIT_NEED_TOOL("cert-to-efi-hash-list");
+    ASSERT_TRUE(t::fs::exists(*dir_ / "uki.efi"));
+    uki = copy_input(*dir_ / "uki.efi", "uki.efi");
+  }
+
+  // Sign with ukikit (first signature) or append sbsign's detached one.
+  void sign(const std::string& who) {
+    ASSERT_EQ(
+        t::run(ukikit() + " sign --key " + q(key(who)) + " --cert " + q(crt(who)) + " " + q(uki))
+            .status,
+        0);
+  }
+  void append_sbsign(const std::string& who) {
+    ASSERT_EQ(t::run("sbsign --key " + q(key(who)) + " --cert " + q(crt(who)) + " --detached " +
+                     "--output " + q(work / "sig.p7") + " " + q(uki) + " >/dev/null 2>&1")
+                  .status,
+              0);
+    ASSERT_EQ(t::run(ukikit() + " attach --append --signature " + q(work / "sig.p7") + " " + q(uki))
+                  .status,
+              0);
+  }
+  t::fs::path esl(const std::string& who, const std::string& opts = "") {
+    auto out = work / (who + "-" + std::to_string(++lists) + ".esl");
+    const std::string cmd = opts.empty() ? "cert-to-efi-sig-list " : "cert-to-efi-hash-list ";
+    EXPECT_EQ(t::run(cmd + opts + " " + q(crt(who)) + " " + q(out) + " >/dev/null 2>&1").status, 0);
+    return out;
+  }
+
+  // ukiverify --json: exit status, the file's finding codes, and the JSON.
+  struct verdict {
+    int status = 0;
+    std::vector<std::string> codes;
+    nlohmann::json file;
+  };
+  verdict gate(const t::fs::path& file, const std::string& args) {
+    auto r = t::run(ukiverify() + " --json " + args + " " + q(file));
+    verdict v;
+    v.status = r.status;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << r.out;
+    if (j.is_discarded()) return v;
+    v.file = j["files"][0];
+    for (const auto& f : v.file["findings"]) v.codes.push_back(f["code"].get<std::string>());
+    return v;
+  }
+  static bool has(const verdict& v, const std::string& code) {
+    return std::find(v.codes.begin(), v.codes.end(), code) != v.codes.end();
+  }
+
+  t::fs::path uki;
+  int lists = 0;
+};
+
+static t::fs::path ca_crt(const t::fs::path& dir) { return dir / "ca.crt"; }
+
+// Two signatures, one by db's key and one by an unrelated key, in either
+// order; dbx lists the unrelated signer as an EFI signature list and as PEM.
+class dbx_every_signature : public signed_uki,
+                            public ::testing::WithParamInterface<std::tuple<bool, bool>> {};
+
+TEST_P(dbx_every_signature, refuses_the_image_when_any_signer_is_listed) {
+  const auto [db_first, as_esl] = GetParam();
+  if (db_first) {
+    sign("db");
+    append_sbsign("other");
+  } else {
+    sign("other");
+    append_sbsign("db");
+  }
+  // Key rollover: a second valid signature by another key is acceptable.
+  auto plain = gate(uki, "--cert " + q(crt("db")));
+  EXPECT_EQ(plain.status, 0) << plain.file.dump();
+  EXPECT_TRUE(plain.codes.empty()) << plain.file.dump();
+
+  const auto dbx = as_esl ? esl("other") : crt("other");
+  auto v = gate(uki, "--cert " + q(crt("db")) + " --dbx " + q(dbx));
+  EXPECT_EQ(v.status, 1) << v.file.dump();
+  EXPECT_TRUE(has(v, "authenticode.dbx-certificate")) << v.file.dump();
+  const auto& sigs = v.file["authenticode"]["signatures"];
+  ASSERT_EQ(sigs.size(), 2u);
+  EXPECT_EQ(sigs[db_first ? 1 : 0]["revoked"], true);
+  EXPECT_EQ(sigs[db_first ? 0 : 1]["revoked"], false);
+  // The text line says FAIL and why.
+  auto text = verify(uki, "--cert " + q(crt("db")) + " --dbx " + q(dbx));
+  EXPECT_EQ(text.status, 1);
+  EXPECT_EQ(text.out.rfind("FAIL ", 0), 0u) << text.out;
+  EXPECT_NE(text.out.find("firmware refuses the image"), std::string::npos) << text.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(orders_and_forms, dbx_every_signature,
+                         ::testing::Combine(::testing::Bool(), ::testing::Bool()));
+
+TEST_F(signed_uki, dbx_certificate_hash_of_any_signer_refuses_the_image) {
+  sign("db");
+  append_sbsign("other");
+  // EFI_CERT_X509_SHA256/384/512 with and without a revocation time: there
+  // is no dbt to clear a timestamped signature, so every one refuses.
+  for (const std::string opts : {"-s 256", "-s 384", "-s 512", "-s 256 -t 2020-01-01"}) {
+    auto v = gate(uki, "--cert " + q(crt("db")) + " --dbx " + q(esl("other", opts)));
+    EXPECT_EQ(v.status, 1) << opts << ": " << v.file.dump();
+    EXPECT_TRUE(has(v, "authenticode.dbx-certificate-hash")) << opts << ": " << v.file.dump();
+  }
+  // A hash of a certificate that signed nothing here changes nothing.
+  auto v = gate(uki, "--cert " + q(crt("db")) + " --dbx " + q(esl("ec", "-s 256")));
+  EXPECT_EQ(v.status, 0) << v.file.dump();
+}
+
+TEST_F(signed_uki, dbx_listing_the_issuer_refuses_a_signature_that_does_not_carry_it) {
+  // The leaf's signature carries only the leaf; dbx lists its CA. EDK2
+  // verifies the signature with each dbx certificate as the root, so the CA
+  // refuses it; comparing certificates in the signature would not.
+  sign("db");
+  ASSERT_EQ(t::run("sbsign --key " + q(*dir_ / "leaf.key") + " --cert " + q(*dir_ / "leaf.crt") +
+                   " --detached --output " + q(work / "leaf.p7") + " " + q(uki) +
+                   " >/dev/null 2>&1")
+                .status,
+            0);
+  ASSERT_EQ(t::run(ukikit() + " attach --append --signature " + q(work / "leaf.p7") + " " + q(uki))
+                .status,
+            0);
+  EXPECT_EQ(gate(uki, "--cert " + q(ca_crt(dir_->path()))).status, 0)
+      << "the leaf chains to its CA";
+  auto v = gate(uki, "--cert " + q(crt("db")) + " --dbx " + q(ca_crt(dir_->path())));
+  EXPECT_EQ(v.status, 1) << v.file.dump();
+  EXPECT_TRUE(has(v, "authenticode.dbx-certificate")) << v.file.dump();
+}
+
+TEST_F(signed_uki, db_anchor_listed_in_dbx_by_hash_does_not_allow_the_image) {
+  // IsAllowedByDb: the db certificate that verifies the signature must not
+  // have its own hash in dbx. The leaf itself is not listed.
+  ASSERT_EQ(t::run(ukikit() + " sign --key " + q(*dir_ / "leaf.key") + " --cert " +
+                   q(*dir_ / "leaf.crt") + " " + q(uki))
+                .status,
+            0);
+  auto dbx = work / "ca-hash.esl";
+  ASSERT_EQ(
+      t::run("cert-to-efi-hash-list " + q(ca_crt(dir_->path())) + " " + q(dbx) + " >/dev/null 2>&1")
+          .status,
+      0);
+  EXPECT_EQ(gate(uki, "--cert " + q(ca_crt(dir_->path()))).status, 0);
+  auto v = gate(uki, "--cert " + q(ca_crt(dir_->path())) + " --dbx " + q(dbx));
+  EXPECT_EQ(v.status, 1) << v.file.dump();
+  EXPECT_TRUE(has(v, "authenticode.db-anchor-revoked")) << v.file.dump();
+}
+
+TEST_F(signed_uki, dbx_image_digest_refuses_and_names_its_code) {
+  UKIKIT_NEED_TOOL("hash-to-efi-sig-list");
+  sign("db");
+  ASSERT_EQ(t::run("hash-to-efi-sig-list " + q(uki) + " " + q(work / "h.esl") + " >/dev/null 2>&1")
+                .status,
+            0);
+  auto v = gate(uki, "--cert " + q(crt("db")) + " --dbx " + q(work / "h.esl"));
+  EXPECT_EQ(v.status, 1) << v.file.dump();
+  EXPECT_TRUE(has(v, "authenticode.dbx-image-digest")) << v.file.dump();
+}
+
+TEST_F(signed_uki, two_cmdline_sections_are_reported_and_fail_with_strict_sections) {
+  // The first section renamed to .cmdline: its bytes come before the real
+  // one, so which command line boots depends on the stub's release.
+  auto b = t::read_file(uki);
+  auto img = pe::parse(b);
+  ASSERT_TRUE(img.ok());
+  const pe::section* osrel = img->find(".osrel");
+  ASSERT_NE(osrel, nullptr);
+  ASSERT_NE(img->find(".cmdline"), nullptr);
+  const std::string name = ".cmdline";
+  for (std::size_t i = 0; i < 8; ++i) b[osrel->header_offset + i] = static_cast<std::byte>(name[i]);
+  t::write_file(uki, b);
+  sign("db");
+  auto plain = gate(uki, "--cert " + q(crt("db")));
+  EXPECT_EQ(plain.status, 0) << plain.file.dump();
+  EXPECT_TRUE(has(plain, "uki.duplicate-section")) << plain.file.dump();
+  auto text = verify(uki, "--cert " + q(crt("db")));
+  EXPECT_EQ(text.status, 0);
+  EXPECT_NE(text.out.find("warning:"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("duplicate .cmdline"), std::string::npos) << text.out;
+  auto strict = gate(uki, "--cert " + q(crt("db")) + " --strict-sections");
+  EXPECT_EQ(strict.status, 1) << strict.file.dump();
+  EXPECT_TRUE(has(strict, "uki.duplicate-section")) << strict.file.dump();
+}
+
+// ---- unsigned bytes in the certificate table ----
+
+class cert_table : public signed_uki {
+protected:
+  void SetUp() override {
+    signed_uki::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    sign("db");
+    original = t::read_file(uki);
+    auto img = pe::parse(original);
+    ASSERT_TRUE(img.ok());
+    auto sigs = existing_signatures(*img);
+    ASSERT_EQ(sigs.size(), 1u);
+    der.assign(sigs[0].begin(), sigs[0].end());
+  }
+
+  // The image with its certificate table made of these payloads (type 2),
+  // and the parsed walk of the result.
+  std::vector<std::byte> with_entries(const std::vector<std::vector<std::byte>>& payloads) {
+    auto img = pe::parse(original);
+    std::vector<byte_span> spans(payloads.begin(), payloads.end());
+    auto pieces = with_certificates(*img, spans);
+    EXPECT_TRUE(pieces.ok());
+    std::vector<std::byte> out;
+    for (byte_span p : pieces->pieces()) out.insert(out.end(), p.begin(), p.end());
+    return out;
+  }
+  verdict strict(const std::vector<std::byte>& b) {
+    t::write_file(work / "bad.efi", b);
+    return gate(work / "bad.efi", "--cert " + q(crt("db")));
+  }
+  // ukiinspect reports the finding as a warning and exits 0.
+  void inspect_reports(const std::string& code) {
+    auto r = t::run(t::tool("ukiinspect") + " --json " + q(work / "bad.efi"));
+    EXPECT_EQ(r.status, 0) << r.out;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << r.out;
+    bool found = false;
+    for (const auto& f : j["authenticode"]["findings"])
+      if (f["code"] == code) found = f["severity"] == "warning";
+    EXPECT_TRUE(found) << code << " in " << j["authenticode"].dump();
+  }
+  const nlohmann::json* finding(const verdict& v, const std::string& code) {
+    for (const auto& f : v.file["findings"])
+      if (f["code"] == code) return &f;
+    return nullptr;
+  }
+
+  std::vector<std::byte> original, der;
+};
+
+TEST_F(cert_table, junk_entry_before_or_after_a_valid_signature_fails) {
+  std::vector<std::byte> junk(100, std::byte{0x41});
+  for (bool junk_first : {false, true}) {
+    auto b = junk_first ? with_entries({junk, der}) : with_entries({der, junk});
+    auto img = pe::parse(b);
+    ASSERT_TRUE(img.ok());
+    auto walk = walk_certificate_table(*img);
+    ASSERT_EQ(walk.entries.size(), 2u);
+    const auto& bad = walk.entries[junk_first ? 0 : 1];
+    auto v = strict(b);
+    EXPECT_EQ(v.status, 1) << v.file.dump();
+    const auto* f = finding(v, "authenticode.entry-not-signature");
+    ASSERT_NE(f, nullptr) << v.file.dump();
+    EXPECT_EQ((*f)["offset"], bad.offset);
+    EXPECT_EQ((*f)["length"], 8 + 104u) << "dwLength 108 padded to 112";
+    EXPECT_NE((*f)["message"].get<std::string>().find("firmware skips it"), std::string::npos);
+    inspect_reports("authenticode.entry-not-signature");
+  }
+}
+
+TEST_F(cert_table, entry_of_another_certificate_type_fails) {
+  auto b = with_entries({der, der});
+  auto img = pe::parse(b);
+  auto walk = walk_certificate_table(*img);
+  ASSERT_EQ(walk.entries.size(), 2u);
+  EXPECT_EQ(strict(b).status, 0) << "two copies of a valid signature pass";
+  // wCertificateType 0x0001 (WIN_CERT_TYPE_X509) on the second entry.
+  b[walk.entries[1].offset + offsetof(pe::win_certificate, certificate_type)] = std::byte{1};
+  auto v = strict(b);
+  EXPECT_EQ(v.status, 1) << v.file.dump();
+  const auto* f = finding(v, "authenticode.entry-type");
+  ASSERT_NE(f, nullptr) << v.file.dump();
+  EXPECT_EQ((*f)["offset"], walk.entries[1].offset);
+  inspect_reports("authenticode.entry-type");
+}
+
+TEST_F(cert_table, bytes_after_the_pkcs7_inside_dw_length_fail) {
+  for (std::size_t extra : {std::size_t{5}, std::size_t{4096}}) {
+    auto payload = der;
+    payload.resize(der.size() + extra, std::byte{0x5a});
+    auto b = with_entries({payload});
+    auto img = pe::parse(b);
+    auto walk = walk_certificate_table(*img);
+    ASSERT_EQ(walk.entries.size(), 1u);
+    auto v = strict(b);
+    EXPECT_EQ(v.status, 1) << v.file.dump();
+    const auto* f = finding(v, "authenticode.trailing-data");
+    ASSERT_NE(f, nullptr) << v.file.dump();
+    EXPECT_EQ((*f)["offset"], walk.entries[0].offset + 8 + der.size());
+    EXPECT_EQ((*f)["length"], extra);
+    inspect_reports("authenticode.trailing-data");
+  }
+}
+
+TEST_F(cert_table, non_zero_alignment_padding_fails_and_zero_padding_passes) {
+  // A signature whose entry needs padding: RSA ones are fixed in size, so
+  // re-sign with the EC key (ECDSA DER varies) until one does.
+  auto b = with_entries({der});
+  for (int i = 0; i < 32 && (8 + der.size()) % 8 == 0; ++i) {
+    auto unsigned_path = work / "unsigned.efi";
+    ASSERT_EQ(t::run(ukikit() + " unsign -o " + q(unsigned_path) + " " + q(uki)).status, 0);
+    ASSERT_EQ(t::run(ukikit() + " sign --key " + q(key("ec")) + " --cert " + q(crt("ec")) + " -o " +
+                     q(work / "ec.efi") + " " + q(unsigned_path))
+                  .status,
+              0);
+    const auto signed_bytes = t::read_file(work / "ec.efi");
+    auto img = pe::parse(signed_bytes);
+    ASSERT_TRUE(img.ok());
+    auto s = existing_signatures(*img);
+    der.assign(s[0].begin(), s[0].end());
+  }
+  ASSERT_NE((8 + der.size()) % 8, 0u);
+  b = with_entries({der});
+  auto img = pe::parse(b);
+  auto walk = walk_certificate_table(*img);
+  ASSERT_EQ(walk.entries.size(), 1u);
+  const std::string cert = "--cert " + q(crt("db")) + " --cert " + q(crt("ec"));
+  t::write_file(work / "bad.efi", b);
+  EXPECT_EQ(gate(work / "bad.efi", cert).status, 0) << "zero padding is fine";
+  const std::uint64_t pad_at = walk.entries[0].offset + walk.entries[0].length;
+  b[pad_at] = std::byte{0x01};
+  t::write_file(work / "bad.efi", b);
+  auto v = gate(work / "bad.efi", cert);
+  EXPECT_EQ(v.status, 1) << v.file.dump();
+  const auto* f = finding(v, "authenticode.nonzero-padding");
+  ASSERT_NE(f, nullptr) << v.file.dump();
+  EXPECT_EQ((*f)["offset"], pad_at);
+  EXPECT_EQ((*f)["length"], 8 - (8 + der.size()) % 8);
+  inspect_reports("authenticode.nonzero-padding");
+}
+
+TEST_F(cert_table, second_signature_whose_own_bytes_were_changed_fails) {
+  // The last bytes of the DER are the signer's signature value.
+  auto broken = der;
+  broken.back() ^= std::byte{0x01};
+  auto v = strict(with_entries({der, broken}));
+  EXPECT_EQ(v.status, 1) << v.file.dump();
+  EXPECT_TRUE(has(v, "authenticode.signature-invalid")) << v.file.dump();
 }
 
 } // namespace

@@ -225,6 +225,7 @@ inline result<ojson> inspect_pe(const std::string& path, const pe::image& img,
   if (!o.no_hash) {
     authenticode::signature_database none;
     authenticode::verify_options vopt;
+    vopt.strict = false; // report what the gate would refuse, as warnings
     vopt.consumed = [&f](byte_span piece) { f.release(piece); };
     auto rep = authenticode::verify(img, none, nullptr, vopt);
     if (rep.sha256) ac["sha256"] = rep.sha256->hex();
@@ -240,8 +241,9 @@ inline result<ojson> inspect_pe(const std::string& path, const pe::image& img,
         warnings.push_back("signature digest mismatch: signed=" + s.claimed +
                            ", computed=" + s.computed);
     }
-    for (const auto& p : rep.problems)
-      if (p.find("not signed") == std::string::npos) warnings.push_back(p);
+    for (const auto& f : rep.findings)
+      if (f.code != authenticode::code::not_signed) warnings.push_back(f.text());
+    ac["findings"] = to_json(rep.findings);
   } else {
     for (const auto& e : authenticode::walk_certificate_table(img).entries) {
       auto s = authenticode::parse_signature(e);

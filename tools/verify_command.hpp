@@ -29,6 +29,7 @@ struct verify_options {
   std::string pcrsig_mode = "systemd";
   std::optional<unsigned> stub_release;
   bool allow_sha1 = false;
+  bool strict_sections = false;
   bool json = false;
 };
 
@@ -40,8 +41,7 @@ load_databases(const std::vector<std::string>& paths) {
     UKIKIT_TRY_ASSIGN(auto f, file::mapped_file::open(p));
     auto db = authenticode::load_trust(f.bytes(), p);
     if (!db) return std::move(db).error();
-    for (auto& c : db->certificates) all.certificates.push_back(std::move(c));
-    for (auto& d : db->sha256_digests) all.sha256_digests.push_back(std::move(d));
+    all.merge(std::move(*db));
   }
   return all;
 }
@@ -129,21 +129,24 @@ inline int run_verify(const verify_options& o, std::string_view tool) {
       // Hashed pages are dropped as the hashing passes: memory stays flat.
       vopt.consumed = [&f](byte_span piece) { f->release(piece); };
       auto rep = authenticode::verify(*img, *trust, dbx ? &*dbx : nullptr, vopt);
+      reasons = rep.reasons();
       for (const auto& name : o.required_sections)
-        if (!img->find(name)) rep.problems.push_back("required section " + name + " is missing");
-      check_pcrsig(*img, pcrpkey ? pcrpkey->bytes() : byte_span(), o, *mode, rep.problems, entry);
+        if (!img->find(name)) reasons.push_back("required section " + name + " is missing");
+      check_pcrsig(*img, pcrpkey ? pcrpkey->bytes() : byte_span(), o, *mode, reasons, entry);
       nlohmann::ordered_json sigs = nlohmann::ordered_json::array();
       for (const auto& s : rep.signatures) sigs.push_back(signature_json(s));
       entry["authenticode"] = {{"sha256", rep.sha256 ? rep.sha256->hex() : ""},
                                {"signatures", sigs}};
-      reasons = rep.problems;
-      if (!rep.passed()) {
-        // Each signature's own reasons, when none passed.
-        for (const auto& s : rep.signatures)
-          for (const auto& p : s.problems) reasons.push_back(p);
-        if (reasons.empty()) reasons.push_back("no signature passed");
-        if (rc == exit_ok) rc = exit_failed;
+      // The same section twice in a range: a warning, an error with --strict-sections.
+      auto dups = uki::duplicate_section_findings(
+          uki::view(*img), o.strict_sections ? severity::error : severity::warning);
+      for (const auto& d : dups) {
+        if (d.is_error()) reasons.push_back(d.text());
+        else if (!o.json) std::cerr << tool << ": warning: " << path << ": " << d.text() << '\n';
+        rep.findings.push_back(d);
       }
+      entry["findings"] = to_json(rep.findings);
+      if (!reasons.empty() && rc == exit_ok) rc = exit_failed;
     }
     bool passed = reasons.empty();
     entry["passed"] = passed;
@@ -171,8 +174,10 @@ inline void add_verify_options(CLI::App& cmd, verify_options& o) {
       ->check(CLI::ExistingFile);
   cmd.add_option(
          "--dbx", o.dbx,
-         "Forbidden signatures: an EFI signature list (dbx) or certificates; an image whose "
-         "SHA-256 Authenticode digest or signer certificate is listed fails")
+         "Forbidden signatures: an EFI signature list (dbx: certificates, image digests, "
+         "certificate hashes) or certificates; as EDK2 does, the image fails when ANY of its "
+         "signatures verifies with a listed certificate or has a listed signer hash, or its "
+         "digest is listed")
       ->allow_extra_args(false)
       ->check(CLI::ExistingFile);
   cmd.add_option("--require", o.required_sections,
@@ -190,6 +195,9 @@ inline void add_verify_options(CLI::App& cmd, verify_options& o) {
       "--pcrsig-mode", o.pcrsig_mode,
       "How .pcrsig entries were signed: systemd (SHA-256 for every bank), bank-hash (systemd "
       "252-257), talos");
+  cmd.add_flag("--strict-sections", o.strict_sections,
+               "Fail when a UKI has the same section twice in one profile range (e.g. two "
+               ".cmdline): which one a stub uses depends on its release");
   cmd.add_flag("--allow-sha1", o.allow_sha1,
                "Accept signatures over a sha1 image digest (refused by default)");
   cmd.add_flag("--json", o.json,

@@ -10,6 +10,7 @@
 #include "bytes.hpp"
 #include "crypto.hpp"
 #include "der.hpp"
+#include "diagnostics.hpp"
 #include "hash.hpp"
 #include "pe.hpp"
 #include "result.hpp"
@@ -161,63 +162,103 @@ inline result<hash::digest> image_digest(const pe::image& img, hash::algorithm a
 
 // ---- the certificate table --------------------------------------------------------
 
+// Finding codes of Authenticode checks (README, "Finding codes").
+namespace code {
+inline constexpr std::string_view pe_invalid = "pe.invalid";
+inline constexpr std::string_view digest_unavailable = "authenticode.digest-unavailable";
+inline constexpr std::string_view unhashed_data = "authenticode.unhashed-data";
+inline constexpr std::string_view not_signed = "authenticode.not-signed";
+inline constexpr std::string_view table_corrupt = "authenticode.table-corrupt";
+inline constexpr std::string_view entry_revision = "authenticode.entry-revision";
+inline constexpr std::string_view entry_type = "authenticode.entry-type";
+inline constexpr std::string_view entry_not_signature = "authenticode.entry-not-signature";
+inline constexpr std::string_view trailing_data = "authenticode.trailing-data";
+inline constexpr std::string_view nonzero_padding = "authenticode.nonzero-padding";
+inline constexpr std::string_view signature_invalid = "authenticode.signature-invalid";
+inline constexpr std::string_view dbx_certificate = "authenticode.dbx-certificate";
+inline constexpr std::string_view dbx_certificate_hash = "authenticode.dbx-certificate-hash";
+inline constexpr std::string_view dbx_no_signer = "authenticode.dbx-no-signer";
+inline constexpr std::string_view dbx_image_digest = "authenticode.dbx-image-digest";
+inline constexpr std::string_view db_anchor_revoked = "authenticode.db-anchor-revoked";
+} // namespace code
+
 struct table_walk {
   std::vector<pe::certificate_entry> entries;
-  std::vector<pe::diagnostic> findings; // why the walk stopped early, odd entries
+  std::vector<finding> findings; // why the walk stopped early (errors), odd entries
 };
 
-// Walk the WIN_CERTIFICATE entries as EDK2's DxeImageVerificationLib does:
-// each entry starts 8-byte aligned after the previous one; the walk stops
-// when 8 or fewer bytes are left, when dwLength passes the table, or when
-// the padding after an entry would.
+// Entries start 8-byte aligned: dwLength rounded up (EDK2's ALIGN_SIZE).
+inline std::uint64_t padded_entry_length(std::uint32_t length) noexcept {
+  return (std::uint64_t{length} + 7) & ~std::uint64_t{7};
+}
+
+// Walk the WIN_CERTIFICATE entries as EDK2's DxeImageVerificationHandler
+// does: each entry starts 8-byte aligned after the previous one; the walk
+// stops when 8 or fewer bytes are left, when dwLength passes the table, or
+// when the padding after an entry would. EDK2 then refuses the image unless
+// the walk ended exactly at the end of the table (`OffSet != SecDataDirEnd`
+// sets IsVerified = FALSE), so every early stop is an error finding.
 inline table_walk walk_certificate_table(const pe::image& img) {
   table_walk w;
   if (!img.has_certificate_table()) return w;
-  auto stop = [&](std::string msg, std::uint64_t at) {
-    w.findings.push_back({pe::diagnostic::level::error, std::move(msg), at});
+  auto stop = [&](std::string msg, std::uint64_t at, std::uint64_t length) {
+    w.findings.push_back({severity::error, code::table_corrupt,
+                          std::move(msg) + ": firmware refuses the image", at, length});
   };
   const std::uint64_t begin = img.certificate_table_offset;
   const std::uint64_t end = begin + img.certificate_table_size;
   std::uint64_t offset = begin;
+  cursor table(img.file);
   while (offset < end) {
     const std::uint64_t left = end - offset;
     if (left <= sizeof(pe::win_certificate)) {
-      stop(std::to_string(left) + " stray bytes at the end of the certificate table", offset);
+      stop(std::to_string(left) + " stray bytes at the end of the certificate table", offset, left);
       break;
     }
-    auto hdr = load<pe::win_certificate>(img.file.subspan(static_cast<std::size_t>(offset)));
-    const std::uint32_t length = hdr.length.value();
+    // The table lies inside the file (pe::parse checked), so these reads succeed.
+    if (!table.seek(offset)) break;
+    auto hdr = table.read<pe::win_certificate>("WIN_CERTIFICATE");
+    if (!hdr) break;
+    const std::uint32_t length = hdr->length.value();
     if (length <= sizeof(pe::win_certificate)) {
       stop("certificate entry has dwLength " + std::to_string(length) + " (no signature data)",
-           offset);
+           offset, left);
       break;
     }
     if (length > left) {
       stop("certificate entry dwLength " + hex(length) + " passes the end of the table (" +
                hex(left) + " bytes left)",
-           offset);
+           offset, left);
       break;
     }
-    const std::uint64_t padded = (std::uint64_t{length} + 7) & ~std::uint64_t{7};
+    const std::uint64_t padded = padded_entry_length(length);
     if (padded > left) {
-      stop("certificate entry padding passes the end of the table", offset);
+      stop("certificate entry padding passes the end of the table", offset, left);
       break;
     }
     pe::certificate_entry e;
     e.offset = offset;
     e.length = length;
-    e.revision = hdr.revision.value();
-    e.type = hdr.certificate_type.value();
+    e.revision = hdr->revision.value();
+    e.type = hdr->certificate_type.value();
     e.payload = img.file.subspan(static_cast<std::size_t>(offset + sizeof(pe::win_certificate)),
                                  length - sizeof(pe::win_certificate));
     if (e.revision != pe::win_cert_revision_2_0)
-      w.findings.push_back({pe::diagnostic::level::warning,
+      w.findings.push_back({severity::warning, code::entry_revision,
                             "certificate entry revision " + hex(e.revision) + " is not 0x200",
                             offset});
     w.entries.push_back(e);
     offset += padded;
   }
   return w;
+}
+
+// The alignment padding after an entry: the bytes from dwLength up to the
+// next multiple of 8 (the walk checked that they lie inside the table).
+inline byte_span entry_padding(const pe::image& img, const pe::certificate_entry& e) {
+  const std::uint64_t from = e.offset + e.length;
+  return img.file.subspan(static_cast<std::size_t>(from),
+                          static_cast<std::size_t>(padded_entry_length(e.length) - e.length));
 }
 
 // ---- PKCS#7 -------------------------------------------------------------------------
@@ -333,6 +374,7 @@ struct signature {
   std::string issuer;
   unsigned nested_signatures = 0; // unauthenticated 1.3.6.1.4.1.311.2.4.1 values
   bool has_signing_time = false;
+  std::size_t der_size = 0; // bytes of the payload the PKCS#7 DER takes; the rest is trailing
 };
 
 inline result<signature> parse_signature(const pe::certificate_entry& entry) {
@@ -350,6 +392,9 @@ inline result<signature> parse_signature(const pe::certificate_entry& entry) {
     return error(errc::malformed,
                  "certificate entry holds no valid PKCS#7 (truncated or corrupt DER)", at + 8);
   }
+  // d2i advanced p past the DER it used; OpenSSL ignores what follows.
+  s.der_size =
+      static_cast<std::size_t>(p - reinterpret_cast<const unsigned char*>(entry.payload.data()));
   PKCS7* p7 = s.pkcs7.get();
   if (!PKCS7_type_is_signed(p7) || !p7->d.sign || !p7->d.sign->contents)
     return error(errc::malformed, "PKCS#7 is not SignedData", at + 8);
@@ -425,11 +470,36 @@ inline result<void> verify_content(PKCS7* p7, byte_span content) {
 
 // ---- trust anchors and dbx ------------------------------------------------------
 
-// EFI_SIGNATURE_LIST types (UEFI spec §32.4.1).
+// EFI_SIGNATURE_LIST types (UEFI 2.10 §32.4.1, EFI_CERT_*_GUID), as the
+// bytes of the GUID (first three fields little-endian).
 inline constexpr std::array<std::uint8_t, 16> efi_cert_x509_guid{
+    // a5c059a1-94e4-4aa7-87b5-…
     0xa1, 0x59, 0xc0, 0xa5, 0xe4, 0x94, 0xa7, 0x4a, 0x87, 0xb5, 0xab, 0x15, 0x5c, 0x2b, 0xf0, 0x72};
+inline constexpr std::array<std::uint8_t, 16> efi_cert_sha1_guid{
+    // 826ca512-cf10-4ac9-b187-…
+    0x12, 0xa5, 0x6c, 0x82, 0x10, 0xcf, 0xc9, 0x4a, 0xb1, 0x87, 0xbe, 0x01, 0x49, 0x66, 0x31, 0xbd};
 inline constexpr std::array<std::uint8_t, 16> efi_cert_sha256_guid{
+    // c1c41626-504c-4092-aca9-…
     0x26, 0x16, 0xc4, 0xc1, 0x4c, 0x50, 0x92, 0x40, 0xac, 0xa9, 0x41, 0xf9, 0x36, 0x93, 0x43, 0x28};
+inline constexpr std::array<std::uint8_t, 16> efi_cert_sha384_guid{
+    // ff3e5307-9fd0-48c9-85f1-…
+    0x07, 0x53, 0x3e, 0xff, 0xd0, 0x9f, 0xc9, 0x48, 0x85, 0xf1, 0x8a, 0xd5, 0x6c, 0x70, 0x1e, 0x01};
+inline constexpr std::array<std::uint8_t, 16> efi_cert_sha512_guid{
+    // 093e0fae-a6c4-4f50-9f1b-…
+    0xae, 0x0f, 0x3e, 0x09, 0xc4, 0xa6, 0x50, 0x4f, 0x9f, 0x1b, 0xd4, 0x1b, 0x2b, 0x89, 0xc1, 0x9a};
+inline constexpr std::array<std::uint8_t, 16> efi_cert_x509_sha256_guid{
+    // 3bd2a492-96c0-4079-…
+    0x92, 0xa4, 0xd2, 0x3b, 0xc0, 0x96, 0x79, 0x40, 0xb4, 0x20, 0xfc, 0xf9, 0x8e, 0xf1, 0x03, 0xed};
+inline constexpr std::array<std::uint8_t, 16> efi_cert_x509_sha384_guid{
+    // 7076876e-80c2-4ee6-…
+    0x6e, 0x87, 0x76, 0x70, 0xc2, 0x80, 0xe6, 0x4e, 0xaa, 0xd2, 0x28, 0xb3, 0x49, 0xa6, 0x86, 0x5b};
+inline constexpr std::array<std::uint8_t, 16> efi_cert_x509_sha512_guid{
+    // 446dbf63-2502-4cda-…
+    0x63, 0xbf, 0x6d, 0x44, 0x02, 0x25, 0xda, 0x4c, 0xbc, 0xfa, 0x24, 0x65, 0xd2, 0xb0, 0xfe, 0x9d};
+// WIN_CERTIFICATE_UEFI_GUID CertType of a PKCS#7 entry: EFI_CERT_TYPE_PKCS7_GUID
+// 4aafd29d-68df-49ee-8aa9-347d375665a7.
+inline constexpr std::array<std::uint8_t, 16> efi_cert_type_pkcs7_guid{
+    0x9d, 0xd2, 0xaf, 0x4a, 0xdf, 0x68, 0xee, 0x49, 0x8a, 0xa9, 0x34, 0x7d, 0x37, 0x56, 0x65, 0xa7};
 
 struct efi_signature_list_header {
   std::array<std::uint8_t, 16> signature_type;
@@ -439,11 +509,54 @@ struct efi_signature_list_header {
 };
 static_assert(sizeof(efi_signature_list_header) == 28);
 
-// What a db or dbx holds: certificates and SHA-256 image digests.
+// EFI_CERT_X509_SHA256/384/512 entries: the hash of a certificate's
+// TBSCertificate followed by an EFI_TIME TimeOfRevocation (16 bytes).
+inline constexpr std::size_t efi_time_size = 16;
+
+// A certificate listed by the hash of its TBSCertificate.
+struct certificate_hash {
+  hash::digest digest;
+  std::array<std::byte, efi_time_size> revocation_time{}; // EFI_TIME; all zero: always revoked
+};
+
+// What a db or dbx holds: certificates (EFI_CERT_X509), image digests
+// (EFI_CERT_SHA1/256/384/512) and certificate hashes (EFI_CERT_X509_SHA*).
 struct signature_database {
   std::vector<crypto::x509_ptr> certificates;
-  std::vector<std::vector<std::byte>> sha256_digests;
+  std::vector<hash::digest> image_digests;
+  std::vector<certificate_hash> certificate_hashes;
+
+  bool empty() const noexcept {
+    return certificates.empty() && image_digests.empty() && certificate_hashes.empty();
+  }
+  // Take everything `other` holds (several --cert or --dbx files make one database).
+  void merge(signature_database&& other) {
+    for (auto& c : other.certificates) certificates.push_back(std::move(c));
+    image_digests.insert(image_digests.end(), other.image_digests.begin(),
+                         other.image_digests.end());
+    certificate_hashes.insert(certificate_hashes.end(), other.certificate_hashes.begin(),
+                              other.certificate_hashes.end());
+  }
 };
+
+namespace detail {
+// The algorithm of an image-digest list type, or of a certificate-hash list type.
+inline std::optional<hash::algorithm>
+image_digest_type(const std::array<std::uint8_t, 16>& guid) noexcept {
+  if (guid == efi_cert_sha1_guid) return hash::algorithm::sha1;
+  if (guid == efi_cert_sha256_guid) return hash::algorithm::sha256;
+  if (guid == efi_cert_sha384_guid) return hash::algorithm::sha384;
+  if (guid == efi_cert_sha512_guid) return hash::algorithm::sha512;
+  return std::nullopt;
+}
+inline std::optional<hash::algorithm>
+certificate_hash_type(const std::array<std::uint8_t, 16>& guid) noexcept {
+  if (guid == efi_cert_x509_sha256_guid) return hash::algorithm::sha256;
+  if (guid == efi_cert_x509_sha384_guid) return hash::algorithm::sha384;
+  if (guid == efi_cert_x509_sha512_guid) return hash::algorithm::sha512;
+  return std::nullopt;
+}
+} // namespace detail
 
 // Parse EFI_SIGNATURE_LISTs (as in db/dbx variables and efi-readvar output).
 inline result<signature_database> parse_signature_lists(byte_span data) {
@@ -455,7 +568,7 @@ inline result<signature_database> parse_signature_lists(byte_span data) {
     const std::uint32_t list_size = h.signature_list_size.value(),
                         header_size = h.signature_header_size.value(),
                         entry_size = h.signature_size.value();
-    if (list_size < sizeof(h) + header_size)
+    if (list_size < sizeof(h) + std::uint64_t{header_size})
       return error(errc::malformed,
                    "EFI_SIGNATURE_LIST size " + hex(list_size) + " is smaller than its header",
                    list_offset);
@@ -468,18 +581,39 @@ inline result<signature_database> parse_signature_lists(byte_span data) {
     if (body.remaining() % entry_size != 0)
       return error(errc::malformed, "EFI_SIGNATURE_LIST entries do not fill the list evenly",
                    list_offset);
+    const auto image_alg = detail::image_digest_type(h.signature_type);
+    const auto cert_alg = detail::certificate_hash_type(h.signature_type);
     while (!body.at_end()) {
       UKIKIT_TRY(body.skip(16, "signature owner GUID"));
+      const std::uint64_t at = body.offset();
       UKIKIT_TRY_ASSIGN(byte_span payload, body.bytes(entry_size - 16, "signature data"));
       if (h.signature_type == efi_cert_x509_guid) {
         UKIKIT_TRY_ASSIGN(auto cert, crypto::load_certificate(payload, "EFI_CERT_X509 entry"));
         db.certificates.push_back(std::move(cert));
-      } else if (h.signature_type == efi_cert_sha256_guid) {
-        if (payload.size() != 32)
-          return error(errc::malformed, "EFI_CERT_SHA256 entry is not 32 bytes", body.offset());
-        db.sha256_digests.emplace_back(payload.begin(), payload.end());
+      } else if (image_alg) {
+        auto d = hash::digest::from_bytes(*image_alg, payload);
+        if (!d)
+          return error(errc::malformed,
+                       "EFI_SIGNATURE_LIST " + std::string(hash::name(*image_alg)) + " entry has " +
+                           std::to_string(payload.size()) + " bytes, not " +
+                           std::to_string(hash::digest_size(*image_alg)),
+                       at);
+        db.image_digests.push_back(*d);
+      } else if (cert_alg) {
+        const std::size_t n = hash::digest_size(*cert_alg);
+        if (payload.size() != n + efi_time_size)
+          return error(errc::malformed,
+                       "EFI_SIGNATURE_LIST x509-" + std::string(hash::name(*cert_alg)) +
+                           " entry has " + std::to_string(payload.size()) + " bytes, not " +
+                           std::to_string(n + efi_time_size) + " (hash and EFI_TIME)",
+                       at);
+        UKIKIT_TRY_ASSIGN(auto d, hash::digest::from_bytes(*cert_alg, payload.first(n)));
+        certificate_hash ch{d, {}};
+        std::copy(payload.begin() + static_cast<std::ptrdiff_t>(n), payload.end(),
+                  ch.revocation_time.begin());
+        db.certificate_hashes.push_back(ch);
       }
-      // Other types (RSA2048, X509_SHA256 …) are not used for PE images here.
+      // Other types (EFI_CERT_RSA2048 …) are not used for PE images: EDK2 skips them too.
     }
   }
   return db;
@@ -509,10 +643,42 @@ inline result<signature_database> load_trust(byte_span data, std::string_view wh
 }
 
 // ---- verification ------------------------------------------------------------------
+//
+// The decision follows EDK2's DxeImageVerificationHandler
+// (SecurityPkg/Library/DxeImageVerificationLib/DxeImageVerificationLib.c),
+// which walks every certificate table entry in order and, for each entry it
+// can hash by (a PKCS#7 whose DigestInfo names sha1/256/384/512):
+//   1. IsForbiddenByDbx: the image is refused outright (whatever the other
+//      entries say) when
+//      a. an EFI_CERT_X509 certificate in dbx verifies the signature as a
+//         trust anchor (AuthenticodeVerify with that certificate as root:
+//         the chain may end at the signer or at any issuer, the signature
+//         must verify and the signed digest must be the image's), or
+//      b. the signature has no signer certificate (Pkcs7GetSigners fails), or
+//      c. the hash of the signer's TBSCertificate is in an
+//         EFI_CERT_X509_SHA256/384/512 list and no dbt timestamp clears it
+//         (ukikit has no dbt: a listed hash always refuses; so does EDK2
+//         when the revocation time is zero or dbt is absent);
+//   2. IsAllowedByDb (only until one entry passed): the first db certificate
+//      that verifies the signature as a trust anchor allows the image, unless
+//      that db certificate's own TBSCertificate hash is in dbx;
+//   3. the image digest in this entry's algorithm listed in dbx
+//      (EFI_CERT_SHA1/256/384/512) refuses the image;
+//   4. the same digest listed in db allows it.
+// Entries of another wCertificateType, and entries that do not parse, are
+// skipped. The walk must end exactly at the end of the table.
+//
+// ukiverify is stricter than the firmware where unsigned bytes could ride
+// along: in strict mode every byte of the certificate table must belong to a
+// verifiable signature (or be zero padding), and an image passes only through
+// a signature that chains to a given certificate (not through a db digest).
 
 struct verify_options {
   // sha1 image digests are weak; firmware may still accept them.
   bool allow_sha1 = false;
+  // Strict (the gate): unsigned data in the certificate table and unhashed
+  // data are errors. Permissive (inspect): they are warnings.
+  bool strict = true;
   // Told about each hashed piece of the file (see image_digest).
   consumed_fn consumed;
 };
@@ -526,7 +692,7 @@ struct signature_result {
   bool digest_matches = false;
   bool signature_valid = false; // messageDigest and signer signature
   bool trusted = false;         // chains to a trust anchor
-  bool revoked = false;         // dbx lists the image or a certificate
+  bool revoked = false;         // dbx refuses it (and with it the image)
   bool refused = false;         // policy refuses it (sha1, unknown algorithm)
   unsigned nested_signatures = 0;
   std::vector<std::string> problems; // why it does not pass
@@ -540,132 +706,164 @@ struct signature_result {
 struct verify_report {
   std::optional<hash::digest> sha256; // the image digest, when computable
   std::vector<signature_result> signatures;
-  std::vector<std::string> problems; // about the image, not one signature
-  bool passed() const noexcept {
-    return problems.empty() && std::any_of(signatures.begin(), signatures.end(),
-                                           [](const signature_result& s) { return s.passed(); });
+  std::vector<finding> findings; // about the image and its certificate table
+
+  bool any_signature_passed() const noexcept {
+    return std::any_of(signatures.begin(), signatures.end(),
+                       [](const signature_result& s) { return s.passed(); });
+  }
+  bool passed() const noexcept { return !has_errors(findings) && any_signature_passed(); }
+
+  // Why the image does not pass: the error findings, then, when no signature
+  // passed, each signature's problems. Empty when it passes.
+  std::vector<std::string> reasons() const {
+    std::vector<std::string> out;
+    for (const auto& f : findings)
+      if (f.is_error()) out.push_back(f.text());
+    if (!any_signature_passed()) {
+      for (const auto& s : signatures)
+        for (const auto& p : s.problems) out.push_back(p);
+      if (out.empty()) out.push_back("no signature passed");
+    }
+    return out;
   }
 };
 
 namespace detail {
 
-inline bool listed(const signature_database* dbx, const hash::digest& d) {
-  if (!dbx || d.alg() != hash::algorithm::sha256) return false;
-  return std::any_of(dbx->sha256_digests.begin(), dbx->sha256_digests.end(),
-                     [&](const std::vector<std::byte>& v) {
-                       return std::equal(v.begin(), v.end(), d.bytes().begin(), d.bytes().end());
-                     });
+inline bool listed(const std::vector<hash::digest>& digests, const hash::digest& d) {
+  return std::find(digests.begin(), digests.end(), d) != digests.end();
 }
 
-// Does `cert` chain to one of the anchors? No time check, any purpose, and
-// any anchor (root, intermediate or the signer itself), as firmware does.
-inline bool chains(X509* cert, STACK_OF(X509) * untrusted, const signature_database& trust,
-                   std::string& why) {
+// The TBSCertificate of a certificate, as encoded in it (EDK2 X509GetTBSCert).
+inline result<std::vector<std::byte>> tbs_certificate(X509* cert) {
+  UKIKIT_TRY_ASSIGN(der::bytes whole, crypto::to_der(cert));
+  cursor c(whole);
+  UKIKIT_TRY_ASSIGN(der::tlv top, der::expect(c, der::tag_sequence, "Certificate"));
+  cursor body = der::inside(top);
+  UKIKIT_TRY_ASSIGN(der::tlv tbs, der::expect(body, der::tag_sequence, "TBSCertificate"));
+  return std::vector<std::byte>(tbs.whole.begin(), tbs.whole.end());
+}
+
+// Is the certificate listed in dbx by the hash of its TBSCertificate
+// (EDK2 IsCertHashFoundInDbx)? A certificate that cannot be hashed counts
+// as listed, as EDK2 treats a search error.
+inline bool certificate_hash_listed(X509* cert, const signature_database& dbx) {
+  if (dbx.certificate_hashes.empty()) return false;
+  auto tbs = tbs_certificate(cert);
+  if (!tbs) return true;
+  for (const auto& h : dbx.certificate_hashes) {
+    auto d = hash::compute(h.digest.alg(), *tbs);
+    if (!d || *d == h.digest) return true;
+  }
+  return false;
+}
+
+// Does `cert` chain to `anchor` (or is it `anchor`)? No time check, any
+// purpose, partial chains allowed, as EDK2's Pkcs7Verify sets its store.
+inline bool chains_to(X509* cert, STACK_OF(X509) * untrusted, X509* anchor, std::string* why) {
   crypto::store_ptr store(X509_STORE_new());
   crypto::store_ctx_ptr ctx(X509_STORE_CTX_new());
   if (!store || !ctx) return false;
-  for (const auto& a : trust.certificates) X509_STORE_add_cert(store.get(), a.get());
+  X509_STORE_add_cert(store.get(), anchor);
   if (X509_STORE_CTX_init(ctx.get(), store.get(), cert, untrusted) != 1) return false;
   X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
   X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_NO_CHECK_TIME);
   X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_ANY);
   bool ok = X509_verify_cert(ctx.get()) == 1;
-  if (!ok) why = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
+  if (!ok && why) *why = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
   ERR_clear_error();
   return ok;
 }
 
-inline void verify_one(const pe::certificate_entry& entry,
-                       const std::function<result<hash::digest>(hash::algorithm)>& digest_for,
-                       const signature_database& trust, const signature_database* dbx,
-                       const verify_options& opt, signature_result& r) {
-  r.entry_offset = entry.offset;
-  auto parsed = parse_signature(entry);
-  if (!parsed) {
-    r.problems.push_back(parsed.error().message());
+// The strict gate's check of one certificate table entry: the bytes no
+// signature covers (another entry type, a payload that is no Authenticode
+// signature, bytes after the DER, non-zero alignment padding). `s` is the
+// entry's parsed signature, or null with `parse_error` saying why not.
+inline void check_unsigned_bytes(const pe::image& img, const pe::certificate_entry& entry,
+                                 const signature* s, const std::string& parse_error, severity level,
+                                 std::vector<finding>& findings) {
+  const std::uint64_t whole = padded_entry_length(entry.length);
+  if (entry.type != pe::win_cert_type_pkcs_signed_data) {
+    const bool pkcs7_guid =
+        entry.type == pe::win_cert_type_efi_guid &&
+        entry.payload.size() > efi_cert_type_pkcs7_guid.size() &&
+        std::equal(efi_cert_type_pkcs7_guid.begin(), efi_cert_type_pkcs7_guid.end(),
+                   entry.payload.begin(),
+                   [](std::uint8_t a, std::byte b) { return std::byte{a} == b; });
+    findings.push_back(
+        {level, code::entry_type,
+         "certificate entry type " + hex(entry.type) +
+             (pkcs7_guid ? " (WIN_CERT_TYPE_EFI_GUID with a PKCS#7): firmware would check it as "
+                           "a signature, ukikit does not support it"
+                         : " is not PKCS_SIGNED_DATA (0x2): firmware skips it") +
+             "; the gate refuses its unverified bytes",
+         entry.offset, whole});
     return;
   }
-  signature& s = *parsed;
-  r.subject = s.subject;
-  r.issuer = s.issuer;
-  r.nested_signatures = s.nested_signatures;
-  r.claimed = to_hex(s.indirect.digest);
-  r.digest_algorithm =
-      s.indirect.algorithm ? std::string(hash::name(*s.indirect.algorithm)) : s.indirect.digest_oid;
-  if (!s.indirect.algorithm) {
-    r.refused = true;
-    r.problems.push_back("unsupported digest algorithm " + s.indirect.digest_oid);
+  if (!s) {
+    findings.push_back({level, code::entry_not_signature,
+                        "certificate entry is not an Authenticode signature (" + parse_error +
+                            "): firmware skips it and would boot the image through another "
+                            "signature; the gate refuses it because no signature covers its bytes",
+                        entry.offset, whole});
     return;
   }
-  if (*s.indirect.algorithm == hash::algorithm::sha1 && !opt.allow_sha1) {
-    r.refused = true;
-    r.problems.push_back("sha1 image digest refused by policy (allow it with --allow-sha1)");
+  // osslsigncode and signtool count the alignment padding in dwLength: up
+  // to 7 zero bytes after the DER that end the entry on a multiple of 8 are
+  // that padding, not data.
+  const byte_span after_der = entry.payload.subspan(s->der_size);
+  const bool padding_in_length =
+      after_der.size() < 8 && entry.length % 8 == 0 && all_zero(after_der);
+  if (!after_der.empty() && !padding_in_length) {
+    const std::uint64_t at = entry.offset + sizeof(pe::win_certificate) + s->der_size;
+    findings.push_back({level, code::trailing_data,
+                        "certificate entry has bytes after the end of its PKCS#7 (dwLength " +
+                            hex(entry.length) + ", the DER ends at " + hex(at) +
+                            "): firmware ignores them; the gate refuses them because no "
+                            "signature covers them",
+                        at, entry.payload.size() - s->der_size});
   }
-  auto computed = digest_for(*s.indirect.algorithm);
-  if (!computed) {
-    r.problems.push_back(computed.error().message());
-    return;
-  }
-  r.computed = computed->hex();
-  r.digest_matches = r.claimed == r.computed;
-  if (!r.digest_matches)
-    r.problems.push_back("digest mismatch: signed=" + r.claimed + ", computed=" + r.computed);
+  byte_span pad = entry_padding(img, entry);
+  if (!all_zero(pad))
+    findings.push_back({level, code::nonzero_padding,
+                        "alignment padding after a certificate entry is not zero: firmware skips "
+                        "it; the gate refuses it because no signature covers it",
+                        entry.offset + entry.length, pad.size()});
+}
 
-  // messageDigest over the content octets, and the signer's signature.
-  auto valid = verify_content(s.pkcs7.get(), s.indirect.content_octets);
-  r.signature_valid = valid.ok();
-  if (!valid) r.problems.push_back(valid.error().message());
-
-  STACK_OF(X509)* signers = PKCS7_get0_signers(s.pkcs7.get(), nullptr, 0);
-  X509* signer = signers && sk_X509_num(signers) > 0 ? sk_X509_value(signers, 0) : nullptr;
-  if (!signer) {
-    r.problems.push_back("signer certificate is not in the signature");
-  } else {
-    std::string why;
-    r.trusted = chains(signer, s.pkcs7->d.sign->cert, trust, why);
-    if (!r.trusted)
-      r.problems.push_back("signer \"" + r.subject + "\" does not chain to a given certificate (" +
-                           why + ")");
-    if (dbx) {
-      STACK_OF(X509)* certs = s.pkcs7->d.sign->cert;
-      for (int i = 0; certs && i < sk_X509_num(certs); ++i) {
-        X509* c = sk_X509_value(certs, i);
-        for (const auto& bad : dbx->certificates)
-          if (X509_cmp(c, bad.get()) == 0) {
-            r.revoked = true;
-            r.problems.push_back("certificate \"" + crypto::subject(c) + "\" is listed in dbx");
-          }
-      }
-    }
-  }
-  sk_X509_free(signers);
-  ERR_clear_error();
-  if (r.nested_signatures)
-    r.notes.push_back(
-        std::to_string(r.nested_signatures) +
-        " nested signature(s) present: firmware ignores them, only this outer signature counts");
+// Does the signature verify with `anchor` as its root and sign `digest`
+// (EDK2 AuthenticodeVerify)?
+inline bool authenticode_verify(const signature& s, bool signature_valid, bool digest_matches,
+                                X509* signer, X509* anchor) {
+  return signature_valid && digest_matches && signer &&
+         chains_to(signer, s.pkcs7->d.sign->cert, anchor, nullptr);
 }
 
 } // namespace detail
 
-// Verify every signature of an image against trust anchors (and dbx). The
-// image passes when at least one signature passes and the image itself has
-// no problem (unhashed non-zero data, a malformed certificate table).
+// Verify every signature of an image against trust anchors (db) and dbx.
+// The image passes when no error finding is left (dbx refused nothing, the
+// certificate table is intact and, in strict mode, holds no unsigned bytes,
+// nothing unhashed hides data) and at least one signature passes.
 inline verify_report verify(const pe::image& img, const signature_database& trust,
                             const signature_database* dbx = nullptr,
                             const verify_options& opt = {}) {
   verify_report rep;
+  const severity gate = opt.strict ? severity::error : severity::warning;
   for (const auto& d : img.diagnostics)
-    if (d.severity == pe::diagnostic::level::error) rep.problems.push_back(d.text());
+    if (d.severity == pe::diagnostic::level::error)
+      rep.findings.push_back({severity::error, code::pe_invalid, d.message, d.offset});
   auto ranges = compute_ranges(img);
   if (!ranges) {
-    rep.problems.push_back(ranges.error().message());
+    rep.findings.push_back({severity::error, code::digest_unavailable, ranges.error().context(),
+                            ranges.error().offset()});
     return rep;
   }
   for (const auto& g : ranges->gaps)
     if (g.nonzero)
-      rep.problems.push_back(std::to_string(g.size) + " bytes of unhashed data at offset " +
-                             hex(g.offset) + " (not covered by the signature)");
+      rep.findings.push_back({gate, code::unhashed_data,
+                              "unhashed data (not covered by the signature)", g.offset, g.size});
   // Each algorithm's digest is computed once, however many signatures use it.
   std::map<hash::algorithm, result<hash::digest>> digests;
   auto digest_for = [&](hash::algorithm a) -> result<hash::digest> {
@@ -673,22 +871,151 @@ inline verify_report verify(const pe::image& img, const signature_database& trus
     if (it == digests.end()) it = digests.emplace(a, image_digest(*ranges, a, opt.consumed)).first;
     return it->second;
   };
-  if (auto d = digest_for(hash::algorithm::sha256)) {
-    rep.sha256 = *d;
-    if (detail::listed(dbx, *d))
-      rep.problems.push_back("image digest " + d->hex() + " is listed in dbx");
+  if (auto d = digest_for(hash::algorithm::sha256)) rep.sha256 = *d;
+  // 3. Image digests in dbx. EDK2 looks up the digest of each entry's
+  //    algorithm (and the SHA-256 one of an unsigned image); ukikit looks up
+  //    every algorithm dbx lists, which refuses at least what EDK2 refuses.
+  if (dbx) {
+    for (hash::algorithm a : hash::all_algorithms) {
+      bool any = std::any_of(dbx->image_digests.begin(), dbx->image_digests.end(),
+                             [a](const hash::digest& d) { return d.alg() == a; });
+      if (!any) continue;
+      auto d = digest_for(a);
+      if (d && detail::listed(dbx->image_digests, *d))
+        rep.findings.push_back({severity::error, code::dbx_image_digest,
+                                "image " + std::string(hash::name(a)) + " digest " + d->hex() +
+                                    " is listed in dbx: firmware refuses the image"});
+    }
   }
   if (!img.has_certificate_table()) {
-    rep.problems.push_back("image is not signed (no certificate table)");
+    rep.findings.push_back(
+        {severity::error, code::not_signed, "image is not signed (no certificate table)"});
     return rep;
   }
   auto walk = walk_certificate_table(img);
-  for (const auto& f : walk.findings)
-    if (f.severity == pe::diagnostic::level::error) rep.problems.push_back(f.text());
-  if (walk.entries.empty()) rep.problems.push_back("certificate table holds no signature");
-  for (const auto& e : walk.entries) {
+  for (auto& f : walk.findings) rep.findings.push_back(std::move(f));
+  if (walk.entries.empty())
+    rep.findings.push_back(
+        {severity::error, code::not_signed, "certificate table holds no signature"});
+
+  for (std::size_t i = 0; i < walk.entries.size(); ++i) {
+    const auto& e = walk.entries[i];
     signature_result r;
-    detail::verify_one(e, digest_for, trust, dbx, opt, r);
+    r.entry_offset = e.offset;
+    const std::string label = "signature " + std::to_string(i + 1);
+    auto parsed = parse_signature(e);
+    detail::check_unsigned_bytes(img, e, parsed ? &*parsed : nullptr,
+                                 parsed ? std::string() : parsed.error().context(), gate,
+                                 rep.findings);
+    if (!parsed) {
+      r.problems.push_back(parsed.error().message());
+      rep.signatures.push_back(std::move(r));
+      continue; // EDK2: HashPeImageByType fails, the entry is skipped
+    }
+    signature& s = *parsed;
+    r.subject = s.subject;
+    r.issuer = s.issuer;
+    r.nested_signatures = s.nested_signatures;
+    r.claimed = to_hex(s.indirect.digest);
+    r.digest_algorithm = s.indirect.algorithm ? std::string(hash::name(*s.indirect.algorithm))
+                                              : s.indirect.digest_oid;
+    if (r.nested_signatures)
+      r.notes.push_back(std::to_string(r.nested_signatures) +
+                        " nested signature(s) present: firmware ignores them, only this outer "
+                        "signature counts");
+    if (!s.indirect.algorithm) {
+      r.refused = true;
+      r.problems.push_back("unsupported digest algorithm " + s.indirect.digest_oid);
+      rep.signatures.push_back(std::move(r));
+      continue; // EDK2 cannot hash by it either: skipped
+    }
+    if (*s.indirect.algorithm == hash::algorithm::sha1 && !opt.allow_sha1) {
+      r.refused = true;
+      r.problems.push_back("sha1 image digest refused by policy (allow it with --allow-sha1)");
+    }
+    auto computed = digest_for(*s.indirect.algorithm);
+    if (!computed) {
+      r.problems.push_back(computed.error().message());
+      rep.signatures.push_back(std::move(r));
+      continue;
+    }
+    r.computed = computed->hex();
+    r.digest_matches = r.claimed == r.computed;
+    if (!r.digest_matches)
+      r.problems.push_back("digest mismatch: signed=" + r.claimed + ", computed=" + r.computed);
+    // messageDigest over the content octets, and the signer's signature.
+    auto valid = verify_content(s.pkcs7.get(), s.indirect.content_octets);
+    r.signature_valid = valid.ok();
+    if (!valid) {
+      r.problems.push_back(valid.error().message());
+      rep.findings.push_back({gate, code::signature_invalid,
+                              label + " does not verify (" + valid.error().context() +
+                                  "): its bytes are authenticated by no key",
+                              e.offset, padded_entry_length(e.length)});
+    }
+
+    STACK_OF(X509)* signers = PKCS7_get0_signers(s.pkcs7.get(), nullptr, 0);
+    X509* signer = signers && sk_X509_num(signers) > 0 ? sk_X509_value(signers, 0) : nullptr;
+    ERR_clear_error();
+    if (!signer) r.problems.push_back("signer certificate is not in the signature");
+
+    // 1. IsForbiddenByDbx.
+    if (dbx) {
+      std::string revoked_by;
+      std::string_view revoked_code;
+      for (const auto& bad : dbx->certificates)
+        if (detail::authenticode_verify(s, r.signature_valid, r.digest_matches, signer,
+                                        bad.get())) {
+          revoked_code = code::dbx_certificate;
+          revoked_by = "it verifies with certificate \"" + crypto::subject(bad.get()) +
+                       "\", which is listed in dbx";
+          break;
+        }
+      if (revoked_by.empty() && !signer) {
+        revoked_code = code::dbx_no_signer;
+        revoked_by = "it names no signer certificate, which EDK2 treats as revoked when dbx is set";
+      }
+      if (revoked_by.empty() && signer && detail::certificate_hash_listed(signer, *dbx)) {
+        revoked_code = code::dbx_certificate_hash;
+        revoked_by = "the hash of its signer certificate \"" + r.subject + "\" is listed in dbx";
+      }
+      if (!revoked_by.empty()) {
+        r.revoked = true;
+        r.problems.push_back("revoked: " + revoked_by);
+        rep.findings.push_back({severity::error, revoked_code,
+                                label + " (signer \"" + r.subject +
+                                    "\") is revoked: " + revoked_by +
+                                    "; firmware refuses the image whatever the other "
+                                    "signatures say",
+                                e.offset, padded_entry_length(e.length)});
+      }
+    }
+
+    // 2. IsAllowedByDb: the first db certificate that verifies the signature.
+    if (signer) {
+      std::string why = trust.certificates.empty() ? "no trust anchor given" : "";
+      bool anchor_revoked = false;
+      for (const auto& anchor : trust.certificates) {
+        if (!detail::chains_to(signer, s.pkcs7->d.sign->cert, anchor.get(), &why)) continue;
+        if (dbx && detail::certificate_hash_listed(anchor.get(), *dbx)) {
+          anchor_revoked = true;
+          r.problems.push_back("trust anchor \"" + crypto::subject(anchor.get()) +
+                               "\" is listed in dbx by its certificate hash");
+          rep.findings.push_back({severity::warning, code::db_anchor_revoked,
+                                  label + " chains to \"" + crypto::subject(anchor.get()) +
+                                      "\", whose certificate hash is listed in dbx: firmware "
+                                      "does not allow the image through it",
+                                  e.offset});
+        } else {
+          r.trusted = true;
+        }
+        break;
+      }
+      if (!r.trusted && !anchor_revoked)
+        r.problems.push_back("signer \"" + r.subject +
+                             "\" does not chain to a given certificate (" + why + ")");
+    }
+    sk_X509_free(signers);
     rep.signatures.push_back(std::move(r));
   }
   return rep;

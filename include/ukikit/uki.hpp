@@ -15,6 +15,7 @@
 // profile's sections override the base's), reference/uki-signing-pcr.md §1.
 #pragma once
 
+#include "diagnostics.hpp"
 #include "pe.hpp"
 #include "result.hpp"
 #include "uki/kernel.hpp"
@@ -351,6 +352,29 @@ inline std::optional<stub_identity> identify_stub(const pe::image& img, bool sdm
   if (digits <= 6)
     for (std::size_t i = 0; i < digits; ++i)
       out.release = out.release * 10 + static_cast<unsigned>(out.version[i] - '0');
+  return out;
+}
+
+// ---- the verify gate's section checks ------------------------------------------
+
+namespace code {
+inline constexpr std::string_view duplicate_section = "uki.duplicate-section";
+} // namespace code
+
+// The same section kind twice in one profile range (base or a profile):
+// which one a stub uses depends on its release (257 and later take the
+// first; older stubs' locate_sections overwrote, so the last one won), and
+// a signer reviewing one may ship the other. `level` is the gate's choice:
+// error with ukiverify --strict-sections, warning otherwise.
+inline std::vector<::ukikit::finding> duplicate_section_findings(const view& v, severity level) {
+  std::vector<::ukikit::finding> out;
+  for (const duplicate& d : v.duplicates())
+    out.push_back({level, code::duplicate_section,
+                   "duplicate " + std::string(name(d.kind)) + " in " + view::range_name(d.used) +
+                       " (section table indexes " + std::to_string(d.used.index) + " and " +
+                       std::to_string(d.ignored.index) +
+                       "): systemd-stub 257 and later use the first, older stubs the last",
+                   d.ignored.section->header_offset});
   return out;
 }
 
