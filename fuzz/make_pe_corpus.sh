@@ -9,7 +9,7 @@
 set -eu
 
 ukikit=${1:?usage: make_pe_corpus.sh PATH/TO/ukikit}
-for tool in gcc ld objcopy openssl sbsign osslsigncode; do
+for tool in gcc ld objcopy openssl sbsign osslsigncode python3; do
   command -v "$tool" >/dev/null 2>&1 || { echo "make_pe_corpus.sh: $tool is required" >&2; exit 2; }
 done
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,9 +34,43 @@ sbsign --key k.pem --cert c.pem --output sbsigned.efi tiny-stripped.efi >/dev/nu
 osslsigncode sign -key k.pem -certs c.pem -in tiny-stripped.efi -out ossl.efi >/dev/null 2>&1
 osslsigncode sign -nest -key ek.pem -certs ec.pem -in ossl.efi -out nested.efi >/dev/null 2>&1
 
+# Certificate tables with bytes no signature covers (issue 12's shapes): a
+# junk entry before and after the signature, an entry of another type,
+# bytes after the PKCS#7 inside dwLength, non-zero padding.
+python3 - <<'PY'
+import struct
+img = bytearray(open("ukikit-signed.efi", "rb").read())
+lfanew = struct.unpack_from("<I", img, 0x3c)[0]
+secdir = lfanew + 24 + 112 + 4 * 8        # PE32+: optional header, data directory 4
+off, size = struct.unpack_from("<II", img, secdir)
+body, table = bytes(img[:off]), bytes(img[off:off + size])
+der = table[8:struct.unpack_from("<I", table, 0)[0]]
+def entry(payload, kind=2, pad=b""):
+    e = struct.pack("<IHH", 8 + len(payload), 0x200, kind) + payload
+    return e + (pad or b"\0" * ((8 - len(e) % 8) % 8))
+def write(name, entries):
+    t = b"".join(entries)
+    out = bytearray(body + t)
+    struct.pack_into("<II", out, secdir, off, len(t))
+    open(name, "wb").write(out)
+junk = b"A" * 100
+write("junk-after.efi", [entry(der), entry(junk)])
+write("junk-before.efi", [entry(junk), entry(der)])
+write("other-type.efi", [entry(der), entry(der, kind=1)])
+write("trailing.efi", [entry(der + b"Z" * 5)])
+write("efi-guid.efi", [entry(bytes.fromhex("9dd2af4adf68ee498aa9347d375665a7") + der, kind=0x0ef1)])
+n = (8 - (8 + len(der)) % 8) % 8
+if n:
+    write("nonzero-padding.efi", [entry(der, pad=b"\x01" * n)])
+else:                                     # make room for padding: one zero after the DER
+    write("nonzero-padding.efi", [entry(der + b"\0", pad=b"\x01" * 7)])
+PY
+
 reset() { rm -rf "$here/corpus/$1" && mkdir -p "$here/corpus/$1"; }
 reset pe_fuzzer
 cp tiny.efi tiny-stripped.efi ukikit-signed.efi sbsigned.efi "$here/corpus/pe_fuzzer/"
 reset authenticode_fuzzer
-cp ukikit-signed.efi two-signatures.efi sbsigned.efi ossl.efi nested.efi ukikit.p7 "$here/corpus/authenticode_fuzzer/"
+cp ukikit-signed.efi two-signatures.efi sbsigned.efi ossl.efi nested.efi ukikit.p7 \
+  junk-after.efi junk-before.efi other-type.efi trailing.efi efi-guid.efi nonzero-padding.efi \
+  "$here/corpus/authenticode_fuzzer/"
 ls -l "$here/corpus/pe_fuzzer" "$here/corpus/authenticode_fuzzer" >&2
