@@ -34,7 +34,12 @@ sbsign --key k.pem --cert c.pem --output sbsigned.efi tiny-stripped.efi >/dev/nu
 osslsigncode sign -key k.pem -certs c.pem -in tiny-stripped.efi -out ossl.efi >/dev/null 2>&1
 osslsigncode sign -nest -key ek.pem -certs ec.pem -in ossl.efi -out nested.efi >/dev/null 2>&1
 
-reset() { rm -rf "$here/corpus/$1" && mkdir -p "$here/corpus/$1"; }
+# Kept: regression-* (inputs that once failed) and min-* (the corpus a
+# fuzzing run grew, minimized with -merge=1).
+reset() {
+  mkdir -p "$here/corpus/$1"
+  find "$here/corpus/$1" -type f ! -name 'regression-*' ! -name 'min-*' -delete
+}
 reset pe_fuzzer
 cp tiny.efi tiny-stripped.efi ukikit-signed.efi sbsigned.efi "$here/corpus/pe_fuzzer/"
 reset authenticode_fuzzer
