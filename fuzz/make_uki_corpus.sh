@@ -23,10 +23,11 @@ trap 'rm -rf "$work"' EXIT
 export LC_ALL=C SOURCE_DATE_EPOCH=0
 cd "$work"
 
-# Seeds named regression-* (inputs that once failed) are kept.
+# Kept: regression-* (inputs that once failed) and min-* (the corpus a
+# fuzzing run grew, minimized with -merge=1).
 reset() {
   mkdir -p "$here/corpus/$1"
-  find "$here/corpus/$1" -type f ! -name 'regression-*' -delete
+  find "$here/corpus/$1" -type f ! -name 'regression-*' ! -name 'min-*' -delete
 }
 # Little-endian u32, and writing one into a file at an offset.
 le32() { for i in 0 1 2 3; do printf "\\$(printf %03o $(( ($1 >> (8 * i)) & 255 )))"; done; }
