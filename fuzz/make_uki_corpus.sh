@@ -106,6 +106,7 @@ cp "$here/corpus/kernel_fuzzer/zboot-gzip" zboot.linux
 # in the setup code, and payload_offset/payload_length naming the
 # compressed Image after the protected-mode code's first 64 bytes. It
 # starts with "MZ" and e_lfanew pointing at "PE\0\0", as EFI-stub kernels do.
+# shellcheck disable=SC2059 # $3 is a printf format: its escapes are the bytes
 patch() { printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null; }
 patch16() { le32 "$3" | head -c 2 | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null; }
 bzimage() {
