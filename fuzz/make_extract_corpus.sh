@@ -16,7 +16,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export LC_ALL=C
 mkdir -p "$out"
-find "$out" -type f ! -name 'regression-*' -delete
+# Kept: regression-* (inputs that once failed) and min-* (the corpus a
+# fuzzing run grew, minimized with -merge=1).
+find "$out" -type f ! -name 'regression-*' ! -name 'min-*' -delete
 cd "$work"
 
 # entry NAME MODE(octal) NLINK INO DATA [RDEVMAJOR RDEVMINOR]: one newc

@@ -66,7 +66,12 @@ else:                                     # make room for padding: one zero afte
     write("nonzero-padding.efi", [entry(der + b"\0", pad=b"\x01" * 7)])
 PY
 
-reset() { rm -rf "$here/corpus/$1" && mkdir -p "$here/corpus/$1"; }
+# Kept: regression-* (inputs that once failed) and min-* (the corpus a
+# fuzzing run grew, minimized with -merge=1).
+reset() {
+  mkdir -p "$here/corpus/$1"
+  find "$here/corpus/$1" -type f ! -name 'regression-*' ! -name 'min-*' -delete
+}
 reset pe_fuzzer
 cp tiny.efi tiny-stripped.efi ukikit-signed.efi sbsigned.efi "$here/corpus/pe_fuzzer/"
 reset authenticode_fuzzer

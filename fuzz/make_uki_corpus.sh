@@ -2,8 +2,8 @@
 # Regenerates the seed corpora of uki_fuzzer, os_release_fuzzer, sbat_fuzzer
 # and kernel_fuzzer in fuzz/corpus/<target>/, from real inputs and real tools:
 # this machine's os-release, the .sbat of Debian's systemd-stub and
-# systemd-boot (objcopy --dump-section), the setup header of Debian's kernel,
-# EFI zboot images whose payloads gzip, xz, zstd and lzma compressed, and
+# systemd-boot (objcopy --dump-section), x86 bzImages built from the setup
+# header layout of Documentation/arch/x86/boot.rst, EFI zboot images whose payloads gzip, xz, zstd and lzma compressed, and
 # UKIs assembled the pre-ukify way with objcopy --add-section (duplicate
 # names, which objcopy refuses to add, are made with --rename-section) on the
 # 2 KiB EFI application of fuzz/corpus/pe_fuzzer and on the Debian stub.
@@ -23,10 +23,11 @@ trap 'rm -rf "$work"' EXIT
 export LC_ALL=C SOURCE_DATE_EPOCH=0
 cd "$work"
 
-# Seeds named regression-* (inputs that once failed) are kept.
+# Kept: regression-* (inputs that once failed) and min-* (the corpus a
+# fuzzing run grew, minimized with -merge=1).
 reset() {
   mkdir -p "$here/corpus/$1"
-  find "$here/corpus/$1" -type f ! -name 'regression-*' -delete
+  find "$here/corpus/$1" -type f ! -name 'regression-*' ! -name 'min-*' -delete
 }
 # Little-endian u32, and writing one into a file at an offset.
 le32() { for i in 0 1 2 3; do printf "\\$(printf %03o $(( ($1 >> (8 * i)) & 255 )))"; done; }
@@ -98,6 +99,34 @@ cp "$here/corpus/kernel_fuzzer/zboot-gzip" zboot.linux
 # arm64 Image: text_offset 0x80000, image_size, flags 0xa (LE, 4K), "ARM\x64" at 0x38.
 { printf 'MZ\0\0'; le32 0; le32 524288; le32 0; le32 8192; le32 0; le32 10; le32 0
   head -c 24 /dev/zero; printf 'ARM\144'; le32 64; cat Image; } >"$here/corpus/kernel_fuzzer/arm64-image"
+
+# x86 bzImage (Documentation/arch/x86/boot.rst): a boot sector and one setup
+# sector (setup_sects 1), the setup header at 0x1f1 with boot_flag 0xaa55,
+# "HdrS", boot protocol 2.15, kernel_version pointing at a version string
+# in the setup code, and payload_offset/payload_length naming the
+# compressed Image after the protected-mode code's first 64 bytes. It
+# starts with "MZ" and e_lfanew pointing at "PE\0\0", as EFI-stub kernels do.
+# shellcheck disable=SC2059 # $3 is a printf format: its escapes are the bytes
+patch() { printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null; }
+patch16() { le32 "$3" | head -c 2 | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null; }
+bzimage() {
+  head -c 1024 /dev/zero >"$2"
+  patch "$2" 0 'MZ'
+  patch32 "$2" 60 128               # e_lfanew
+  patch "$2" 128 'PE\0\0'
+  patch "$2" 497 '\001'             # 0x1f1 setup_sects
+  patch16 "$2" 510 43605            # 0x1fe boot_flag 0xaa55
+  patch "$2" 512 '\353\146HdrS'      # 0x200 jump, 0x202 header
+  patch16 "$2" 518 527              # 0x206 version 0x20f
+  patch16 "$2" 526 256              # 0x20e kernel_version: 0x100 + 0x200
+  patch32 "$2" 584 64               # 0x248 payload_offset
+  patch32 "$2" 588 "$(wc -c <"Image.$1")" # 0x24c payload_length
+  patch "$2" 768 '6.6.0-seed+ (builder@host) #1 SMP PREEMPT\0'
+  head -c 64 /dev/zero >>"$2"
+  cat "Image.$1" >>"$2"
+}
+bzimage gzip "$here/corpus/kernel_fuzzer/bzimage-gzip"
+bzimage zstd22 "$here/corpus/kernel_fuzzer/bzimage-zstd"
 
 # (No seeds cut from Debian's kernel or stub: third-party binaries are never
 # committed; the unit tests read those from scripts/fetch-inputs.sh.)

@@ -940,6 +940,46 @@ TEST_F(initrd_create, gen_init_cpio_list_gives_the_entries_cpio_tv_shows) {
   EXPECT_EQ(t::read_file(path("x/bin/sh")), t::read_file(path("busybox")));
 }
 
+TEST_F(initrd_create, an_entry_named_trailer_is_refused_as_gnu_cpio_and_bsdcpio_stop_there) {
+  // Why: GNU cpio writes a file named TRAILER!!! when asked to, and then
+  // it and bsdcpio read the archive only up to that entry (the kernel too,
+  // unless it is a symlink); "after" would be lost.
+  fs::create_directories(path("t"));
+  t::write_file(path("t/TRAILER!!!"), "x");
+  t::write_file(path("t/after"), "y");
+  sh("cd " + q(path("t")) + " && printf 'TRAILER!!!\\nafter\\n' | cpio -o -H newc --quiet > " +
+     q(path("gnu.cpio")));
+  EXPECT_EQ(sh("cpio -t --quiet < " + q(path("gnu.cpio"))), "");
+  EXPECT_EQ(sh("bsdcpio -t --quiet < " + q(path("gnu.cpio"))), "");
+
+  // A list line of any type, a hard link, or a tree entry with that name.
+  t::write_file(path("a"), "abc");
+  for (const std::string& line :
+       std::vector<std::string>{"dir /TRAILER!!! 0755 0 0", "slink TRAILER!!! a 0777 0 0",
+                                "file /x " + path("a").string() + " 0644 0 0 TRAILER!!!"}) {
+    SCOPED_TRACE(line);
+    t::write_file(path("list"), line + "\nfile /after " + path("a").string() + " 0644 0 0\n");
+    auto r = ukikit("initrd create " + q(path("list")) + " -o " + q(path("out.cpio")));
+    EXPECT_EQ(r.status, 2) << r.err;
+    EXPECT_TRUE(contains(r.err, "list line 1: the name TRAILER!!! would end the archive")) << r.err;
+    EXPECT_FALSE(fs::exists(path("out.cpio")));
+  }
+  auto r = ukikit("initrd create " + q(path("t")) + " --compress none -o " + q(path("out.cpio")));
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_TRUE(contains(r.err, "TRAILER!!! would end the archive")) << r.err;
+  EXPECT_FALSE(fs::exists(path("out.cpio")));
+}
+
+TEST_F(initrd_create, a_hard_link_name_of_only_slashes_is_refused) {
+  // gen_init_cpio drops the leading '/' of a hard link name as of the
+  // entry's own name: "/" leaves nothing to name the link.
+  t::write_file(path("a"), "abc");
+  t::write_file(path("list"), "file /x " + path("a").string() + " 0644 0 0 /y /\n");
+  auto r = ukikit("initrd create " + q(path("list")) + " -o " + q(path("out.cpio")));
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_TRUE(contains(r.err, "list line 1: empty hard link name")) << r.err;
+}
+
 TEST_F(initrd_create, two_inputs_keep_their_hard_link_groups_apart) {
   // Inode numbers are unique over the whole archive: otherwise the kernel
   // (and cpio) would join a:b with x:y into one file.

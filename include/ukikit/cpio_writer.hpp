@@ -68,9 +68,34 @@ public:
   }
 
   // One entry. `data` is the file data or the symlink target; empty for
-  // other types.
+  // other types. The name TRAILER!!! is refused: the kernel ends the
+  // archive at it (a symlink aside) and GNU cpio at any entry so named, so
+  // what followed would be lost.
   result<void> add(std::string_view entry_name, const entry_fields& f, byte_span data) {
     if (finished_) return error(errc::invalid_argument, "cpio archive already finished");
+    if (entry_name == trailer_name)
+      return error(errc::invalid_argument,
+                   "cpio entry name TRAILER!!! would end the archive there");
+    return add_entry(entry_name, f, data);
+  }
+
+  // Writes TRAILER!!! and the block padding.
+  result<void> finish() {
+    if (finished_) return error(errc::invalid_argument, "cpio archive already finished");
+    entry_fields f;
+    f.nlink = 1;
+    UKIKIT_TRY(add_entry(trailer_name, f, {}));
+    if (options_.block_size > 0) UKIKIT_TRY(zeros(detail::pad(written_, options_.block_size)));
+    finished_ = true;
+    return success();
+  }
+
+  std::uint64_t written() const noexcept { return written_; }
+
+private:
+  writer(const write_options& options, compress::sink_ref sink) : options_(options), sink_(sink) {}
+
+  result<void> add_entry(std::string_view entry_name, const entry_fields& f, byte_span data) {
     UKIKIT_TRY(check_name(entry_name));
     const std::pair<std::string_view, std::uint64_t> fields[] = {{"size", data.size()},
                                                                  {"inode", f.ino},
@@ -111,22 +136,6 @@ public:
     UKIKIT_TRY(emit(data));
     return zeros(detail::pad(written_, 4));
   }
-
-  // Writes TRAILER!!! and the block padding.
-  result<void> finish() {
-    if (finished_) return error(errc::invalid_argument, "cpio archive already finished");
-    entry_fields f;
-    f.nlink = 1;
-    UKIKIT_TRY(add(trailer_name, f, {}));
-    if (options_.block_size > 0) UKIKIT_TRY(zeros(detail::pad(written_, options_.block_size)));
-    finished_ = true;
-    return success();
-  }
-
-  std::uint64_t written() const noexcept { return written_; }
-
-private:
-  writer(const write_options& options, compress::sink_ref sink) : options_(options), sink_(sink) {}
 
   static result<void> check_name(std::string_view n) {
     if (n.empty()) return error(errc::invalid_argument, "cpio entry name is empty");

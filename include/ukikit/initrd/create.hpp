@@ -275,6 +275,11 @@ inline result<std::vector<planned>> plan_list(std::string_view text, const fs::p
     } else {
       e.fields.mode = (kind == "pipe" ? S_IFIFO : S_IFSOCK) | *perm;
     }
+    for (const auto& n : names) {
+      // The kernel (and GNU cpio) would end the archive at this entry.
+      if (n == cpio::trailer_name) return bad("the name TRAILER!!! would end the archive there");
+      if (n.empty()) return bad("empty hard link name");
+    }
     const std::pair<dev_t, ino_t> id{0, names.size() > 1 ? static_cast<ino_t>(line_no) : 0};
     for (const auto& n : names) {
       for (const auto& parent : detail::parents_of(n)) {
