@@ -311,10 +311,15 @@ void check_lists(byte_span in) {
   auto db = authenticode::parse_signature_lists(in);
   if (!db) return;
   const std::string_view text = as_chars(in);
-  for (const auto& d : db->sha256_digests) {
-    CHECK(d.size() == 32);
-    CHECK(text.find(std::string_view(reinterpret_cast<const char*>(d.data()), d.size())) !=
-          std::string_view::npos);
+  // Every digest is bytes of the input, of its algorithm's size.
+  auto in_input = [&](byte_span b) { return text.find(as_chars(b)) != std::string_view::npos; };
+  for (const auto& d : db->image_digests) {
+    CHECK(d.bytes().size() == hash::digest_size(d.alg()));
+    CHECK(in_input(d.bytes()));
+  }
+  for (const auto& h : db->certificate_hashes) {
+    CHECK(h.digest.alg() != hash::algorithm::sha1);
+    CHECK(in_input(h.digest.bytes()));
   }
   for (const auto& c : db->certificates) {
     unsigned char* out = nullptr;
@@ -334,9 +339,37 @@ void check_lists(byte_span in) {
     auto trust = authenticode::load_trust(in, "fuzz");
     CHECK(trust);
     CHECK(trust->certificates.size() == db->certificates.size());
-    CHECK(trust->sha256_digests == db->sha256_digests);
+    CHECK(trust->image_digests == db->image_digests);
+    CHECK(trust->certificate_hashes.size() == db->certificate_hashes.size());
   }
   ERR_clear_error();
+}
+
+// ---- dbx against every signature ------------------------------------------------------
+
+// With every signer both in db and in dbx, no signature may pass: dbx
+// applies to every entry (EDK2), whatever another entry says.
+void check_dbx(const pe::image& img, const authenticode::table_walk& walk) {
+  authenticode::signature_database trust, dbx;
+  for (const auto& e : walk.entries) {
+    auto s = authenticode::parse_signature(e);
+    if (!s) continue;
+    STACK_OF(X509)* signers = PKCS7_get0_signers(s->pkcs7.get(), nullptr, 0);
+    if (signers && sk_X509_num(signers) > 0) {
+      X509* signer = sk_X509_value(signers, 0);
+      trust.certificates.emplace_back(X509_dup(signer));
+      dbx.certificates.emplace_back(X509_dup(signer));
+    }
+    sk_X509_free(signers);
+    ERR_clear_error();
+  }
+  if (dbx.certificates.empty()) return;
+  auto report = authenticode::verify(img, trust, &dbx);
+  CHECK(!report.passed());
+  for (const auto& sig : report.signatures)
+    // Trusted means it verified with one of these certificates as root, and
+    // dbx holds the same certificates.
+    if (sig.signature_valid && sig.digest_matches && sig.trusted) CHECK(sig.revoked);
 }
 
 } // namespace
@@ -353,6 +386,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     authenticode::signature_database none;
     auto report = authenticode::verify(*img, none);
     CHECK(!report.passed()); // nothing can chain to an empty trust store
+    check_dbx(*img, walk);
   }
 
   pe::certificate_entry blob;
