@@ -413,7 +413,7 @@ TEST(measure, the_252_stub_measures_what_systemd_measure_252_takes) {
   const auto version = run(std::string(systemd_measure) + " --version");
   // What it takes and what measured_by(…, 252) says are compared: both 252.
   UKIKIT_NEED(version.out.rfind("systemd 252 ", 0) == 0,
-              "systemd-measure of systemd 252 (it says \"" << version.out << "\")");
+              "systemd-measure of systemd 252 (it says \"" << trim_newline(version.out) << "\")");
   const auto help = run(std::string(systemd_measure) + " --help");
   std::vector<std::string> theirs;
   std::istringstream lines(help.out);
