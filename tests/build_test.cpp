@@ -30,6 +30,7 @@ protected:
   void SetUp() override {
     UKIKIT_NEED_INPUT(stub, "linuxx64.efi.stub");
     UKIKIT_NEED_INPUT(kernel, "vmlinuz");
+    UKIKIT_NEED_TOOL("openssl");
     stub_path = stub;
     kernel_path = kernel;
     initrd = t::sample_bytes(100001, 5); // not a multiple of 4: padded
