@@ -1,6 +1,23 @@
 #!/bin/sh
 # Installs everything ukikit needs to build, test, fuzz and benchmark, from
 # Debian 12 packages only. Idempotent and non-interactive; run as root.
+#
+# Every real tool a test runs is here: under UKIKIT_REQUIRE_INPUTS=1 (CI) a
+# test whose tool is missing fails and names it (tests/support.hpp,
+# UKIKIT_NEED_TOOL). The tools, by package:
+#   openssl                  openssl (keys, certificates, pkeyutl)
+#   coreutils                sha*sum, head, tr, timeout, mkfifo, touch, ...
+#   zstd xz-utils gzip pigz  zstd; xz, lzma; gzip; pigz
+#   bzip2 lz4                bzip2, lz4 (formats ukikit detects, not decodes)
+#   binutils                 objcopy, objdump, strings
+#   binutils-aarch64-linux-gnu  aarch64-linux-gnu-objcopy, -objdump
+#   cpio libarchive-tools    GNU cpio; bsdcpio, bsdtar
+#   sbsigntool               sbsign, sbverify, sbattach
+#   osslsigncode efitools    osslsigncode; cert-to-efi-sig-list, hash-to-efi-sig-list
+#   file python3             file; python3 (an independent JSON parser)
+#   systemd                  /lib/systemd/systemd-measure (not on PATH)
+#   swtpm libtss2-*          a software TPM and the TSS libraries that
+#                            `systemd-measure sign` loads
 set -eu
 
 packages="
@@ -8,7 +25,7 @@ packages="
   libssl-dev libzstd-dev liblzma-dev zlib1g-dev nlohmann-json3-dev
   libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  openssl coreutils zstd xz-utils gzip pigz
+  openssl coreutils zstd xz-utils gzip pigz bzip2 lz4 file python3
   binutils binutils-aarch64-linux-gnu cpio libarchive-tools sbsigntool osslsigncode efitools
   systemd swtpm libtss2-esys-3.0.2-0 libtss2-rc0 libtss2-mu0 libtss2-tcti-swtpm0
 "

@@ -10,7 +10,11 @@
 #          the script stops here on error
 #   asan   g++, AddressSanitizer + UndefinedBehaviorSanitizer, -Werror on our
 #          code, build/asan: build everything but the benchmarks and run
-#          ctest (unit tests, fuzz corpus replays, consumer tests)
+#          ctest (unit tests, fuzz corpus replays, consumer tests). Skipped
+#          and disabled tests are counted apart from passed ones and named;
+#          in CI (CI=true, or UKIKIT_REQUIRE_INPUTS=1 as this script sets
+#          once the inputs are fetched) any such test fails the phase, since
+#          there every tool and input a test needs must be present
 #   fuzz   clang++, libFuzzer + ASan + UBSan, build/fuzz: build each fuzz
 #          target and run it for $UKIKIT_FUZZ_SECONDS (default 20) seconds on
 #          a scratch copy of its seed corpus, with its dictionary
@@ -23,6 +27,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+invoked_from=$PWD
 cd "$root"
 jobs=${UKIKIT_JOBS:-$(nproc 2>/dev/null || echo 2)}
 results=$root/build/test-results
@@ -34,8 +39,26 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 banner() { printf '\n==> %s\n' "$*"; }
 
-# Counts for the closing line: record_counts PHASE PASSED FAILED
-record_counts() { printf '%s %s\n' "$2" "$3" >"$results/$1.counts"; }
+# Counts for the closing line: record_counts PHASE PASSED FAILED [SKIPPED]
+record_counts() { printf '%s %s %s\n' "$2" "$3" "${4:-0}" >"$results/$1.counts"; }
+
+# Whether this is a CI run, where no test may skip: every tool and input a
+# test needs is installed by setup.sh and fetch-inputs.sh.
+ci_run() { [ "${CI:-}" = true ] || [ "${UKIKIT_REQUIRE_INPUTS:-}" = 1 ]; }
+
+# stdin: a ctest log; stdout: the tests that did not run, one per line as
+# ctest names them ("NN - name (Skipped)", "(Disabled)", "(Not Run)"). ctest
+# lists skipped and disabled tests under "The following tests did not run:"
+# and tests it could not start among the failed ones, as "(Not Run)".
+ctest_not_run() {
+  awk '/^The following tests did not run:/ { list = "did not run"; next }
+       /^The following tests FAILED:/ { list = "failed"; next }
+       list != "" && /^[[:space:]]+[0-9]+ - / {
+         if (list == "did not run" || /\(Not Run\)$/) { sub(/^[[:space:]]+/, ""); print }
+         next
+       }
+       { list = "" }'
+}
 
 # ---- phase: asan -------------------------------------------------------------
 phase_asan() {
@@ -51,19 +74,47 @@ phase_asan() {
   local status=0
   ctest --test-dir build/asan --output-on-failure --no-tests=error -j "$jobs" 2>&1 | tee build/asan/ctest.log ||
     status=$?
-  # "NN% tests passed, F tests failed out of T"
-  local line passed=0 failed=0
-  line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' build/asan/ctest.log |
+  count_ctest_log asan build/asan/ctest.log || status=1
+  return "$status"
+}
+
+# count_ctest_log PHASE LOG: the counts of a ctest log for the closing line,
+# and the tests that did not run, by name; non-zero when a test failed, when
+# the log has no summary line, or in CI when any test did not run. ctest's
+# summary line, "NN% tests passed, F tests failed out of T", counts a
+# skipped test as passed and leaves disabled ones out of T.
+count_ctest_log() {
+  local phase=$1 log=$2 status=0 line passed=0 failed=0 skipped=0 not_run
+  line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" |
     tail -n 1 || true)
+  not_run=$(ctest_not_run <"$log")
   if [ -n "$line" ]; then
     failed=$(echo "$line" | sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/')
     passed=$(($(echo "$line" | sed -E 's/.* failed out of ([0-9]+).*/\1/') - failed))
-    echo "$line" >"$results/asan.ctest"
-  elif [ "$status" -eq 0 ]; then
-    echo "asan: ctest printed no summary line (no tests?)" >&2
+    echo "$line" >"$results/$phase.ctest"
+  else
+    echo "$phase: ctest printed no summary line (no tests?)" >&2
     status=1
   fi
-  record_counts asan "$passed" "$failed"
+  if [ -n "$not_run" ]; then
+    # "(Not Run)" ones are already among the failed, skipped ones among the
+    # passed.
+    skipped=$(grep -cv '(Not Run)$' <<<"$not_run" || true)
+    passed=$((passed - $(grep -c '(Skipped)$' <<<"$not_run" || true)))
+    printf '%s\n' "$not_run" >"$results/$phase.not-run"
+    if ci_run; then
+      echo "$phase: $(wc -l <<<"$not_run") tests did not run; in CI every test must run" \
+        "(a missing tool or input fails and is named under UKIKIT_REQUIRE_INPUTS=1):" >&2
+      sed 's/^/  /' "$results/$phase.not-run" >&2
+      status=1
+    else
+      echo "$phase: tests that did not run (allowed outside CI):"
+      sed 's/^/  /' "$results/$phase.not-run"
+    fi
+  fi
+  record_counts "$phase" "$passed" "$failed" "$skipped"
+  echo "$phase: $passed passed, $failed failed, $skipped skipped"
+  [ "$failed" -eq 0 ] || status=1
   return "$status"
 }
 
@@ -206,6 +257,19 @@ if [ "${1:-}" = "--phase" ]; then
   "phase_$2"
   exit
 fi
+# Count a ctest log of your own as the asan phase does:
+#   ctest --test-dir build/dev 2>&1 | tee ctest.log; scripts/test.sh --ctest-log ctest.log
+# (with CI=true or UKIKIT_REQUIRE_INPUTS=1, a test that did not run fails it).
+if [ "${1:-}" = "--ctest-log" ]; then
+  : "${2:?usage: scripts/test.sh --ctest-log LOG}"
+  results=$(mktemp -d)
+  trap 'rm -rf "$results"' EXIT
+  case $2 in
+  /*) count_ctest_log ctest "$2" ;;
+  *) count_ctest_log ctest "$invoked_from/$2" ;;
+  esac
+  exit
+fi
 
 # ---- main --------------------------------------------------------------------
 total_start=$SECONDS
@@ -248,21 +312,27 @@ banner "summary"
 printf '%s\n' "${summary[@]}"
 printf '  %-6s %-7s %5ss\n' total "" $((SECONDS - total_start))
 [ -f "$results/asan.ctest" ] && echo "  ctest: $(cat "$results/asan.ctest")"
+if [ -s "$results/asan.not-run" ]; then
+  echo "  did not run:"
+  sed 's/^/    /' "$results/asan.not-run"
+fi
 
 passed=0
 failed=0
+skipped=0
 for f in "$results"/*.counts; do
   [ -f "$f" ] || continue
-  read -r p q <"$f"
+  read -r p q k <"$f"
   passed=$((passed + p))
   failed=$((failed + q))
+  skipped=$((skipped + ${k:-0}))
 done
 if [ "${#failed_phases[@]}" -gt 0 ]; then
   echo "test.sh: FAILED: ${failed_phases[*]}"
   # Count a failed phase that ran no test as one failure.
   [ "$failed" -gt 0 ] || failed=${#failed_phases[@]}
-  echo "tests: $passed passed, $failed failed"
+  echo "tests: $passed passed, $failed failed, $skipped skipped"
   exit 1
 fi
 echo "test.sh: all phases passed"
-echo "tests: $passed passed, $failed failed"
+echo "tests: $passed passed, $failed failed, $skipped skipped"

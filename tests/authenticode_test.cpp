@@ -450,6 +450,7 @@ TEST_F(authenticode_env, offline_signing_with_an_external_signer) {
 TEST_F(authenticode_env, detached_signatures_attach_both_ways_with_sbsigntools) {
   UKIKIT_NEED_TOOL("sbattach");
   UKIKIT_NEED_TOOL("sbsign");
+  UKIKIT_NEED_TOOL("sbverify");
   UKIKIT_NEED_INPUT(src, "linuxx64.efi.stub");
   auto in = copy_input(src, "stub.efi");
   // ukikit's detached signature, attached by sbattach.

@@ -36,7 +36,6 @@ using ukikit::byte_span;
 using ukikit::errc;
 using ukikit::result;
 using ukikit::success;
-using ukikit::test::have_tool;
 using ukikit::test::run;
 using ukikit::test::sh_quote;
 using ukikit::test::temp_dir;
@@ -615,13 +614,13 @@ TEST(cpio_crc, wrong_sum_is_a_checksum_mismatch_in_both_modes) {
         << r.error_text();
     EXPECT_EQ(r.err->offset(), 0u);
   }
-  if (have_tool("cpio")) { // GNU cpio agrees that the sum is wrong
-    temp_dir d;
-    ukikit::test::write_file(d / "a.cpio", a);
-    const auto v =
-        run("cd " + sh_quote(d.path().string()) + " && cpio -i --only-verify-crc <a.cpio 2>&1");
-    EXPECT_NE(v.out.find("checksum error (0x214, should be 0x215)"), std::string::npos) << v.out;
-  }
+  // GNU cpio agrees that the sum is wrong.
+  UKIKIT_NEED_TOOL("cpio");
+  temp_dir d;
+  ukikit::test::write_file(d / "a.cpio", a);
+  const auto v =
+      run("cd " + sh_quote(d.path().string()) + " && cpio -i --only-verify-crc <a.cpio 2>&1");
+  EXPECT_NE(v.out.find("checksum error (0x214, should be 0x215)"), std::string::npos) << v.out;
 }
 
 TEST(cpio_crc, right_sum_is_accepted_and_not_needed_on_a_symlink) {
@@ -764,9 +763,8 @@ TEST(cpio_names, namesize_1_is_the_empty_name) {
     EXPECT_EQ(r.entries[0].data, "abc");
     EXPECT_TRUE(r.entries[0].kernel_skip.empty());
   }
-  if (have_tool("cpio")) {
-    EXPECT_EQ(lines(gnu_cpio("-t", ukikit::as_bytes(a))).size(), 1u);
-  }
+  UKIKIT_NEED_TOOL("cpio"); // GNU cpio reads the same
+  EXPECT_EQ(lines(gnu_cpio("-t", ukikit::as_bytes(a))).size(), 1u);
 }
 
 TEST(cpio_names, namesize_4096_is_read_in_both_modes) {
@@ -781,9 +779,8 @@ TEST(cpio_names, namesize_4096_is_read_in_both_modes) {
     EXPECT_EQ(r.entries[0].data, "abc");
     EXPECT_TRUE(r.notices.empty());
   }
-  if (have_tool("cpio")) {
-    EXPECT_EQ(lines(gnu_cpio("-t", ukikit::as_bytes(a))), (std::vector<std::string>{name, "next"}));
-  }
+  UKIKIT_NEED_TOOL("cpio"); // GNU cpio reads the same
+  EXPECT_EQ(lines(gnu_cpio("-t", ukikit::as_bytes(a))), (std::vector<std::string>{name, "next"}));
 }
 
 TEST(cpio_names, namesize_4097_is_an_error_in_strict_mode_and_skipped_in_kernel_mode) {
@@ -851,9 +848,8 @@ TEST(cpio_names, nul_inside_the_name_with_bytes_after_it) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.err->code(), errc::malformed);
   EXPECT_EQ(s.err->context(), "non-zero bytes after the name \"abc\"");
-  if (have_tool("cpio")) {
-    EXPECT_EQ(lines(gnu_cpio("-t", ukikit::as_bytes(a))), std::vector<std::string>{"abc"});
-  }
+  UKIKIT_NEED_TOOL("cpio"); // GNU cpio reads the same
+  EXPECT_EQ(lines(gnu_cpio("-t", ukikit::as_bytes(a))), std::vector<std::string>{"abc"});
 }
 
 TEST(cpio_names, zero_padding_inside_namesize_is_accepted) {
@@ -1085,9 +1081,8 @@ TEST(cpio_between, odc_magic_when_only_newc_is_read_is_incorrect_cpio_method) {
   ASSERT_TRUE(all.ok()) << all.error_text();
   EXPECT_EQ(all.entries.at(0).format, cpio::format::odc);
   EXPECT_EQ(all.entries.at(0).data, "hello");
-  if (have_tool("cpio")) {
-    EXPECT_EQ(lines(gnu_cpio("-t", ukikit::as_bytes(s))), std::vector<std::string>{"file"});
-  }
+  UKIKIT_NEED_TOOL("cpio"); // GNU cpio reads the same
+  EXPECT_EQ(lines(gnu_cpio("-t", ukikit::as_bytes(s))), std::vector<std::string>{"file"});
 }
 
 TEST(cpio_between, binary_magic_when_only_newc_is_read_is_not_a_header) {

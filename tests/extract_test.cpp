@@ -316,6 +316,7 @@ void make_tree(const fs::path& src) {
 }
 
 TEST(extract_gnu_cpio, tree_matches_what_gnu_cpio_extracts) {
+  UKIKIT_NEED_TOOL("cpio");
   temp_dir work;
   fs::create_directory(work / "src");
   make_tree(work / "src");
@@ -359,6 +360,7 @@ void expect_matches_gnu_cpio(const std::vector<member>& members) {
 }
 
 TEST(extract_gnu_cpio, data_on_the_first_of_two_hardlinks_is_shared) {
+  UKIKIT_NEED_TOOL("cpio");
   expect_matches_gnu_cpio({hardlink("a", 7, "shared data"), hardlink("b", 7)});
   temp_dir t;
   auto r = unpack(newc({hardlink("a", 7, "shared data"), hardlink("b", 7)}), t.path());
@@ -370,6 +372,7 @@ TEST(extract_gnu_cpio, data_on_the_first_of_two_hardlinks_is_shared) {
 }
 
 TEST(extract_gnu_cpio, data_on_the_last_of_two_hardlinks_is_shared) {
+  UKIKIT_NEED_TOOL("cpio");
   expect_matches_gnu_cpio({hardlink("a", 7), hardlink("b", 7, "shared data")});
   temp_dir t;
   auto r = unpack(newc({hardlink("a", 7), hardlink("b", 7, "shared data")}), t.path());
@@ -379,6 +382,7 @@ TEST(extract_gnu_cpio, data_on_the_last_of_two_hardlinks_is_shared) {
 }
 
 TEST(extract_gnu_cpio, hand_made_tree_with_dot_and_missing_parents_matches) {
+  UKIKIT_NEED_TOOL("cpio");
   expect_matches_gnu_cpio({dir(".", 0750), dir("a"), file("a/x", "x"), file("./a//y", "yy", 0600),
                            symlink("a/l", "x"), dir("a/ro", 0500), file("a/ro/z", "zzz", 0400)});
 }
@@ -715,7 +719,7 @@ TEST(extract_options, device_nodes_are_skipped_when_disabled) {
 }
 
 TEST(extract_options, device_nodes_are_made_as_root) {
-  if (!is_root()) GTEST_SKIP() << "needs root";
+  UKIKIT_NEED(is_root(), "root (to make device nodes)");
   temp_dir t;
   member null{.name = "null", .mode = 0020640, .rdev_major = 1, .rdev_minor = 3};
   member huge{.name = "huge", .mode = 0060600, .rdev_major = 0x1000};
@@ -730,7 +734,7 @@ TEST(extract_options, device_nodes_are_made_as_root) {
 }
 
 TEST(extract_options, owner_is_kept_only_when_asked) {
-  if (!is_root()) GTEST_SKIP() << "needs root";
+  UKIKIT_NEED(is_root(), "root (to keep owners)");
   temp_dir t, u;
   member f = file("f", "x", 04755);
   f.uid = 1234;

@@ -612,7 +612,7 @@ class initrd_warnings : public initrd_errors {
 protected:
   void SetUp() override {
     initrd_errors::SetUp();
-    if (IsSkipped()) return;
+    if (IsSkipped() || HasFatalFailure()) return;
     make_early_tree(path("early"));
     early = gnu_cpio(path("early"), "early.cpio", "newc", "kernel");
   }

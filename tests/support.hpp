@@ -19,6 +19,7 @@
 
 #include <openssl/evp.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 namespace ukikit::test {
 
@@ -81,8 +82,8 @@ struct run_result {
   std::string out; // stdout
 };
 
-// Run a /bin/sh command line; stdout is captured, stderr passes through.
-inline run_result run(const std::string& command) {
+namespace detail {
+inline run_result run_any_status(const std::string& command) {
   run_result r;
   FILE* p = popen(command.c_str(), "r");
   if (!p) throw std::runtime_error("popen failed: " + command);
@@ -93,10 +94,34 @@ inline run_result run(const std::string& command) {
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return r;
 }
+} // namespace detail
 
-// True when a program is on PATH (tests that need it are skipped otherwise).
+// The shell's exit status for a command it cannot find (POSIX 2.8.2).
+inline constexpr int command_not_found = 127;
+
+// Run a /bin/sh command line; stdout is captured, stderr passes through.
+// Exit status 127 (the shell found no such command) throws, so that a test
+// that expects a tool to fail cannot pass because the tool is missing; the
+// shell's own message on stderr names it. Tests declare the tools they run
+// with UKIKIT_NEED_TOOL.
+inline run_result run(const std::string& command) {
+  run_result r = detail::run_any_status(command);
+  if (r.status == command_not_found)
+    throw std::runtime_error("exit status 127 (command not found, see stderr; declare it with "
+                             "UKIKIT_NEED_TOOL and install it in scripts/setup.sh): " +
+                             command);
+  return r;
+}
+
+// True when a program is on PATH, or NAME is the path of an executable file
+// (dash's `command -v` prints any name with a slash without looking at it).
 inline bool have_tool(std::string_view name) {
-  return run("command -v " + sh_quote(name) + " >/dev/null 2>&1").status == 0;
+  if (name.find('/') != std::string_view::npos) {
+    const std::string path(name);
+    std::error_code ec;
+    return fs::is_regular_file(path, ec) && ::access(path.c_str(), X_OK) == 0;
+  }
+  return detail::run_any_status("command -v " + sh_quote(name) + " >/dev/null 2>&1").status == 0;
 }
 
 // Deterministic, moderately compressible bytes: text-like runs with noise.
@@ -181,19 +206,31 @@ inline std::string tool(std::string_view name) {
 
 } // namespace ukikit::test
 
+// Every precondition a test has beyond its own code (a real tool, a
+// third-party input, a release of one, root) goes through UKIKIT_NEED: when
+// it does not hold the test is skipped, or fails when UKIKIT_REQUIRE_INPUTS=1
+// (CI, scripts/test.sh), with a message that names what is missing. A test
+// never passes because a check it was meant to make could not run.
+#define UKIKIT_NEED(condition, what)                                                               \
+  do {                                                                                             \
+    if (!(condition)) {                                                                            \
+      if (::ukikit::test::inputs_required())                                                       \
+        FAIL() << "missing: " << what << " (required as UKIKIT_REQUIRE_INPUTS=1)";                 \
+      GTEST_SKIP() << "missing: " << what;                                                         \
+    }                                                                                              \
+  } while (0)
+
 // Declare `var` as the path of input NAME, or skip (fail in CI) without it.
 #define UKIKIT_NEED_INPUT(var, name)                                                               \
   const auto var = ::ukikit::test::input(name);                                                    \
-  if (var.empty()) {                                                                               \
-    if (::ukikit::test::inputs_required())                                                         \
-      FAIL() << "missing input " << name << " (run scripts/fetch-inputs.sh)";                      \
-    GTEST_SKIP() << "input " << name << " not fetched (scripts/fetch-inputs.sh)";                  \
-  }
+  UKIKIT_NEED(!var.empty(), "input " << name << " (run scripts/fetch-inputs.sh)")
 
-// Skip (fail in CI) when a real tool is not installed.
+// Skip (fail in CI) when a real tool is not installed: NAME on PATH, or an
+// executable at the absolute path NAME.
 #define UKIKIT_NEED_TOOL(name)                                                                     \
-  if (!::ukikit::test::have_tool(name)) {                                                          \
-    if (::ukikit::test::inputs_required())                                                         \
-      FAIL() << "missing tool " << name << " (run scripts/setup.sh)";                              \
-    GTEST_SKIP() << name << " is not installed";                                                   \
-  }
+  UKIKIT_NEED(::ukikit::test::have_tool(name), "tool " << name << " (run scripts/setup.sh)")
+
+// Skip (fail in CI) unless every case's `tool` is installed: for tests that
+// loop over the real tools.
+#define UKIKIT_NEED_TOOLS_OF(cases)                                                                \
+  for (const auto& ukikit_need_case : cases) UKIKIT_NEED_TOOL(ukikit_need_case.tool)
