@@ -45,6 +45,7 @@ struct seen_entry {
   cpio::format format;
   std::uint64_t offset, mode, filesize, namesize, data_size, data_hash;
   std::string link_target, kernel_skip;
+  std::string name_start; // of a name skipped unread: the same in any chunking
   bool operator==(const seen_entry&) const = default;
 };
 
@@ -58,7 +59,8 @@ seen_entry seen(const cpio::entry& e, std::uint64_t data_size, std::uint64_t dat
           data_size,
           data_hash,
           std::string(e.link_target),
-          std::string(e.kernel_skip)};
+          std::string(e.kernel_skip),
+          std::string(e.name_start)};
 }
 
 struct outcome {
@@ -97,6 +99,9 @@ struct collector {
   ukikit::result<bool> end(const cpio::entry& e) {
     check(in_entry);
     in_entry = false;
+    // Only a name skipped unread has a start, bounded, and only in kernel mode.
+    check(e.name_start.empty() || (e.name.empty() && !e.kernel_skip.empty()));
+    check(e.name_start.size() <= cpio::name_start_max && e.name_start.size() < e.namesize + 1);
     // The data handed out is the whole body, unless the kernel skips it.
     check(size == (e.kernel_skip.empty() ? e.filesize : 0));
     if (e.type() == cpio::file_type::symlink && e.kernel_skip.empty()) {

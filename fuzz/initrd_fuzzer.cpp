@@ -46,6 +46,13 @@ void exercise(ukikit::byte_span in, ukikit::cpio::strictness mode) {
   }
   if (entries != h.ends || archives != h.trailers) __builtin_trap();
   if (length + rep->padding > in.size()) __builtin_trap();
+  // A walk that does not fail reads every byte: segments and padding (zero
+  // runs are skipped many bytes at a time; none may be lost or read twice).
+  if (!rep->failure && length + rep->padding != in.size()) __builtin_trap();
+  // A raw archive cut short ends the walk at the end of the input.
+  if (rep->truncated && (rep->failure || rep->truncated->code() != errc::truncated ||
+                         rep->truncated->offset() != in.size()))
+    __builtin_trap();
   volatile std::uint64_t sink = h.sum;
   for (const auto& n : rep->notices) sink = sink + n.text().size();
   for (const auto& w : rep->warnings) sink = sink + w.text().size();

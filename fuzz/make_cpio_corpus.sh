@@ -112,4 +112,12 @@ trailer() { entry "${1:-070701}" 0 'TRAILER!!!' ''; }
   trailer
 } > "$out/name-padding.cpio"
 
+# A name above PATH_MAX (with an ESC), which the kernel skips unread: shown
+# by its first bytes (issue 12).
+{
+  entry 070701 $((0100644)) "$(printf '\033[2J')$(head -c 4200 /dev/zero | tr '\0' n)" data
+  entry 070701 $((0100644)) after x
+  trailer
+} > "$out/name-above-path-max.cpio"
+
 ls -l "$out" >&2

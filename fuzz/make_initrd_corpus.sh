@@ -43,3 +43,5 @@ gzip -n -c main.cpio >"$out/gzip"
 { cat early.cpio; zstd -q -c main.cpio; } >"$out/early-then-zstd"
 { gzip -n -c main.cpio; printf '\0\0\0\0\0'; xz --check=crc32 -c crc.cpio; } >"$out/gzip-padding-xz"
 cat main.cpio crc.cpio | zstd -q -c >"$out/two-archives-one-stream"
+# Zero padding, then a raw archive cut inside an entry (issue 12).
+{ cat main.cpio; head -c 4100 /dev/zero; head -c 300 crc.cpio; } >"$out/raw-padding-then-truncated"

@@ -5,6 +5,8 @@
 #include <array>
 #include <cstdint>
 #include <limits>
+#include <string>
+#include <string_view>
 #include <vector>
 
 namespace ukikit {
@@ -185,6 +187,62 @@ TEST(hex, encodes_lowercase_and_parses_digits) {
   EXPECT_EQ(hex_digit('A'), -1);
   EXPECT_EQ(hex_digit('A', true), 10);
   EXPECT_EQ(hex_digit('g'), -1);
+}
+
+TEST(leading_zeros, stops_at_the_first_non_zero_byte_wherever_it_is) {
+  std::vector<std::byte> buf(200);
+  for (std::size_t start = 0; start < 8; ++start) { // any alignment of the span
+    for (std::size_t len = 0; len <= 100; ++len) {
+      const byte_span b = byte_span(buf).subspan(start, len);
+      EXPECT_EQ(leading_zeros(b), len) << start << " " << len;
+      for (std::size_t at = 0; at < len; ++at) {
+        buf[start + at] = std::byte{0x80};
+        EXPECT_EQ(leading_zeros(b), at) << start << " " << len << " " << at;
+        buf[start + at] = std::byte{0};
+      }
+    }
+  }
+}
+
+TEST(escape_controls, escapes_c0_del_and_c1_controls) {
+  using namespace std::string_view_literals;
+  EXPECT_EQ(escape_controls("\x1b[31mred"sv), "\\x1b[31mred");
+  EXPECT_EQ(escape_controls("a\tb\nc\rd\0e"sv), "a\\x09b\\x0ac\\x0dd\\x00e");
+  EXPECT_EQ(escape_controls("del\x7f"sv), "del\\x7f");
+  // U+009B (CSI) and U+0085 (NEL) in UTF-8: C1 controls some terminals obey.
+  EXPECT_EQ(escape_controls("\xc2\x9b"
+                            "31m\xc2\x85"sv),
+            "\\xc2\\x9b31m\\xc2\\x85");
+}
+
+TEST(escape_controls, keeps_printable_utf8_and_backslashes) {
+  using namespace std::string_view_literals;
+  EXPECT_EQ(
+      escape_controls("Debian GNU/Linux 13 (trixie) caf\xc3\xa9 \xe2\x80\xa6 \xf0\x9f\x90\xa7"sv),
+      "Debian GNU/Linux 13 (trixie) caf\xc3\xa9 \xe2\x80\xa6 \xf0\x9f\x90\xa7");
+  EXPECT_EQ(escape_controls("\xc2\xa0nbsp"sv), "\xc2\xa0nbsp") << "U+00A0 is past the C1 range";
+  EXPECT_EQ(escape_controls("a\\x1b"sv), "a\\x1b") << "escaping twice changes nothing";
+  EXPECT_EQ(escape_controls(escape_controls("\x1b"sv)), escape_controls("\x1b"sv));
+}
+
+TEST(escape_controls, escapes_bytes_that_are_not_utf8) {
+  using namespace std::string_view_literals;
+  EXPECT_EQ(escape_controls("\xff\xfe"sv), "\\xff\\xfe");
+  EXPECT_EQ(escape_controls("\xc3"sv), "\\xc3") << "a sequence cut at the end";
+  EXPECT_EQ(escape_controls("\xc3("sv), "\\xc3(") << "a bad continuation byte";
+  EXPECT_EQ(escape_controls("\xc0\xaf"sv), "\\xc0\\xaf") << "overlong '/'";
+  EXPECT_EQ(escape_controls("\xe0\x80\xaf"sv), "\\xe0\\x80\\xaf") << "overlong '/'";
+  EXPECT_EQ(escape_controls("\xed\xa0\x80"sv), "\\xed\\xa0\\x80") << "a UTF-16 surrogate";
+  EXPECT_EQ(escape_controls("\xf4\x90\x80\x80"sv), "\\xf4\\x90\\x80\\x80") << "above U+10FFFF";
+  EXPECT_EQ(escape_controls("\x80"sv), "\\x80") << "a lone continuation byte";
+}
+
+TEST(excerpt, shows_the_start_and_the_length_of_a_long_text) {
+  EXPECT_EQ(excerpt("short"), "short");
+  EXPECT_EQ(excerpt(std::string(64, 'a')), std::string(64, 'a'));
+  EXPECT_EQ(excerpt(std::string(5000, 'a')), std::string(64, 'a') + "\xe2\x80\xa6(5000 bytes)");
+  EXPECT_EQ(excerpt(std::string(3, '\x1b') + std::string(100, 'b'), 4),
+            "\\x1b\\x1b\\x1bb\xe2\x80\xa6(103 bytes)");
 }
 
 } // namespace

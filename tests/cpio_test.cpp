@@ -60,6 +60,7 @@ struct got_entry {
   std::string data;
   std::string link_target;
   std::string kernel_skip;
+  std::string name_start;
   bool operator==(const got_entry&) const = default;
 };
 
@@ -78,7 +79,8 @@ got_entry copy(const cpio::entry& e, std::string data) {
           e.namesize,
           std::move(data),
           std::string(e.link_target),
-          std::string(e.kernel_skip)};
+          std::string(e.kernel_skip),
+          std::string(e.name_start)};
 }
 
 std::ostream& operator<<(std::ostream& os, const got_entry& e) {
@@ -748,7 +750,8 @@ TEST(cpio_names, namesize_0_is_skipped_with_its_data_in_kernel_mode) {
   EXPECT_EQ(r.entries[0].data, "");
   EXPECT_EQ(r.entries[1].name, "next");
   EXPECT_EQ(r.entries[1].data, "after");
-  EXPECT_TRUE(r.noticed("entry skipped: name size 0x0 is 0"));
+  EXPECT_EQ(r.entries[0].name_start, "");
+  EXPECT_TRUE(r.noticed("entry \"\" skipped: name size 0x0 is 0"));
 }
 
 TEST(cpio_names, namesize_1_is_the_empty_name) {
@@ -799,7 +802,40 @@ TEST(cpio_names, namesize_4097_is_an_error_in_strict_mode_and_skipped_in_kernel_
   EXPECT_EQ(k.entries[0].data, "");
   EXPECT_EQ(k.entries[1].name, "next");
   EXPECT_EQ(k.entries[1].data, "after");
-  EXPECT_TRUE(k.noticed("entry skipped: name size 0x1001 is larger than PATH_MAX (4096)"));
+  EXPECT_TRUE(k.noticed("skipped: name size 0x1001 is larger than PATH_MAX (4096)"));
+}
+
+TEST(cpio_names, name_above_path_max_is_shown_by_its_first_bytes_not_as_empty) {
+  // The kernel skips the name unread; messages and listings still show where
+  // it came from: its first bytes (at most name_start_max, escaped) and size.
+  std::string name = "\x1b[31m" + std::string(4200, 'n');
+  name[100] = 'X'; // past the bytes shown
+  const std::string a = newc().name(name).data("abc").bytes() + next_entry + trailer();
+  const reading k = read_all(a, kernel);
+  ASSERT_TRUE(k.ok()) << k.error_text();
+  ASSERT_EQ(k.entries.size(), 2u);
+  EXPECT_EQ(k.entries[0].name, "");
+  EXPECT_EQ(k.entries[0].name_start, name.substr(0, cpio::name_start_max));
+  EXPECT_EQ(cpio::name_start_max, 64u);
+  // ESC and "[31m" are 5 bytes of the 64.
+  const std::string quoted =
+      "\"\\x1b[31m" + std::string(59, 'n') + "…\" (name size " + ukikit::hex(name.size() + 1) + ")";
+  EXPECT_TRUE(k.noticed("entry " + quoted + " skipped: name size " + ukikit::hex(name.size() + 1) +
+                        " is larger than PATH_MAX (4096)"))
+      << (k.notices.empty() ? "(no notices)" : k.notices[0].text());
+  // The same in every chunking: the start of a name may be cut anywhere.
+  expect_same_in_any_chunking(a, kernel);
+}
+
+TEST(cpio_names, short_name_of_an_entry_skipped_from_its_header_is_shown_whole) {
+  const std::string a =
+      newc().mode(0120777).name("lnk").data(std::string(4097, 't')).bytes() + trailer();
+  const reading k = read_all(a, kernel);
+  ASSERT_TRUE(k.ok()) << k.error_text();
+  ASSERT_EQ(k.entries.size(), 1u);
+  EXPECT_EQ(k.entries[0].name_start, "lnk");
+  EXPECT_TRUE(k.noticed("entry \"lnk\" (name size 0x4) skipped: symlink target longer"));
+  expect_same_in_any_chunking(a, kernel);
 }
 
 TEST(cpio_names, namesize_past_the_end_of_the_input_is_truncated) {
@@ -951,7 +987,8 @@ TEST(cpio_skips, symlink_target_above_path_max_is_strict_error_and_kernel_skip) 
   EXPECT_EQ(k.entries[0].kernel_skip, "symlink target longer than PATH_MAX");
   EXPECT_EQ(k.entries[0].link_target, "");
   EXPECT_EQ(k.entries[1].data, "after");
-  EXPECT_TRUE(k.noticed("entry skipped: symlink target longer than PATH_MAX (0x1001 bytes)"));
+  EXPECT_TRUE(k.noticed("entry \"l\" (name size 0x2) skipped: symlink target longer than "
+                        "PATH_MAX (0x1001 bytes)"));
 }
 
 TEST(cpio_skips, symlink_target_of_exactly_path_max_is_read) {
@@ -983,7 +1020,8 @@ TEST(cpio_skips, directory_with_a_body_is_strict_error_and_kernel_skip) {
   EXPECT_EQ(k.entries[0].data, "");
   EXPECT_EQ(k.entries[1].name, "next");
   EXPECT_EQ(k.entries[1].data, "after");
-  EXPECT_TRUE(k.noticed("entry skipped: data on an entry that is not a regular file (0x4 bytes)"));
+  EXPECT_TRUE(k.noticed("entry \"d\" (name size 0x2) skipped: data on an entry that is not a "
+                        "regular file (0x4 bytes)"));
 }
 
 TEST(cpio_skips, kernel_skips_without_reading_a_name_that_lacks_its_nul) {
@@ -1001,6 +1039,36 @@ TEST(cpio_skips, kernel_skips_without_reading_a_name_that_lacks_its_nul) {
 
 const std::string archive_a = newc().name("a").data("AAA").bytes() + trailer();
 const std::string archive_b = newc().name("b").data("BBBBB").bytes() + trailer();
+
+TEST(cpio_between, long_zero_runs_end_exactly_at_the_first_other_byte) {
+  // Padding is skipped many bytes at a time; the walk must still stop at
+  // the exact byte after it, wherever it falls in a word, in any chunking.
+  for (std::size_t zeros = 0; zeros <= 72; ++zeros) {
+    SCOPED_TRACE(zeros);
+    const std::string s = archive_a + std::string(zeros, '\0') + "x";
+    const std::uint64_t at = archive_a.size() + zeros;
+    for (std::size_t chunk : {0, 5, 4096}) {
+      const pushed p = push_all(s, chunk, kernel);
+      if (at % 4 == 0) { // an aligned byte that starts no header: the walker's business
+        ASSERT_TRUE(p.r.ok()) << p.r.error_text();
+        EXPECT_TRUE(p.foreign);
+        EXPECT_EQ(p.offset, at);
+      } else { // the kernel's "broken padding"
+        ASSERT_FALSE(p.r.ok());
+        EXPECT_EQ(p.r.err->offset(), at);
+        EXPECT_TRUE(p.r.err->context().find("broken padding") != std::string::npos);
+      }
+    }
+  }
+  for (std::size_t zeros : {std::size_t{1} << 20, (std::size_t{1} << 20) + 36}) {
+    const std::string s = archive_a + std::string(zeros, '\0') + archive_b;
+    const pushed p = push_all(s, 0, kernel);
+    ASSERT_TRUE(p.r.ok()) << p.r.error_text();
+    ASSERT_EQ(p.r.entries.size(), 4u);
+    EXPECT_EQ(p.r.entries[2].offset, archive_a.size() + zeros);
+    EXPECT_EQ(p.r.entries[2].data, "BBBBB");
+  }
+}
 
 TEST(cpio_between, zero_runs_that_keep_alignment_separate_archives) {
   for (std::size_t zeros : {0, 4, 8, 512}) {

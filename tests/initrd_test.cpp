@@ -142,6 +142,34 @@ std::uint64_t archive_end(const fs::path& file) {
   return header + (110 + 11 + 3) / 4 * 4;
 }
 
+// One newc record (formats.md §1.1), padded to 4: for names no file system
+// holds (longer than PATH_MAX), which GNU cpio cannot archive.
+std::string newc_record(const std::string& name, std::uint32_t mode, std::string_view data) {
+  char h[111];
+  std::snprintf(h, sizeof h, "070701%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x", 1u, mode,
+                0u, 0u, 1u, 0u, static_cast<unsigned>(data.size()), 0u, 0u, 0u, 0u,
+                static_cast<unsigned>(name.size() + 1), 0u);
+  std::string rec(h, 110);
+  rec += name;
+  rec.push_back('\0');
+  while (rec.size() % 4) rec.push_back('\0');
+  rec += data;
+  while (rec.size() % 4) rec.push_back('\0');
+  return rec;
+}
+
+// Whether `text` has a byte a terminal would act on: C0, DEL, or a C1
+// control in UTF-8 (c2 80 to c2 9f).
+bool has_control_bytes(std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if ((c < 0x20 && c != '\n') || c == 0x7f) return true;
+    if (c == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0xa0)
+      return true;
+  }
+  return false;
+}
+
 class initrd_fixture : public ::testing::Test {
 protected:
   fs::path path(std::string_view name) const { return work / name; }
@@ -524,6 +552,76 @@ TEST_F(initrd_errors, truncated_raw_archive_is_a_warning_as_the_kernel_stops_sil
       << rep.warnings[0].message;
   ASSERT_EQ(rep.segments.size(), 1u);
   EXPECT_EQ(rep.segments[0].length, bytes.size());
+  // ... but the input is cut short, which the report says apart.
+  ASSERT_TRUE(rep.truncated);
+  EXPECT_EQ(rep.truncated->code(), errc::truncated);
+  EXPECT_EQ(rep.truncated->offset(), bytes.size());
+}
+
+TEST_F(initrd_errors, truncated_raw_archive_is_an_error_for_list_info_extract_as_for_gnu_cpio) {
+  // GNU cpio -t says "premature end of file" and exits 2 wherever the
+  // archive is cut inside an entry; bsdcpio exits 1. list, info, extract
+  // and ukiinspect exit 2, and keep the kernel's view as a warning.
+  const auto bytes = t::read_file(archive);
+  const std::string_view text = as_chars(bytes);
+  const std::size_t hard = text.find("bin/sh"); // the data of the hard links
+  const std::size_t one = text.find("etc/one");
+  ASSERT_NE(hard, std::string_view::npos);
+  ASSERT_NE(one, std::string_view::npos);
+  // GNU cpio stores names without "./". The data of etc/one (1 byte) starts
+  // after "etc/one\0" (8 bytes), padded to 4 (headers start at multiples of
+  // 4 and are 110 bytes long, so the name's end is aligned as its offset).
+  const std::size_t one_data = ((one + 8) + 3) / 4 * 4;
+  ASSERT_EQ(one_data % 4, 0u);
+  const std::vector<std::pair<std::size_t, std::string>> cuts = {
+      {60, "a header"},
+      {hard + 4, "the name of an entry"},
+      {hard + 4000, "the data of \"bin/sh\""},
+      {one_data + 2, "the padding after \"etc/one\""},
+      {bytes.size() - 60, "a header"}, // inside the trailer's header
+  };
+  for (const auto& [at, inside] : cuts) {
+    SCOPED_TRACE("cut at " + std::to_string(at));
+    const std::string name = "cut" + std::to_string(at) + ".cpio";
+    t::write_file(path(name), byte_span(bytes).first(at));
+    const fs::path file = path(name);
+    const auto gnu = t::run("cpio -t --quiet < " + q(file) + " 2>&1");
+    EXPECT_EQ(gnu.status, 2) << gnu.out;
+    EXPECT_TRUE(contains(gnu.out, "premature end of file")) << gnu.out;
+    if (t::have_tool("bsdcpio")) {
+      EXPECT_NE(t::run("bsdcpio -t --quiet < " + q(file)).status, 0);
+    }
+
+    const std::string says = "cpio archive ends inside " + inside + " at offset " + hex(at);
+    for (const std::string command : {"list", "list -v", "list --tree", "info"}) {
+      auto r = ukikit("initrd " + command + " " + q(file));
+      EXPECT_EQ(r.status, gnu.status) << command << ": " << r.err;
+      EXPECT_TRUE(contains(r.err, says)) << command << ": " << r.err;
+    }
+    auto l = ukikit("initrd list --json " + q(file));
+    EXPECT_EQ(l.status, 2) << l.err;
+    EXPECT_TRUE(contains(json::parse(l.out)["error"].get<std::string>(), says)) << l.out;
+    auto i = ukikit("initrd info --json " + q(file));
+    EXPECT_EQ(i.status, 2) << i.err;
+    const json j = json::parse(i.out);
+    EXPECT_EQ(j["error"], nullptr) << "the kernel would not stop with an error";
+    EXPECT_TRUE(contains(j["truncated"].get<std::string>(), says)) << i.out;
+    ASSERT_EQ(j["warnings"].size(), 1u) << i.out;
+    EXPECT_TRUE(contains(j["warnings"][0].get<std::string>(), "silently ignores the rest"));
+    auto x = ukikit("initrd extract " + q(file) + " " + q(path("x" + std::to_string(at))));
+    EXPECT_EQ(x.status, 2) << x.err;
+    EXPECT_TRUE(contains(x.err, says)) << x.err;
+    auto inspect = t::run(t::tool("ukiinspect") + " " + q(file) + " 2>&1");
+    EXPECT_EQ(inspect.status, 2) << inspect.out;
+    EXPECT_TRUE(contains(inspect.out, says)) << inspect.out;
+  }
+  // Cut between two entries, the archive only lacks its trailer: the kernel
+  // needs none (nor for compressed segments), so this is no error here,
+  // where GNU cpio still says "premature end of file".
+  const std::size_t trailer = text.find("TRAILER!!!") - 110;
+  t::write_file(path("untrailed.cpio"), byte_span(bytes).first(trailer));
+  EXPECT_EQ(ukikit("initrd list " + q(path("untrailed.cpio"))).status, 0);
+  EXPECT_EQ(t::run("cpio -t --quiet < " + q(path("untrailed.cpio")) + " 2>/dev/null").status, 2);
 }
 
 TEST_F(initrd_errors, bzip2_segment_is_named_as_unsupported) {
@@ -583,6 +681,55 @@ TEST_F(initrd_errors, zstd_bomb_stops_at_max_output_with_limit_exceeded) {
   EXPECT_EQ(rep.segments[0].size, fs::file_size(archive) + (std::uint64_t{64} << 20));
   expect_cli_failure(bomb, "exceeds limit", "--max-size 1M ");
   EXPECT_EQ(ukikit("initrd info " + q(bomb)).status, 0);
+}
+
+TEST_F(initrd_errors, long_zero_padding_between_archives_is_skipped_to_the_next_archive) {
+  // 256 MiB of zeros between two archives, in one zstd stream and raw: the
+  // padding is skipped (fast, see bench/cpio_bench.cpp) and the walk lands
+  // exactly on the second archive.
+  constexpr std::uint64_t zeros = (std::uint64_t{256} << 20) + 4;
+  const std::uint64_t size = fs::file_size(archive);
+  const std::uint64_t count = lines(sh("cpio -t --quiet < " + q(archive)));
+  auto stream = path("padded.zst");
+  sh("{ cat " + q(archive) + "; head -c " + std::to_string(zeros) + " /dev/zero; cat " +
+     q(archive) + "; } | zstd -q -c > " + q(stream));
+  auto rep = examine_file(stream);
+  EXPECT_FALSE(rep.failure) << rep.failure->message();
+  ASSERT_EQ(rep.segments.size(), 1u);
+  EXPECT_EQ(rep.segments[0].size, 2 * size + zeros);
+  EXPECT_EQ(rep.segments[0].archives, 2u);
+  EXPECT_EQ(rep.segments[0].entries, 2 * count);
+
+  // The decompression budget still counts the padding.
+  walk_options small;
+  small.max_output = std::uint64_t{128} << 20;
+  EXPECT_EQ(failure_of(stream, small).code(), errc::limit_exceeded);
+
+  // Junk after the padding, at an aligned and an unaligned offset.
+  auto junk = path("junk.zst");
+  sh("{ cat " + q(archive) + "; head -c " + std::to_string(zeros) +
+     " /dev/zero; printf X; } | zstd -q -c > " + q(junk));
+  auto e = failure_of(junk);
+  EXPECT_TRUE(contains(e.message(), "junk within compressed archive")) << e.message();
+  EXPECT_TRUE(contains(e.message(), "decompressed offset " + hex(size + zeros))) << e.message();
+  auto odd = path("odd.zst");
+  sh("{ cat " + q(archive) + "; head -c " + std::to_string(zeros + 1) +
+     " /dev/zero; printf X; } | zstd -q -c > " + q(odd));
+  e = failure_of(odd);
+  EXPECT_TRUE(contains(e.message(), "broken padding")) << e.message();
+  EXPECT_TRUE(contains(e.message(), "decompressed offset " + hex(size + zeros + 1))) << e.message();
+
+  // Raw: two segments with the zeros between them as padding.
+  constexpr std::size_t raw_zeros = (std::size_t{64} << 20) + 4;
+  auto raw = concat({{archive, raw_zeros}, {archive, 0}}, "padded.cpio");
+  auto r = examine_file(raw);
+  EXPECT_FALSE(r.failure) << r.failure->message();
+  ASSERT_EQ(r.segments.size(), 2u);
+  EXPECT_EQ(r.segments[1].offset, size + raw_zeros);
+  // GNU cpio pads each archive to 512-byte blocks after its trailer.
+  EXPECT_EQ(r.padding, raw_zeros + 2 * (size - archive_end(archive)));
+  EXPECT_EQ(r.entries(), 2 * count);
+  fs::remove(raw);
 }
 
 TEST_F(initrd_errors, gzip_bomb_stops_at_max_output_with_limit_exceeded) {
@@ -1219,6 +1366,74 @@ TEST_F(initrd_extract, list_tree_shows_what_the_kernel_keeps_and_warns_about_dro
   EXPECT_EQ(r.out, "kept\n");
   EXPECT_TRUE(contains(r.err, "\"nodir/file\" dropped by the kernel")) << r.err;
   EXPECT_TRUE(contains(r.err, "parent directory nodir does not exist")) << r.err;
+}
+
+TEST_F(initrd_extract, list_escapes_control_bytes_in_names_and_link_targets) {
+  // A name and a link target with ESC sequences (and a C1 CSI in UTF-8):
+  // archived by GNU cpio, listed with every byte a terminal acts on escaped.
+  fs::create_directories(path("esc"));
+  const std::string evil = "red\x1b[31mname\xc2\x9b"
+                           "2J";
+  const std::string evil_shown = "red\\x1b[31mname\\xc2\\x9b2J";
+  t::write_file(path("esc") / evil, std::string_view("x"));
+  fs::create_symlink("to\x07"
+                     "bell",
+                     path("esc") / "link");
+  auto raw = gnu_cpio(path("esc"), "esc.cpio", "newc");
+  auto zst = filter("zstd -q -c", raw, "esc.cpio.zst");
+  for (const auto& file : {raw, zst}) {
+    for (const std::string command : {"list", "list -v", "list --tree", "list --tree -v"}) {
+      SCOPED_TRACE(command + " " + file.string());
+      auto r = ukikit("initrd " + command + " " + q(file));
+      EXPECT_EQ(r.status, 0) << r.err;
+      EXPECT_FALSE(has_control_bytes(r.out)) << r.out;
+      EXPECT_TRUE(contains(r.out, evil_shown)) << r.out;
+      if (contains(command, "-v")) {
+        EXPECT_TRUE(contains(r.out, "-> to\\x07bell")) << r.out;
+      }
+    }
+  }
+  // JSON keeps the name (JSON escapes it its own way).
+  auto j = ukikit("initrd list --json " + q(raw));
+  ASSERT_EQ(j.status, 0) << j.err;
+  bool found = false;
+  const json doc = json::parse(j.out);
+  for (const auto& e : doc["entries"]) found = found || e["name"] == evil;
+  EXPECT_TRUE(found) << j.out;
+}
+
+TEST_F(initrd_extract, name_above_path_max_is_listed_by_its_first_bytes) {
+  // The kernel skips a name above PATH_MAX without reading it; list and
+  // extract show its first 64 bytes and its size instead of "".
+  const std::string name = "\x1b[2J" + std::string(5000, 'n');
+  const std::string archive = newc_record(name, 0100644, "data") +
+                              newc_record("after", 0100644, "x") + newc_record("TRAILER!!!", 0, "");
+  t::write_file(path("long.cpio"), std::string_view(archive));
+  const std::string shown =
+      "\"\\x1b[2J" + std::string(60, 'n') + "…\" (name size " + hex(name.size() + 1) + ")";
+  auto r = ukikit("initrd list " + q(path("long.cpio")));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "after\n");
+  EXPECT_TRUE(contains(r.err, "entry " + shown +
+                                  " at offset 0x0 skipped by the kernel: name "
+                                  "longer than PATH_MAX"))
+      << r.err;
+  EXPECT_FALSE(has_control_bytes(r.err)) << r.err;
+  auto j = ukikit("initrd list --json " + q(path("long.cpio")));
+  ASSERT_EQ(j.status, 0) << j.err;
+  const json first = json::parse(j.out)["entries"][0];
+  EXPECT_EQ(first["name"], name.substr(0, 64)) << first.dump();
+  EXPECT_EQ(first["namesize"], name.size() + 1) << first.dump();
+  EXPECT_EQ(first["kernel_skip"], "name longer than PATH_MAX") << first.dump();
+  auto info = ukikit("initrd info " + q(path("long.cpio")));
+  EXPECT_EQ(info.status, 0) << info.err;
+  EXPECT_TRUE(contains(info.out, "notice: entry " + shown + " skipped")) << info.out;
+  EXPECT_FALSE(has_control_bytes(info.out)) << info.out;
+  auto x = ukikit("initrd extract " + q(path("long.cpio")) + " " + q(path("out")));
+  EXPECT_EQ(x.status, 1) << x.err; // a refusal
+  EXPECT_TRUE(contains(x.err, "\"\\x1b[2J" + std::string(60, 'n') + "\" at offset 0x0: skipped"))
+      << x.err;
+  EXPECT_TRUE(fs::exists(path("out/after")));
 }
 
 } // namespace

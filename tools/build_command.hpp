@@ -207,7 +207,7 @@ inline result<void> run_build(const build_options& o) {
 
   in.stub_release = o.stub_release;
   UKIKIT_TRY_ASSIGN(auto built, uki::build(in));
-  for (const auto& n : built.notes) std::cerr << "ukikit build: " << n << '\n';
+  for (const auto& n : built.notes) std::cerr << "ukikit build: " << escape_controls(n) << '\n';
 
   if (o.signing_key.empty()) return file::write_file(o.output, built.bytes, 0644);
   // The Authenticode signature comes last, over the finished image.

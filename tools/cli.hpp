@@ -2,6 +2,7 @@
 // arguments, reading inputs, and progress on stderr when it is a terminal.
 #pragma once
 
+#include <ukikit/bytes.hpp>
 #include <ukikit/file.hpp>
 #include <ukikit/result.hpp>
 #include <ukikit/version.hpp>
@@ -28,8 +29,9 @@ enum exit_code : int {
   exit_usage = 2,  // usage error, unreadable or malformed input
 };
 
+// Errors carry text from the input (names, values): escaped for the terminal.
 inline int report(std::string_view tool, const error& e, int code = exit_usage) {
-  std::cerr << tool << ": " << e.message() << '\n';
+  std::cerr << tool << ": " << escape_controls(e.message()) << '\n';
   return code;
 }
 

@@ -101,10 +101,12 @@ inline nlohmann::ordered_json initrd_json(const initrd::report& rep) {
                {"padding", rep.padding},
                {"notices", notices},
                {"warnings", warnings},
-               {"error", rep.failure ? ojson(rep.failure->message()) : ojson(nullptr)}};
+               {"error", rep.failure ? ojson(rep.failure->message()) : ojson(nullptr)},
+               {"truncated", rep.truncated ? ojson(rep.truncated->message()) : ojson(nullptr)}};
 }
 
-// The readable form of the same.
+// The readable form of the same. Text from the input (names in messages)
+// is escaped (escape_controls), as in every text output.
 inline void print_initrd_report(const initrd::report& rep, const std::string& indent) {
   std::printf("%s%-4s %12s %12s %-11s %12s %8s %8s\n", indent.c_str(), "#", "offset", "length",
               "compression", "size", "entries", "archives");
@@ -122,16 +124,18 @@ inline void print_initrd_report(const initrd::report& rep, const std::string& in
   std::printf("%s%llu entries, %llu bytes of padding\n", indent.c_str(),
               static_cast<unsigned long long>(rep.entries()),
               static_cast<unsigned long long>(rep.padding));
-  for (const auto& n : rep.notices) std::printf("%snotice: %s\n", indent.c_str(), n.text().c_str());
+  for (const auto& n : rep.notices)
+    std::printf("%snotice: %s\n", indent.c_str(), escape_controls(n.text()).c_str());
   if (rep.notices_total > rep.notices.size())
     std::printf("%snotice: %llu more notices\n", indent.c_str(),
                 static_cast<unsigned long long>(rep.notices_total - rep.notices.size()));
   for (const auto& w : rep.warnings)
-    std::printf("%swarning: %s\n", indent.c_str(), w.text().c_str());
+    std::printf("%swarning: %s\n", indent.c_str(), escape_controls(w.text()).c_str());
   if (rep.warnings_total > rep.warnings.size())
     std::printf("%swarning: %llu more warnings\n", indent.c_str(),
                 static_cast<unsigned long long>(rep.warnings_total - rep.warnings.size()));
-  if (rep.failure) std::printf("%serror: %s\n", indent.c_str(), rep.failure->message().c_str());
+  if (rep.failure)
+    std::printf("%serror: %s\n", indent.c_str(), escape_controls(rep.failure->message()).c_str());
 }
 
 struct initrd_options {
@@ -207,8 +211,10 @@ inline result<void> run_create(const initrd_options& o) {
   return out.commit();
 }
 
-// Prints entries as they come, like `cpio -t` (or `cpio -tv` with -v);
-// JSON collects them.
+// Prints entries as they come, like `cpio -t` (or `cpio -tv` with -v), with
+// control bytes in names escaped (escape_controls); JSON collects them. An
+// entry the kernel skips without reading its name shows the name's start
+// and, in JSON, its namesize.
 struct list_handler {
   const initrd_options& o;
   ojson entries = ojson::array();
@@ -217,7 +223,7 @@ struct list_handler {
   result<bool> end(const cpio::entry& e) {
     if (e.is_trailer()) return true;
     if (o.json) {
-      ojson j{{"name", std::string(e.name)},
+      ojson j{{"name", std::string(e.name_unread() ? e.name_start : e.name)},
               {"type", type_name(e.type())},
               {"mode", e.mode & 07777},
               {"uid", e.uid},
@@ -230,28 +236,30 @@ struct list_handler {
       if (e.type() == cpio::file_type::character || e.type() == cpio::file_type::block)
         j["rdev"] = {e.rdev_major, e.rdev_minor};
       if (!e.kernel_skip.empty()) j["kernel_skip"] = std::string(e.kernel_skip);
+      if (e.name_unread()) j["namesize"] = e.namesize;
       entries.push_back(std::move(j));
       return true;
     }
     if (!e.kernel_skip.empty()) {
-      std::cerr << "ukikit initrd list: entry at offset " << hex(e.offset)
-                << " skipped by the kernel: " << e.kernel_skip << '\n';
+      std::cerr << "ukikit initrd list: entry " << cpio::quoted_name(e) << " at offset "
+                << hex(e.offset) << " skipped by the kernel: " << e.kernel_skip << '\n';
       return true;
     }
+    const std::string name = escape_controls(e.name);
     if (!o.verbose) {
-      std::fwrite(e.name.data(), 1, e.name.size(), stdout);
+      std::fwrite(name.data(), 1, name.size(), stdout);
       std::fputc('\n', stdout);
       return true;
     }
     std::string size = std::to_string(e.filesize);
     if (e.type() == cpio::file_type::character || e.type() == cpio::file_type::block)
       size = std::to_string(e.rdev_major) + ", " + std::to_string(e.rdev_minor);
-    std::printf("%s %3llu %-8llu %-8llu %10s %s %.*s", mode_string(e.mode).c_str(),
+    std::printf("%s %3llu %-8llu %-8llu %10s %s %s", mode_string(e.mode).c_str(),
                 static_cast<unsigned long long>(e.nlink), static_cast<unsigned long long>(e.uid),
                 static_cast<unsigned long long>(e.gid), size.c_str(), utc(e.mtime).c_str(),
-                static_cast<int>(e.name.size()), e.name.data());
+                name.c_str());
     if (e.type() == cpio::file_type::symlink)
-      std::printf(" -> %.*s", static_cast<int>(e.link_target.size()), e.link_target.data());
+      std::printf(" -> %s", escape_controls(e.link_target).c_str());
     std::fputc('\n', stdout);
     return true;
   }
@@ -270,15 +278,18 @@ inline void print_tree(const initrd::tree& t, const initrd_options& o, ojson& en
     } else if (o.verbose) {
       std::printf("%s %-8llu %-8llu %10llu %s %s%s%s\n", mode_string(n.mode).c_str(),
                   static_cast<unsigned long long>(n.uid), static_cast<unsigned long long>(n.gid),
-                  static_cast<unsigned long long>(n.size), utc(n.mtime).c_str(), path.c_str(),
-                  n.type == cpio::file_type::symlink ? " -> " : "", n.link_target.c_str());
+                  static_cast<unsigned long long>(n.size), utc(n.mtime).c_str(),
+                  escape_controls(path).c_str(), n.type == cpio::file_type::symlink ? " -> " : "",
+                  escape_controls(n.link_target).c_str());
     } else {
-      std::printf("%s\n", path.c_str());
+      std::printf("%s\n", escape_controls(path).c_str());
     }
   }
 }
 
-// list and info: walk, print, and fail (exit 2) where the kernel would.
+// list and info: walk, print, and fail (exit 2) where the kernel would, and
+// where a raw archive is cut short (the kernel keeps what came before; GNU
+// cpio, like us, calls that an error).
 inline int run_walk(const initrd_options& o, bool listing, std::string_view tool) {
   auto f = file::mapped_file::open(o.file);
   if (!f) return report(tool, f.error());
@@ -305,7 +316,8 @@ inline int run_walk(const initrd_options& o, bool listing, std::string_view tool
     ojson j{{"file", o.file}};
     if (listing) {
       j["entries"] = std::move(lh.entries);
-      j["error"] = rep->failure ? ojson(rep->failure->message()) : ojson(nullptr);
+      const auto& stopped = rep->failure ? rep->failure : rep->truncated;
+      j["error"] = stopped ? ojson(stopped->message()) : ojson(nullptr);
     } else {
       j.update(initrd_json(*rep));
       j["paths"] = tree.size();
@@ -316,16 +328,18 @@ inline int run_walk(const initrd_options& o, bool listing, std::string_view tool
               << " paths in the resulting tree\n";
     print_initrd_report(*rep, "  ");
   } else {
-    for (const auto& w : rep->warnings) std::cerr << tool << ": warning: " << w.text() << '\n';
+    for (const auto& w : rep->warnings)
+      std::cerr << tool << ": warning: " << escape_controls(w.text()) << '\n';
   }
   std::fflush(stdout);
   if (rep->failure) return report(tool, rep->failure->prefixed(o.file));
+  if (rep->truncated) return report(tool, rep->truncated->prefixed(o.file));
   return exit_ok;
 }
 
 // extract: walk into a cpio_extractor; refusals are listed on stderr and
-// make the exit status 1; a malformed input is 2, after what came before it
-// was extracted.
+// make the exit status 1; a malformed or truncated input is 2, after what
+// came before it was extracted.
 inline int run_extract(const initrd_options& o, std::string_view tool) {
   auto f = file::mapped_file::open(o.file);
   if (!f) return report(tool, f.error());
@@ -348,26 +362,26 @@ inline int run_extract(const initrd_options& o, std::string_view tool) {
   auto done = x.finish();
   if (!rep) return report(tool, rep.error());
   if (!done) return report(tool, done.error());
-  for (const auto& w : rep->warnings) std::cerr << tool << ": warning: " << w.text() << '\n';
-  for (const auto& fnd : done->findings) std::cerr << tool << ": " << fnd.text() << '\n';
+  for (const auto& w : rep->warnings)
+    std::cerr << tool << ": warning: " << escape_controls(w.text()) << '\n';
+  for (const auto& fnd : done->findings)
+    std::cerr << tool << ": " << escape_controls(fnd.text()) << '\n';
   if (done->findings_total > done->findings.size())
     std::cerr << tool << ": " << done->findings_total - done->findings.size()
               << " more findings not shown\n";
   if (o.json) {
-    ojson j{{"file", o.file},
-            {"directory", o.directory},
-            {"directories", done->directories},
-            {"files", done->files},
-            {"symlinks", done->symlinks},
-            {"hardlinks", done->hardlinks},
-            {"nodes", done->nodes},
-            {"refused", ojson::array()},
-            {"error", rep->failure ? ojson(rep->failure->message()) : ojson(nullptr)}};
+    ojson j{
+        {"file", o.file},       {"directory", o.directory},   {"directories", done->directories},
+        {"files", done->files}, {"symlinks", done->symlinks}, {"hardlinks", done->hardlinks},
+        {"nodes", done->nodes}, {"refused", ojson::array()},  {"error", nullptr}};
+    if (const auto& stopped = rep->failure ? rep->failure : rep->truncated)
+      j["error"] = stopped->message();
     for (const auto& fnd : done->findings)
       j["refused"].push_back({{"name", fnd.name}, {"offset", fnd.offset}, {"reason", fnd.reason}});
     std::cout << json_text(j) << '\n';
   }
   if (rep->failure) return report(tool, rep->failure->prefixed(o.file));
+  if (rep->truncated) return report(tool, rep->truncated->prefixed(o.file));
   return done->findings_total > 0 ? exit_failed : exit_ok;
 }
 

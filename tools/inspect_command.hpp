@@ -270,17 +270,22 @@ inline int inspect_initrd(const std::string& path, byte_span bytes, const inspec
     ojson j{{"file", path}, {"format", "initramfs"}, {"initrd", initrd_json(*rep)}};
     all.push_back(std::move(j));
   } else {
-    std::cout << path << ": initramfs, " << rep->segments.size() << " segments\n";
+    std::cout << escape_controls(path) << ": initramfs, " << rep->segments.size() << " segments\n";
     print_initrd_report(*rep, "  ");
   }
   if (rep->failure) return report("ukiinspect", rep->failure->prefixed(path));
+  if (rep->truncated) return report("ukiinspect", rep->truncated->prefixed(path)); // malformed
   return exit_ok;
 }
 
+// A string of the report, escaped for the terminal: section names, cmdline,
+// os-release, SBAT rows, profile names and certificate subjects all come
+// from the input, and an ESC in them must not reach the terminal.
+inline std::string text(const ojson& v) { return escape_controls(v.get<std::string>()); }
+
 // The readable report, from the JSON.
 inline void print_report(const ojson& j) {
-  std::cout << j["file"].get<std::string>() << ": " << j["format"].get<std::string>() << ' '
-            << j["machine"].get<std::string>()
+  std::cout << text(j["file"]) << ": " << text(j["format"]) << ' ' << text(j["machine"])
             << (j["uki"].get<bool>()     ? ", UKI"
                 : j["addon"].get<bool>() ? ", UKI addon"
                                          : "")
@@ -301,74 +306,69 @@ inline void print_report(const ojson& j) {
   std::printf("\n  sections:\n    %-8s %10s %10s %10s %10s  %s\n", "name", "vaddr", "vsize",
               "offset", "size", "sha256");
   for (const auto& s : j["sections"])
-    std::printf("    %-8s %10s %10s %10s %10s  %s%s\n", s["name"].get<std::string>().c_str(),
+    std::printf("    %-8s %10s %10s %10s %10s  %s%s\n", text(s["name"]).c_str(),
                 hex(s["virtual_address"].get<std::uint64_t>()).c_str(),
                 hex(s["virtual_size"].get<std::uint64_t>()).c_str(),
                 hex(s["file_offset"].get<std::uint64_t>()).c_str(),
                 hex(s["size"].get<std::uint64_t>()).c_str(),
-                s.contains("sha256") ? s["sha256"].get<std::string>().c_str() : "-",
+                s.contains("sha256") ? text(s["sha256"]).c_str() : "-",
                 s["profile"].is_null()
                     ? ""
                     : (" (profile @" + std::to_string(s["profile"].get<int>()) + ")").c_str());
   if (j.contains("stub") && j["stub"].is_object())
-    std::cout << "  stub: systemd-stub " << j["stub"]["version"].get<std::string>() << '\n';
+    std::cout << "  stub: systemd-stub " << text(j["stub"]["version"]) << '\n';
   if (j.contains("kernel"))
-    std::cout << "  kernel: " << j["kernel"]["format"].get<std::string>() << ", "
-              << j["kernel"]["version"].get<std::string>() << '\n';
-  if (j.contains("uname")) std::cout << "  uname: " << j["uname"].get<std::string>() << '\n';
-  if (j.contains("cmdline")) std::cout << "  cmdline: " << j["cmdline"].get<std::string>() << '\n';
+    std::cout << "  kernel: " << text(j["kernel"]["format"]) << ", " << text(j["kernel"]["version"])
+              << '\n';
+  if (j.contains("uname")) std::cout << "  uname: " << text(j["uname"]) << '\n';
+  if (j.contains("cmdline")) std::cout << "  cmdline: " << text(j["cmdline"]) << '\n';
   if (j.contains("os_release")) {
     const auto& o = j["os_release"];
     std::cout << "  os-release: "
               << (o.contains("PRETTY_NAME")
-                      ? o["PRETTY_NAME"].get<std::string>()
-                      : o.dump(-1, ' ', false, ojson::error_handler_t::replace))
+                      ? text(o["PRETTY_NAME"])
+                      : escape_controls(o.dump(-1, ' ', false, ojson::error_handler_t::replace)))
               << '\n';
   }
   if (j.contains("sbat")) {
     std::cout << "  sbat:\n";
     for (const auto& r : j["sbat"])
-      std::cout << "    " << r["component_name"].get<std::string>() << ','
-                << r["component_generation"].get<std::uint64_t>() << ','
-                << r["vendor_name"].get<std::string>() << ','
-                << r["vendor_package_name"].get<std::string>() << ','
-                << r["vendor_version"].get<std::string>() << ','
-                << r["vendor_url"].get<std::string>() << '\n';
+      std::cout << "    " << text(r["component_name"]) << ','
+                << r["component_generation"].get<std::uint64_t>() << ',' << text(r["vendor_name"])
+                << ',' << text(r["vendor_package_name"]) << ',' << text(r["vendor_version"]) << ','
+                << text(r["vendor_url"]) << '\n';
   }
   if (j.contains("profiles"))
     for (const auto& p : j["profiles"])
       std::cout << "  profile @" << p["index"].get<int>() << ": "
-                << (p.contains("id") && p["id"].is_string() ? p["id"].get<std::string>() : "")
-                << (p.contains("title") && p["title"].is_string()
-                        ? " \"" + p["title"].get<std::string>() + "\""
-                        : "")
+                << (p.contains("id") && p["id"].is_string() ? text(p["id"]) : "")
+                << (p.contains("title") && p["title"].is_string() ? " \"" + text(p["title"]) + "\""
+                                                                  : "")
                 << '\n';
   if (j.contains("initrd") && j["initrd"].is_object()) {
     std::cout << "  initrd:";
     for (const auto& seg : j["initrd"]["segments"])
-      std::cout << ' ' << seg["compression"].get<std::string>() << " ("
-                << seg["entries"].get<std::uint64_t>() << " entries)";
+      std::cout << ' ' << text(seg["compression"]) << " (" << seg["entries"].get<std::uint64_t>()
+                << " entries)";
     std::cout << '\n';
   }
   if (j.contains("pcr11"))
     for (const auto& [bank, values] : j["pcr11"].items())
       for (const auto& v : values)
         std::cout << "  PCR 11 " << bank << ' '
-                  << (v.contains("phase") ? v["phase"].get<std::string>() : "(sections)") << ": "
-                  << v["hash"].get<std::string>() << '\n';
+                  << (v.contains("phase") ? text(v["phase"]) : "(sections)") << ": "
+                  << text(v["hash"]) << '\n';
   const auto& ac = j["authenticode"];
-  if (!ac["sha256"].is_null())
-    std::cout << "  authenticode sha256: " << ac["sha256"].get<std::string>() << '\n';
+  if (!ac["sha256"].is_null()) std::cout << "  authenticode sha256: " << text(ac["sha256"]) << '\n';
   if (ac["signatures"].empty()) std::cout << "  signatures: none\n";
   for (const auto& s : ac["signatures"]) {
-    std::cout << "  signature: " << s["subject"].get<std::string>() << " (issuer "
-              << s["issuer"].get<std::string>() << "), "
-              << s["digest_algorithm"].get<std::string>();
+    std::cout << "  signature: " << text(s["subject"]) << " (issuer " << text(s["issuer"]) << "), "
+              << text(s["digest_algorithm"]);
     if (s.contains("digest_matches"))
       std::cout << (s["digest_matches"].get<bool>() ? ", digest matches" : ", DIGEST MISMATCH");
     std::cout << '\n';
   }
-  for (const auto& w : j["warnings"]) std::cout << "  warning: " << w.get<std::string>() << '\n';
+  for (const auto& w : j["warnings"]) std::cout << "  warning: " << text(w) << '\n';
 }
 
 } // namespace detail

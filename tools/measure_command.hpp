@@ -65,10 +65,10 @@ inline result<void> run_measure(const measure_options& o) {
       who = "systemd-stub " + stub->version;
     }
     for (const auto& line : uki::stub_findings(v, release, who))
-      std::cerr << "ukikit measure: " << line << '\n';
+      std::cerr << "ukikit measure: " << escape_controls(line) << '\n';
     if (uki::legacy_lookup(release)) {
       for (const auto& line : uki::legacy_findings(*img, release, who))
-        std::cerr << "ukikit measure: " << line << '\n';
+        std::cerr << "ukikit measure: " << escape_controls(line) << '\n';
     } else {
       UKIKIT_TRY_ASSIGN(auto r, v.resolve(o.profile));
       for (const auto& d : r.duplicates)
@@ -115,7 +115,8 @@ inline result<void> run_measure(const measure_options& o) {
         }
         std::cout << "# " << hash::name(bank.bank) << ", phase "
                   << (value.phase.empty() ? "(none)" : value.phase) << '\n';
-        for (const auto& e : events) std::cout << "  " << measure::describe(e) << '\n';
+        for (const auto& e : events)
+          std::cout << "  " << escape_controls(measure::describe(e)) << '\n';
       }
     if (o.json) std::cout << json_text(all) << '\n';
     return {};

@@ -12,6 +12,7 @@
 
 #include "result.hpp"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <concepts>
@@ -53,6 +54,97 @@ constexpr int hex_digit(char c, bool allow_upper = false) noexcept {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (allow_upper && c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+// How many zero bytes `b` starts with. Padding in an initramfs can be
+// gigabytes long, so this compares eight bytes at a time (32 per round,
+// which compilers turn into vector loads): memory speed, not a byte loop.
+inline std::size_t leading_zeros(byte_span b) noexcept {
+  constexpr std::size_t word = sizeof(std::uint64_t), round = 4 * word;
+  std::size_t i = 0;
+  for (; b.size() - i >= round; i += round) {
+    std::uint64_t w[4];
+    std::memcpy(w, b.data() + i, round);
+    if ((w[0] | w[1] | w[2] | w[3]) != 0) break;
+  }
+  for (; b.size() - i >= word; i += word) {
+    std::uint64_t w;
+    std::memcpy(&w, b.data() + i, word);
+    if (w != 0) break;
+  }
+  while (i < b.size() && b[i] == std::byte{0}) ++i;
+  return i;
+}
+
+// ---- text from input, for a terminal ------------------------------------------
+
+namespace detail {
+// Length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no overlong
+// forms, no surrogates, nothing above U+10FFFF), or 0.
+constexpr std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned c = b(0);
+  std::size_t n = 0;
+  unsigned lo = 0x80, hi = 0xbf; // the range of the second byte
+  if (c >= 0xc2 && c <= 0xdf) n = 2;
+  else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    if (c == 0xe0) lo = 0xa0;      // overlong
+    else if (c == 0xed) hi = 0x9f; // surrogates
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    if (c == 0xf0) lo = 0x90;      // overlong
+    else if (c == 0xf4) hi = 0x8f; // above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (s.size() - i < n || b(1) < lo || b(1) > hi) return 0;
+  for (std::size_t k = 2; k < n; ++k)
+    if ((b(k) & 0xc0) != 0x80) return 0;
+  return n;
+}
+} // namespace detail
+
+// Text from an input (a section name, a cmdline, a file name in an archive),
+// made safe to print: control bytes (C0, DEL), C1 controls (U+0080-U+009F,
+// which some terminals obey) and bytes that are not well-formed UTF-8 become
+// \xNN, so that an ESC in a UKI cannot reach the terminal. Everything else,
+// printable UTF-8 included, is kept; backslashes are kept too, so escaping
+// text twice changes nothing. The text output of every tool goes through it.
+inline std::string escape_controls(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  auto escape = [&](char c) {
+    constexpr char digits[] = "0123456789abcdef";
+    const auto v = static_cast<unsigned char>(c);
+    out += "\\x";
+    out += digits[v >> 4];
+    out += digits[v & 0xf];
+  };
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += text[i++];
+      continue;
+    }
+    const std::size_t n = c >= 0x80 ? detail::utf8_sequence(text, i) : 0;
+    const bool c1 = n == 2 && c == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0;
+    if (n == 0 || c1) {
+      for (std::size_t k = 0; k < std::max<std::size_t>(n, 1); ++k) escape(text[i + k]);
+      i += std::max<std::size_t>(n, 1);
+    } else {
+      out.append(text.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
+// At most `max` bytes of `text`, escaped; a longer text ends with
+// "…(N bytes)" so that a reader sees both its start and its length.
+inline std::string excerpt(std::string_view text, std::size_t max = 64) {
+  if (text.size() <= max) return escape_controls(text);
+  return escape_controls(text.substr(0, max)) + "…(" + std::to_string(text.size()) + " bytes)";
 }
 
 // ---- checked arithmetic --------------------------------------------------

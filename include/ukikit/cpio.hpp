@@ -68,6 +68,9 @@ inline constexpr std::uint64_t path_max = 4096;
 
 inline constexpr std::string_view trailer_name = "TRAILER!!!";
 
+// How many bytes of a name the kernel skips unread are kept, to show it.
+inline constexpr std::size_t name_start_max = 64;
+
 // File types, from the S_IFMT bits of the mode.
 enum class file_type : std::uint8_t {
   unknown,
@@ -125,15 +128,22 @@ struct entry {
   std::uint64_t dev_minor = 0;
   std::uint64_t rdev_major = 0;
   std::uint64_t rdev_minor = 0;
-  std::uint64_t check = 0;      // crc: the byte sum of the data
-  std::uint64_t namesize = 0;   // as stored: with the NUL and any zero padding
-  std::string_view name;        // up to the first NUL
+  std::uint64_t check = 0;    // crc: the byte sum of the data
+  std::uint64_t namesize = 0; // as stored: with the NUL and any zero padding
+  std::string_view name;      // up to the first NUL
+  // An entry the kernel skips without reading its name (kernel_skip set,
+  // name empty): the first bytes of the name (at most name_start_max, up to
+  // the first NUL), to show it. See shown_name().
+  std::string_view name_start;
   std::string_view link_target; // symlinks, set when end() is called
   byte_span data;               // reader only: the whole body
   // Why the kernel would skip this entry without a word; empty if it does not.
   std::string_view kernel_skip;
 
   file_type type() const noexcept { return type_of(mode); }
+  // Whether name is only the start of the name (name_start), the kernel
+  // having skipped the name unread.
+  bool name_unread() const noexcept { return name.empty() && !name_start.empty(); }
   // The kernel ends an archive (and forgets its hard links) at this name,
   // unless the entry is a symlink (do_symlink) or skipped.
   bool is_trailer() const noexcept {
@@ -469,6 +479,16 @@ public:
 
 } // namespace detail
 
+// An entry's name, quoted and escaped for messages: "bin/sh"; for an entry
+// the kernel skips without reading its name, the start of it and the size
+// the header gives: "nnnn…" (name size 0x1001).
+inline std::string quoted_name(const entry& e) {
+  if (!e.name_unread()) return "\"" + detail::header_decoder::printable(e.name) + "\"";
+  const bool longer = e.namesize > e.name_start.size() + 1; // the NUL ends a whole name
+  return "\"" + detail::header_decoder::printable(e.name_start) + (longer ? "…" : "") +
+         "\" (name size " + hex(e.namesize) + ")";
+}
+
 // The push parser. See the top of the file.
 class parser {
 public:
@@ -494,7 +514,7 @@ public:
 
   // The error for a stream that ends where at_boundary() is false.
   error truncated_error() const {
-    const std::string name = "\"" + detail::header_decoder::printable(current_.e.name) + "\"";
+    const std::string name = quoted_name(current_.e);
     std::string where = "a header";
     if (state_ == state::name) where = "the name of an entry";
     if (state_ == state::data) where = "the data of " + name;
@@ -555,7 +575,7 @@ private:
       header_offset_ = offset_;
       return step::more;
     }
-    while (pos < chunk.size() && chunk[pos] == std::byte{0}) advance(pos, 1);
+    advance(pos, leading_zeros(chunk.subspan(pos)));
     if (pos == chunk.size()) return step::more;
     const auto c = std::to_integer<unsigned>(chunk[pos]);
     const bool ascii = c == '0';
@@ -646,7 +666,7 @@ private:
                          (e.namesize == 0 ? " is 0" : " is larger than PATH_MAX (4096)");
       if (!kernel) return error(errc::malformed, "cpio entry " + what, e.offset);
       e.kernel_skip = e.namesize == 0 ? "name size 0" : "name longer than PATH_MAX";
-      notices_.add(e.offset, "entry skipped: " + what);
+      skip_what_ = what;
       skip_name_ = true;
     } else if (kernel) {
       // do_header decides from the header alone, without reading the name,
@@ -658,11 +678,11 @@ private:
         e.kernel_skip = "data on an entry that is not a regular file";
       }
       if (!e.kernel_skip.empty()) {
-        notices_.add(e.offset, "entry skipped: " + std::string(e.kernel_skip) + " (" +
-                                   hex(e.filesize) + " bytes)");
+        skip_what_ = std::string(e.kernel_skip) + " (" + hex(e.filesize) + " bytes)";
         skip_name_ = true;
       }
     }
+    name_.clear();
     remaining_ = e.namesize + current_.name_pad;
     state_ = state::name;
     return step::more;
@@ -670,12 +690,15 @@ private:
 
   template <class Handler> result<step> name(byte_span chunk, std::size_t& pos, Handler& handler) {
     entry& e = current_.e;
-    if (skip_name_) { // the kernel skips it without reading; so do we
+    if (skip_name_) { // the kernel skips it without reading; so do we, but for its start
       const auto n =
           static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, chunk.size() - pos));
+      keep_name_start(chunk.subspan(pos, n));
       advance(pos, n);
       remaining_ -= n;
       if (remaining_ > 0) return step::more;
+      e.name_start = std::string_view(name_).substr(0, name_.find('\0'));
+      notices_.add(e.offset, "entry " + quoted_name(e) + " skipped: " + skip_what_);
     } else {
       auto field = take(chunk, pos, static_cast<std::size_t>(remaining_));
       if (!field) return step::more;
@@ -684,6 +707,16 @@ private:
     UKIKIT_TRY(start_data());
     UKIKIT_TRY(handler.begin(e));
     return step::more;
+  }
+
+  // Keeps the first bytes of a name that is skipped (`piece` continues it),
+  // up to name_start_max and never past namesize (the padding follows).
+  void keep_name_start(byte_span piece) {
+    const std::uint64_t seen = current_.e.namesize + current_.name_pad - remaining_;
+    const std::uint64_t want = std::min<std::uint64_t>(current_.e.namesize, name_start_max);
+    if (seen >= want) return;
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(want - seen, piece.size()));
+    name_.append(as_chars(piece.first(n)));
   }
 
   // The name with its NUL at namesize-1 (fatal in the kernel since 2025),
@@ -792,8 +825,7 @@ private:
         std::find_if(bytes.begin(), bytes.end(), [](std::byte b) { return b != std::byte{0}; });
     if (bad != bytes.end() && !pad_noticed_) { // once per entry, at the first bad byte
       const std::uint64_t at = offset_ + static_cast<std::uint64_t>(bad - bytes.begin());
-      std::string what = "non-zero padding after the data of \"" +
-                         detail::header_decoder::printable(current_.e.name) + "\"";
+      std::string what = "non-zero padding after the data of " + quoted_name(current_.e);
       if (opts_.mode == strictness::strict) return error(errc::malformed, what, at);
       notices_.add(at, what);
       pad_noticed_ = true;
@@ -812,6 +844,7 @@ private:
   std::vector<std::byte> gathered_;
   std::string name_;
   std::string link_;
+  std::string skip_what_; // why the kernel skips the entry whose name is skipped
   std::uint64_t offset_ = 0;
   std::uint64_t header_offset_ = 0;
   std::uint64_t remaining_ = 0;
@@ -860,6 +893,7 @@ public:
       void rebase(byte_span input) {
         auto at = static_cast<std::size_t>(got.offset + detail::header_size(got.format));
         got.name = as_chars(input.subspan(at, got.name.size()));
+        got.name_start = as_chars(input.subspan(at, got.name_start.size()));
       }
     } c;
     for (;;) {

@@ -324,7 +324,15 @@ public:
     phase_ = phase::ignore;
     file_.reset();
     if (!e.kernel_skip.empty()) {
-      add_finding(e, "skipped as the kernel skips it (" + std::string(e.kernel_skip) + ")");
+      // A name the kernel does not read is shown by its start (cpio::entry).
+      if (e.name_unread()) {
+        const bool whole = e.namesize == e.name_start.size() + 1;
+        record(std::string(e.name_start), e.offset,
+               "skipped as the kernel skips it (" + std::string(e.kernel_skip) + "; name size " +
+                   hex(e.namesize) + (whole ? "" : ", first bytes shown") + ")");
+      } else {
+        add_finding(e, "skipped as the kernel skips it (" + std::string(e.kernel_skip) + ")");
+      }
       return success();
     }
     if (e.is_trailer()) { // the kernel forgets hard links at each trailer

@@ -67,6 +67,11 @@ struct report {
   // which the kernel rejects, are read and reported as warnings instead, so
   // that they can be listed.)
   std::optional<error> failure;
+  // Where a raw archive runs out inside an entry. The kernel keeps what came
+  // before and stops without a word (a warning says so), but the input is
+  // cut short: GNU cpio calls it "premature end of file" (exit 2), and so do
+  // `ukikit initrd list|info|extract` and ukiinspect.
+  std::optional<error> truncated;
 
   void note(cpio::notice n) {
     ++notices_total;
@@ -299,8 +304,8 @@ public:
                   "too many initramfs segments (limit " + std::to_string(max_segments) + ")", pos_);
         break;
       }
-      if (input_[pos_] == std::byte{0}) {
-        ++pos_;
+      if (input_[pos_] == std::byte{0}) { // padding
+        pos_ += leading_zeros(input_.subspan(pos_));
         continue;
       }
       if (raw_archive_at(input_, pos_)) {
@@ -336,6 +341,7 @@ private:
         const error cut = p.truncated_error();
         rep_.warn({cut.offset(), cut.context() + ": the kernel keeps what came before and "
                                                  "silently ignores the rest"});
+        rep_.truncated = cut;
         if (segment* s = counter_.current()) s->length = s->size = input_.size() - s->offset;
       }
       break;
