@@ -26,9 +26,10 @@ touch -d @1000000000 "$work/text"                          # for the gzip seed t
 # A zstd skippable frame (RFC 8878 §3.1.2): LE32 magic 0x184D2A50, LE32 size 5, data.
 printf '\120\052\115\030\005\000\000\000pzstd' > "$work/skippable"
 
+# Kept: regression-* and min-* (a fuzzing run's minimized corpus).
 reset_corpus() {
-  rm -rf "$here/corpus/$1"
   mkdir -p "$here/corpus/$1"
+  find "$here/corpus/$1" -type f ! -name 'regression-*' ! -name 'min-*' -delete
   echo "$here/corpus/$1"
 }
 

@@ -24,8 +24,8 @@ export LC_ALL=C TZ=UTC
 umask 022
 
 out="$here/corpus/cpio_fuzzer"
-rm -rf "$out"
-mkdir -p "$out"
+mkdir -p "$out" # kept: regression-* and min-* (a fuzzing run's minimized corpus)
+find "$out" -type f ! -name 'regression-*' ! -name 'min-*' -delete
 
 # ---- a tree, archived by the real tools ----------------------------------------------
 mkdir -p "$work/t/dir a/sub dir"

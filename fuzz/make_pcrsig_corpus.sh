@@ -82,8 +82,8 @@ sed 's/"pcrs":\[11\],/"pcrs":[11],"ref":"initrd",/' rsa-sha384-empty-phase.json 
   sed 's/^{/{"sm3_256":[{"pcrs":[11]}],/' >rsa-sha384-other-keys.json
 sed 's/,/, /g; s/":/": /g' rsa-all-banks-fuzzer-pkfp.json >rsa-all-banks-spaced.json
 
-rm -rf "$here/corpus/pcrsig_fuzzer"
-mkdir -p "$here/corpus/pcrsig_fuzzer"
+mkdir -p "$here/corpus/pcrsig_fuzzer" # kept: regression-* and min-*
+find "$here/corpus/pcrsig_fuzzer" -type f ! -name 'regression-*' ! -name 'min-*' -delete
 cp rsa-all-banks.json rsa-all-banks-fuzzer-pkfp.json rsa-all-banks-spaced.json ec-sha256.json \
   ec-sha256-fuzzer-pkfp.json ec-sha256-nul.json rsa-sha384-empty-phase.json \
   rsa-sha384-other-keys.json ec-sha1-custom-phase.json "$here/corpus/pcrsig_fuzzer/"
