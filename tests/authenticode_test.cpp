@@ -655,6 +655,18 @@ TEST_F(tampered, several_files_give_one_line_each_and_the_worst_status) {
   EXPECT_NE(json.out.find("\"passed\": true"), std::string::npos);
 }
 
+TEST_F(tampered, pass_and_fail_lines_escape_control_bytes_from_names) {
+  const auto odd = work / "a\x1b[31mb.efi";
+  t::fs::copy_file(signed_path, odd);
+  auto pass = verify(odd, "--cert " + q(crt("db")));
+  EXPECT_EQ(pass.status, 0) << pass.out;
+  EXPECT_EQ(pass.out.find('\x1b'), std::string::npos) << pass.out;
+  EXPECT_NE(pass.out.find("a\\x1b[31mb.efi"), std::string::npos) << pass.out;
+  auto fail = verify(odd, "--cert " + q(crt("other")));
+  EXPECT_EQ(fail.status, 1) << fail.out;
+  EXPECT_EQ(fail.out.find('\x1b'), std::string::npos) << fail.out;
+}
+
 TEST_F(tampered, required_section_missing_fails) {
   EXPECT_FAILS_WITH(verify(signed_path, "--cert " + q(crt("db")), "--require .linux"),
                     "required section .linux is missing");

@@ -142,7 +142,9 @@ inline int run_verify(const verify_options& o, std::string_view tool) {
           uki::view(*img), o.strict_sections ? severity::error : severity::warning);
       for (const auto& d : dups) {
         if (d.is_error()) reasons.push_back(d.text());
-        else if (!o.json) std::cerr << tool << ": warning: " << path << ": " << d.text() << '\n';
+        else if (!o.json)
+          std::cerr << tool << ": warning: " << escape_controls(path) << ": "
+                    << escape_controls(d.text()) << '\n';
         rep.findings.push_back(d);
       }
       entry["findings"] = to_json(rep.findings);
@@ -154,10 +156,12 @@ inline int run_verify(const verify_options& o, std::string_view tool) {
     if (o.json) {
       files.push_back(entry);
     } else if (passed) {
-      std::cout << "PASS " << path << '\n';
+      std::cout << "PASS " << escape_controls(path) << '\n';
     } else {
-      std::cout << "FAIL " << path << ":";
-      for (std::size_t i = 0; i < reasons.size(); ++i) std::cout << (i ? "; " : " ") << reasons[i];
+      // Reasons quote subjects and names from the input: no raw control bytes.
+      std::cout << "FAIL " << escape_controls(path) << ":";
+      for (std::size_t i = 0; i < reasons.size(); ++i)
+        std::cout << (i ? "; " : " ") << escape_controls(reasons[i]);
       std::cout << '\n';
     }
   }
