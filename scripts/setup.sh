@@ -28,6 +28,7 @@ packages="
   openssl coreutils zstd xz-utils gzip pigz bzip2 lz4 file python3
   binutils binutils-aarch64-linux-gnu cpio libarchive-tools sbsigntool osslsigncode efitools
   systemd swtpm libtss2-esys-3.0.2-0 libtss2-rc0 libtss2-mu0 libtss2-tcti-swtpm0
+  faketime
 "
 
 missing=""

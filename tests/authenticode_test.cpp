@@ -1058,5 +1058,175 @@ TEST_F(cert_table, second_signature_whose_own_bytes_were_changed_fails) {
   EXPECT_TRUE(has(v, "authenticode.signature-invalid")) << v.file.dump();
 }
 
+// ---- README claims: --replace, ECDSA P-384, WIN_CERT_TYPE_EFI_GUID ---------------
+// (README "Signing and verifying PE images"; each checked with sbverify,
+// osslsigncode or the bytes the UEFI specification defines.)
+namespace readme_claims {
+
+std::uint32_t le32_at(const std::vector<std::byte>& b, std::size_t at) {
+  std::uint32_t v = 0;
+  for (std::size_t i = 4; i-- > 0;) v = v << 8 | std::to_integer<std::uint32_t>(b[at + i]);
+  return v;
+}
+void put_le(std::vector<std::byte>& b, std::size_t at, std::uint32_t v, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) b[at + i] = static_cast<std::byte>(v >> (8 * i) & 0xff);
+}
+
+// The Certificate Table data directory entry (PE/COFF: optional header +
+// 128 for PE32, + 144 for PE32+; offset then size).
+std::size_t certificate_directory(const std::vector<std::byte>& b) {
+  const std::size_t opt = le32_at(b, 0x3c) + 24;
+  const auto magic = std::to_integer<unsigned>(b[opt]) | std::to_integer<unsigned>(b[opt + 1]) << 8;
+  return opt + (magic == 0x20b ? 144 : 128);
+}
+
+} // namespace readme_claims
+
+TEST_F(authenticode_env, sign_replace_leaves_only_the_new_signature) {
+  UKIKIT_NEED_TOOL("sbverify");
+  UKIKIT_NEED_TOOL("osslsigncode");
+  UKIKIT_NEED_INPUT(src, "systemd-bootx64.efi");
+  auto in = copy_input(src, "boot.efi");
+  const std::string sign = ukikit() + " sign ";
+  ASSERT_EQ(t::run(sign + "--key " + q(key("db")) + " --cert " + q(crt("db")) + " " + q(in)).status,
+            0);
+  ASSERT_EQ(t::run(sign + "--append --key " + q(key("other")) + " --cert " + q(crt("other")) + " " +
+                   q(in))
+                .status,
+            0);
+  auto before = t::run("sbverify --list " + q(in) + " 2>/dev/null");
+  ASSERT_NE(before.out.find("signature 2"), std::string::npos) << before.out;
+  // --replace: both old signatures go, the new one is the only one.
+  ASSERT_EQ(
+      t::run(sign + "--replace --key " + q(key("ec")) + " --cert " + q(crt("ec")) + " " + q(in))
+          .status,
+      0);
+  auto after = t::run("sbverify --list " + q(in) + " 2>/dev/null");
+  EXPECT_NE(after.out.find("signature 1"), std::string::npos) << after.out;
+  EXPECT_EQ(after.out.find("signature 2"), std::string::npos) << after.out;
+  EXPECT_NE(after.out.find("/CN=ukikit test ec"), std::string::npos) << after.out;
+  EXPECT_EQ(t::run("sbverify --cert " + q(crt("ec")) + " " + q(in) + " >/dev/null 2>&1").status, 0);
+  EXPECT_NE(t::run("sbverify --cert " + q(crt("db")) + " " + q(in) + " >/dev/null 2>&1").status, 0);
+  EXPECT_EQ(
+      t::run("osslsigncode verify -CAfile " + q(crt("ec")) + " -in " + q(in) + " >/dev/null 2>&1")
+          .status,
+      0);
+  EXPECT_EQ(verify(in, "--cert " + q(crt("ec"))).status, 0);
+  EXPECT_EQ(verify(in, "--cert " + q(crt("db"))).status, 1);
+  EXPECT_EQ(verify(in, "--cert " + q(crt("other"))).status, 1);
+  // The image is the unsigned one plus one signature: unsigning it gives
+  // back the input's bytes as osslsigncode remove-signature does.
+  ASSERT_EQ(t::run("osslsigncode remove-signature -in " + q(in) + " -out " + q(work / "bare.efi") +
+                   " >/dev/null 2>&1")
+                .status,
+            0);
+  ASSERT_EQ(t::run(ukikit() + " unsign -o " + q(work / "ours.efi") + " " + q(in)).status, 0);
+  EXPECT_EQ(t::read_file(work / "ours.efi"), t::read_file(work / "bare.efi"));
+}
+
+TEST_F(authenticode_env, ecdsa_p384_signature_verifies_with_sbverify_and_osslsigncode) {
+  UKIKIT_NEED_TOOL("sbverify");
+  UKIKIT_NEED_TOOL("osslsigncode");
+  UKIKIT_NEED_INPUT(src, "systemd-bootx64.efi");
+  ASSERT_EQ(t::run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -sha384 "
+                   "-days 30 -subj /CN=p384 -keyout " +
+                   q(work / "p384.key") + " -out " + q(work / "p384.crt") + " 2>/dev/null")
+                .status,
+            0);
+  for (const std::string digest : {"", "sha384"}) {
+    SCOPED_TRACE(digest.empty() ? "default digest" : digest);
+    auto in = copy_input(src, "boot.efi");
+    auto r =
+        t::run(ukikit() + " sign " + (digest.empty() ? "" : "--digest " + digest + " ") + "--key " +
+               q(work / "p384.key") + " --cert " + q(work / "p384.crt") + " " + q(in) + " 2>&1");
+    ASSERT_EQ(r.status, 0) << r.out;
+    // sbverify hashes images with SHA-256 only ("Invalid algorithm type"
+    // for a sha384 signature): it checks the default digest.
+    if (digest.empty()) {
+      EXPECT_EQ(t::run("sbverify --cert " + q(work / "p384.crt") + " " + q(in) + " >/dev/null 2>&1")
+                    .status,
+                0);
+    }
+    auto ossl =
+        t::run("osslsigncode verify -CAfile " + q(work / "p384.crt") + " -in " + q(in) + " 2>&1");
+    EXPECT_EQ(ossl.status, 0) << ossl.out;
+    // The signer is the P-384 key, as openssl reads the PKCS#7 osslsigncode extracts.
+    t::fs::remove(work / "sig.der"); // osslsigncode does not overwrite
+    ASSERT_EQ(t::run("osslsigncode extract-signature -in " + q(in) + " -out " +
+                     q(work / "sig.der") + " >/dev/null 2>&1")
+                  .status,
+              0);
+    auto curve = t::run("openssl pkcs7 -inform DER -in " + q(work / "sig.der") +
+                        " -print_certs | openssl x509 -noout -text");
+    EXPECT_NE(curve.out.find("NIST CURVE: P-384"), std::string::npos) << curve.out;
+    auto pkcs7 = t::run("openssl asn1parse -inform DER -in " + q(work / "sig.der"));
+    EXPECT_NE(pkcs7.out.find(":ecdsa-with-SHA"), std::string::npos) << pkcs7.out;
+    EXPECT_NE(ossl.out.find("Message digest algorithm  : " +
+                            std::string(digest.empty() ? "SHA256" : "SHA384")),
+              std::string::npos)
+        << ossl.out;
+    // And not against another certificate.
+    EXPECT_NE(
+        t::run("osslsigncode verify -CAfile " + q(crt("ec")) + " -in " + q(in) + " >/dev/null 2>&1")
+            .status,
+        0);
+    EXPECT_EQ(verify(in, "--cert " + q(work / "p384.crt")).status, 0);
+  }
+}
+
+TEST_F(authenticode_env, efi_guid_certificate_entry_is_reported_as_unsupported) {
+  // sbsign signs systemd-boot (a WIN_CERT_TYPE_PKCS_SIGNED_DATA entry, which
+  // passes). The same PKCS#7 moved into a WIN_CERTIFICATE_UEFI_GUID entry
+  // (UEFI 2.10 §32.2.4: the 8-byte header with wCertificateType 0x0EF1,
+  // then CertType EFI_CERT_TYPE_PKCS7_GUID, then the data) is not read.
+  using namespace readme_claims;
+  UKIKIT_NEED_TOOL("sbsign");
+  UKIKIT_NEED_INPUT(src, "systemd-bootx64.efi");
+  auto in = copy_input(src, "boot.efi");
+  ASSERT_EQ(t::run("sbsign --key " + q(key("db")) + " --cert " + q(crt("db")) + " --output " +
+                   q(work / "signed.efi") + " " + q(in) + " 2>/dev/null")
+                .status,
+            0);
+  EXPECT_EQ(verify(work / "signed.efi", "--cert " + q(crt("db"))).status, 0);
+  auto bytes = t::read_file(work / "signed.efi");
+  const std::size_t dir = certificate_directory(bytes);
+  const std::size_t table = le32_at(bytes, dir);
+  ASSERT_EQ(table + le32_at(bytes, dir + 4), bytes.size()) << "the table ends the file";
+  const std::size_t length = le32_at(bytes, table);
+  ASSERT_EQ(le32_at(bytes, table + 4), 0x00020200u) << "revision 0x0200, PKCS_SIGNED_DATA";
+  const std::vector<std::byte> pkcs7(bytes.begin() + static_cast<std::ptrdiff_t>(table + 8),
+                                     bytes.begin() + static_cast<std::ptrdiff_t>(table + length));
+  // EFI_CERT_TYPE_PKCS7_GUID 4aafd29d-68df-49ee-8aa9-347d375665a7, as stored.
+  const unsigned char guid[16] = {0x9d, 0xd2, 0xaf, 0x4a, 0xdf, 0x68, 0xee, 0x49,
+                                  0x8a, 0xa9, 0x34, 0x7d, 0x37, 0x56, 0x65, 0xa7};
+  bytes.resize(table);
+  std::vector<std::byte> entry(8);
+  for (unsigned char g : guid) entry.push_back(static_cast<std::byte>(g));
+  entry.insert(entry.end(), pkcs7.begin(), pkcs7.end());
+  put_le(entry, 0, static_cast<std::uint32_t>(entry.size()), 4);
+  put_le(entry, 4, 0x0200, 2);
+  put_le(entry, 6, 0x0ef1, 2);
+  entry.resize((entry.size() + 7) / 8 * 8);
+  bytes.insert(bytes.end(), entry.begin(), entry.end());
+  put_le(bytes, dir + 4, static_cast<std::uint32_t>(entry.size()), 4);
+  t::write_file(work / "guid.efi", bytes);
+  auto v = verify(work / "guid.efi", "--cert " + q(crt("db")));
+  EXPECT_EQ(v.status, 1) << v.out;
+  EXPECT_NE(v.out.find("FAIL "), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("0xef1"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("not PKCS_SIGNED_DATA"), std::string::npos) << v.out;
+  // Put back as PKCS_SIGNED_DATA (same bytes, header type 2, no GUID) it passes.
+  std::vector<std::byte> back(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(table));
+  back.resize(table + 8);
+  back.insert(back.end(), pkcs7.begin(), pkcs7.end());
+  put_le(back, table, static_cast<std::uint32_t>(8 + pkcs7.size()), 4);
+  put_le(back, table + 4, 0x0200, 2);
+  put_le(back, table + 6, 0x0002, 2);
+  back.resize(table + (8 + pkcs7.size() + 7) / 8 * 8);
+  put_le(back, dir + 4, static_cast<std::uint32_t>(back.size() - table), 4);
+  t::write_file(work / "back.efi", back);
+  EXPECT_EQ(verify(work / "back.efi", "--cert " + q(crt("db"))).status, 0);
+}
+
 } // namespace
 } // namespace ukikit::authenticode

@@ -13,6 +13,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -24,6 +28,145 @@ namespace t = ukikit::test;
 using t::sh_quote;
 
 std::string q(const t::fs::path& p) { return sh_quote(p.string()); }
+
+// A section as `objdump -h` lists it: its name, size and file offset.
+// For a PE image binutils gives as size the VirtualSize when it is smaller
+// than SizeOfRawData, so the bytes at [offset, offset + size) are those the
+// loader maps from the file and systemd-stub measures (every section ukikit
+// and ukify add has VirtualSize = the data's length <= SizeOfRawData).
+struct listed_section {
+  std::string name;
+  std::uint64_t size = 0, vma = 0, offset = 0;
+};
+
+std::vector<listed_section> objdump_sections(const t::fs::path& file) {
+  auto r = t::run("objdump -h " + q(file));
+  EXPECT_EQ(r.status, 0) << r.out;
+  std::vector<listed_section> out;
+  std::istringstream rows(r.out);
+  for (std::string line; std::getline(rows, line);) {
+    std::istringstream f(line);
+    std::string idx, name, size, vma, lma, off;
+    if (!(f >> idx >> name >> size >> vma >> lma >> off) ||
+        !std::isdigit(static_cast<unsigned char>(idx[0])))
+      continue;
+    out.push_back({name, std::stoull(size, nullptr, 16), std::stoull(vma, nullptr, 16),
+                   std::stoull(off, nullptr, 16)});
+  }
+  return out;
+}
+
+// systemd-stub's PCR 11 measurement order, the enum of src/fundamental/uki.h
+// (reference/uki-signing-pcr.md §1.1), .pcrsig left out (never measured),
+// with the release that first measures each (§1.1 notes).
+struct spec_section {
+  const char* name;
+  unsigned since;
+};
+constexpr spec_section spec_order[] = {
+    {".linux", 252},   {".osrel", 252},   {".cmdline", 252}, {".initrd", 252}, {".ucode", 256},
+    {".splash", 252},  {".dtb", 252},     {".uname", 254},   {".sbat", 254},   {".pcrpkey", 252},
+    {".profile", 257}, {".dtbauto", 257}, {".hwids", 257},   {".efifw", 258}};
+
+// The sections a systemd-stub of `release` (0: the current one) measures for
+// profile @n of the UKI `file`, found from objdump's table alone with the
+// rules of reference §1.2: the sections before the first .profile are the
+// base, profile @n runs from the n-th .profile to the next; within each the
+// first of a name counts, the profile's override the base's; empty ones are
+// skipped. .dtbauto is left out: the stub measures only the candidate it
+// matches on the machine, which no prediction can know (ukikit leaves it out
+// for the same reason, and says so).
+std::vector<std::pair<std::string, std::span<const std::byte>>>
+spec_profile_sections(const std::vector<listed_section>& table, std::span<const std::byte> file,
+                      std::size_t n, unsigned release) {
+  std::map<std::string, std::span<const std::byte>> base, profile;
+  std::size_t profiles_seen = 0;
+  for (const auto& s : table) {
+    if (s.name == ".profile") ++profiles_seen;
+    auto& into = profiles_seen == 0 ? base : profile;
+    if (profiles_seen != 0 && profiles_seen != n + 1) continue;
+    into.emplace(s.name, file.subspan(s.offset, s.size)); // the first of a name wins
+  }
+  std::vector<std::pair<std::string, std::span<const std::byte>>> out;
+  for (const auto& [name, since] : spec_order) {
+    if (std::string_view(name) == ".dtbauto" || (release != 0 && release < since)) continue;
+    std::span<const std::byte> bytes;
+    if (auto p = profile.find(name); p != profile.end()) bytes = p->second;
+    else if (auto b = base.find(name); b != base.end()) bytes = b->second;
+    if (!bytes.empty()) out.emplace_back(name, bytes);
+  }
+  return out;
+}
+
+// systemd-measure's default phase paths (reference §3.1), as word lists.
+const std::vector<std::vector<std::string>> default_phase_paths = {
+    {"enter-initrd"},
+    {"enter-initrd", "leave-initrd"},
+    {"enter-initrd", "leave-initrd", "sysinit"},
+    {"enter-initrd", "leave-initrd", "sysinit", "ready"}};
+
+// The `ukikit measure --json` document the spec gives for `sections`: per
+// bank, one entry per default phase path.
+nlohmann::json
+spec_measure_json(const std::vector<std::pair<std::string, std::span<const std::byte>>>& sections,
+                  const std::vector<std::string>& banks) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& bank : banks) {
+    for (const auto& words : default_phase_paths) {
+      std::string phase;
+      for (const auto& w : words) phase += (phase.empty() ? "" : ":") + w;
+      out[bank].push_back(
+          {{"phase", phase}, {"pcr", 11}, {"hash", t::spec_pcr11(bank, sections, words)}});
+    }
+  }
+  return out;
+}
+
+// Checks a .pcrsig JSON with openssl and the spec alone: every bank has one
+// entry per default phase path, each for PCR 11, with the pol of reference
+// §3.3 for the spec's PCR 11 value of that path, the pkfp of `key` (SHA-256
+// of its PKCS#1 RSAPublicKey DER, as openssl writes it), and a signature
+// that `openssl dgst -sha256 -verify` accepts over pol for the sha256 bank.
+void expect_pcrsig_verifies_with_openssl(
+    std::string_view pcrsig,
+    const std::vector<std::pair<std::string, std::span<const std::byte>>>& sections,
+    const t::fs::path& key, const t::fs::path& work) {
+  while (!pcrsig.empty() && pcrsig.back() == '\0') pcrsig.remove_suffix(1);
+  const auto doc = nlohmann::json::parse(pcrsig);
+  ASSERT_TRUE(doc.is_object()) << pcrsig;
+  EXPECT_EQ(doc.size(), 4u) << "systemd-measure's default banks: sha1, sha256, sha384, sha512";
+  ASSERT_TRUE(doc.contains("sha256")) << pcrsig;
+  auto pkfp = t::run("openssl rsa -in " + q(key) +
+                     " -RSAPublicKey_out -outform DER 2>/dev/null | "
+                     "sha256sum");
+  ASSERT_EQ(pkfp.status, 0);
+  ASSERT_EQ(t::run("openssl pkey -in " + q(key) + " -pubout -out " + q(work / "pcr.pub")).status,
+            0);
+  for (const auto& [bank, entries] : doc.items()) {
+    SCOPED_TRACE(bank);
+    std::vector<std::string> want, got;
+    for (const auto& words : default_phase_paths)
+      want.push_back(t::spec_policy_pcr11(bank, t::spec_pcr11(bank, sections, words)));
+    for (const auto& e : entries) {
+      EXPECT_EQ(e["pcrs"], nlohmann::json::array({11}));
+      EXPECT_EQ(e["pkfp"], pkfp.out.substr(0, 64));
+      got.push_back(e["pol"].get<std::string>());
+      if (bank != "sha256") continue;
+      const auto pol = t::bytes_of_hex(got.back());
+      t::write_file(work / "pol",
+                    std::span(reinterpret_cast<const std::byte*>(pol.data()), pol.size()));
+      t::write_file(work / "sig.b64", e["sig"].get<std::string>());
+      auto v = t::run("openssl base64 -d -A -in " + q(work / "sig.b64") + " -out " +
+                      q(work / "sig") + " && openssl dgst -sha256 -verify " + q(work / "pcr.pub") +
+                      " -signature " + q(work / "sig") + " " + q(work / "pol") + " 2>&1");
+      EXPECT_EQ(v.status, 0) << v.out;
+      EXPECT_NE(v.out.find("Verified OK"), std::string::npos) << v.out;
+    }
+    std::sort(want.begin(), want.end());
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, want);
+  }
+}
 
 class build_test : public ::testing::Test {
 protected:
@@ -112,14 +255,53 @@ TEST_F(build_test, sections_are_where_objdump_finds_them_with_the_given_bytes) {
   EXPECT_EQ(img->find(".data")->virtual_address, simg->find(".data")->virtual_address);
 }
 
+// Runs `command` as a second build would run on another machine: from
+// another working directory, in another time zone and locale, with another
+// umask, and with the clock (faketime) 400 days and at least a second
+// later; SOURCE_DATE_EPOCH unset. ASan's runtime must come first among the
+// preloaded libraries unless told not to check; libfaketime comes first here.
+std::string elsewhere(const t::fs::path& cwd, const std::string& command) {
+  t::fs::create_directories(cwd);
+  return "sleep 1 && cd " + q(cwd) +
+         " && umask 077 && env -u SOURCE_DATE_EPOCH TZ=Pacific/Kiritimati LC_ALL=C.UTF-8 "
+         "ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0\" "
+         "faketime -f +400d " +
+         command;
+}
+
 TEST_F(build_test, building_twice_gives_identical_bytes_signed_or_not) {
-  ASSERT_EQ(build("a.efi").status, 0);
-  ASSERT_EQ(build("b.efi").status, 0);
+  UKIKIT_NEED_TOOL("faketime");
+  // faketime does move the clock of a child.
+  auto year = t::run("faketime -f +400d date +%s");
+  auto now = t::run("date +%s");
+  ASSERT_GT(std::stoll(year.out) - std::stoll(now.out), 399LL * 86400) << year.out << now.out;
+  // The second build: everything relative to another directory.
+  const auto other = work / "other/dir";
+  auto build_there = [&](const std::string& out, const std::string& extra) {
+    auto rel = [&](const t::fs::path& p) { return q(t::fs::relative(p, other)); };
+    return t::run(elsewhere(
+        other, t::tool("ukikit") + " build --stub " + rel(stub_path) + " --linux " +
+                   rel(kernel_path) + " --initrd " + rel(work / "initrd") + " --os-release @" +
+                   rel(work / "os-release") + " --cmdline 'console=ttyS0   quiet' " + extra +
+                   " -o " + rel(work / out) + " 2>&1"));
+  };
+  auto a = build("a.efi");
+  ASSERT_EQ(a.status, 0) << a.out;
+  auto b = build_there("b.efi", "");
+  ASSERT_EQ(b.status, 0) << b.out;
   EXPECT_EQ(t::read_file(work / "a.efi"), t::read_file(work / "b.efi"));
-  const std::string sign = "--pcr-private-key " + q(work / "pcr.key") + " --signing-key " +
-                           q(work / "db.key") + " --signing-cert " + q(work / "db.crt");
-  ASSERT_EQ(build("sa.efi", sign).status, 0);
-  ASSERT_EQ(build("sb.efi", sign).status, 0);
+  const auto sign_with = [&](const t::fs::path& from) {
+    auto rel = [&](const t::fs::path& p) { return q(t::fs::relative(p, from)); };
+    return "--pcr-private-key " + rel(work / "pcr.key") + " --signing-key " + rel(work / "db.key") +
+           " --signing-cert " + rel(work / "db.crt");
+  };
+  auto sa = t::run("cd " + q(work) + " && " + t::tool("ukikit") + " build --stub " + q(stub_path) +
+                   " --linux " + q(kernel_path) +
+                   " --initrd initrd --os-release @os-release --cmdline 'console=ttyS0   quiet' " +
+                   sign_with(work) + " -o sa.efi 2>&1");
+  ASSERT_EQ(sa.status, 0) << sa.out;
+  auto sb = build_there("sb.efi", sign_with(other));
+  ASSERT_EQ(sb.status, 0) << sb.out;
   EXPECT_EQ(t::read_file(work / "sa.efi"), t::read_file(work / "sb.efi"));
 }
 
@@ -403,11 +585,47 @@ TEST_F(build_test, join_profile_appends_profiles_each_with_its_own_pcrsig) {
   auto r = t::run(base + "--stub-release 257 --join-profile " + q(work / "reset.efi") + " -o " +
                   q(work / "uki.efi") + " 2>&1");
   ASSERT_EQ(r.status, 0) << r.out;
-  // objdump: the stub's sections, the base, profile @0 (.profile .pcrsig),
-  // profile @1 (.profile .cmdline .pcrsig), in ukify's order.
-  auto h = t::run("objdump -h " + q(work / "uki.efi") + " | awk '/^ +[0-9]+ /{print $2}'");
-  EXPECT_EQ(h.out, ".text\n.reloc\n.data\n.dynamic\n.rela\n.dynsym\n.sdmagic\n.pcrpkey\n.linux\n"
-                   ".sbat\n.profile\n.pcrsig\n.profile\n.cmdline\n.pcrsig\n");
+  // objdump: the stub's own sections (as objdump lists the stub), then the
+  // added ones in the file order ukify's make_uki writes (reference §1.5;
+  // ukify itself is not run: Debian 12 has no systemd-ukify, which came with
+  // systemd 253): the base's sections of its order that this build has, the
+  // base .profile and its .pcrsig, then for the joined PE its sections of
+  // the joined order and its .pcrsig. One difference, by design: ukify
+  // swaps the merged SBAT into the stub's .sbat when it fits the raw size,
+  // even when it then overlaps the next section's addresses (Debian's stub
+  // has .sdmagic 0x100 bytes after .sbat); ukikit then moves .sbat to where
+  // ukify adds it to a stub without one, after .linux.
+  const std::vector<std::string> ukify_base_order = {
+      ".osrel",  ".cmdline", ".dtb",   ".dtbauto", ".hwids", ".uname",   ".splash", ".pcrpkey",
+      ".initrd", ".efifw",   ".ucode", ".linux",   ".sbat",  ".profile", ".pcrsig"};
+  const std::vector<std::string> ukify_joined_order = {".profile", ".linux", ".osrel", ".cmdline",
+                                                       ".initrd",  ".efifw", ".ucode", ".splash",
+                                                       ".dtb",     ".uname", ".sbat",  ".pcrsig"};
+  const auto table = objdump_sections(work / "uki.efi");
+  const auto stub_table = objdump_sections(stub_path);
+  std::uint64_t merged_sbat = 0;
+  for (const auto& s : table)
+    if (s.name == ".sbat") merged_sbat = s.size;
+  std::vector<std::string> want_order, got_order;
+  std::set<std::string> base_has = {".pcrpkey", ".linux", ".profile", ".pcrsig"};
+  for (std::size_t i = 0; i < stub_table.size(); ++i) {
+    const auto& s = stub_table[i];
+    const bool moves = s.name == ".sbat" && i + 1 < stub_table.size() &&
+                       s.vma + merged_sbat > stub_table[i + 1].vma;
+    if (moves) base_has.insert(".sbat");
+    else want_order.push_back(s.name);
+  }
+  if (std::none_of(stub_table.begin(), stub_table.end(),
+                   [](const listed_section& s) { return s.name == ".sbat"; }))
+    base_has.insert(".sbat"); // added, as to any stub without one
+  for (const auto& n : ukify_base_order)
+    if (base_has.count(n)) want_order.push_back(n);
+  std::set<std::string> joined_has = {".pcrsig"};
+  for (const auto& s : objdump_sections(work / "reset.efi")) joined_has.insert(s.name);
+  for (const auto& n : ukify_joined_order)
+    if (joined_has.count(n)) want_order.push_back(n);
+  for (const auto& s : table) got_order.push_back(s.name);
+  EXPECT_EQ(got_order, want_order);
   auto j = t::run(t::tool("ukiinspect") + " --stub-release 257 --json " + q(work / "uki.efi"));
   ASSERT_EQ(j.status, 0) << j.out;
   auto doc = nlohmann::json::parse(j.out);
@@ -423,23 +641,105 @@ TEST_F(build_test, join_profile_appends_profiles_each_with_its_own_pcrsig) {
   // profile); the two profiles measure differently.
   const std::string sign =
       t::tool("ukikit") + " sign --key " + q(work / "db.key") + " --cert " + q(work / "db.crt");
+  t::fs::copy_file(work / "uki.efi", work / "unsigned.efi");
   ASSERT_EQ(t::run(sign + " " + q(work / "uki.efi")).status, 0);
   auto v = t::run(t::tool("ukiverify") + " --stub-release 257 --cert " + q(work / "db.crt") + " " +
                   q(work / "uki.efi"));
   EXPECT_EQ(v.status, 0) << v.out;
-  auto m0 =
-      t::run(t::tool("ukikit") + " measure --stub-release 257 --profile-index 0 --bank sha256 " +
-             q(work / "uki.efi"));
-  auto m1 =
-      t::run(t::tool("ukikit") + " measure --stub-release 257 --profile-index 1 --bank sha256 " +
-             q(work / "uki.efi"));
-  EXPECT_NE(m0.out, m1.out);
+  // Each profile's PCR 11 and .pcrsig against the spec's algorithm over the
+  // base and that profile's sections, found from objdump's table (before
+  // signing: the signature is no section), with OpenSSL alone.
+  const auto unsigned_bytes = t::read_file(work / "unsigned.efi");
+  std::vector<std::size_t> pcrsigs;
+  for (std::size_t i = 0; i < table.size(); ++i)
+    if (table[i].name == ".pcrsig") pcrsigs.push_back(i);
+  ASSERT_EQ(pcrsigs.size(), 2u);
+  for (std::size_t n : {0u, 1u}) {
+    SCOPED_TRACE("profile @" + std::to_string(n));
+    const auto sections = spec_profile_sections(table, unsigned_bytes, n, 257);
+    std::vector<std::string> names;
+    for (const auto& sec : sections) names.push_back(sec.first);
+    const std::vector<std::string> want =
+        n == 0 ? std::vector<std::string>{".linux", ".sbat", ".pcrpkey", ".profile"}
+               : std::vector<std::string>{".linux", ".cmdline", ".sbat", ".pcrpkey", ".profile"};
+    EXPECT_EQ(names, want);
+    auto m = t::run(t::tool("ukikit") + " measure --stub-release 257 --profile-index " +
+                    std::to_string(n) + " --json " + q(work / "uki.efi"));
+    ASSERT_EQ(m.status, 0) << m.out;
+    EXPECT_EQ(nlohmann::json::parse(m.out),
+              spec_measure_json(sections, {"sha1", "sha256", "sha384", "sha512"}));
+    const auto& sig = table[pcrsigs[n]];
+    expect_pcrsig_verifies_with_openssl(
+        as_chars(std::span(unsigned_bytes).subspan(sig.offset, sig.size)), sections,
+        work / "pcr.key", work);
+  }
   // Without --profile there is no profile @0 to join to.
   auto no_base =
       t::run(t::tool("ukikit") + " build --stub " + q(stub_path) + " --linux " + q(kernel_path) +
              " --join-profile " + q(work / "reset.efi") + " -o " + q(work / "x.efi") + " 2>&1");
   EXPECT_EQ(no_base.status, 2);
   EXPECT_NE(no_base.out.find("needs --profile"), std::string::npos) << no_base.out;
+}
+
+TEST_F(build_test, sections_of_stubs_256_and_later_measure_as_the_spec_computes_per_profile) {
+  // .ucode (256), .profile .hwids .dtbauto (257) and .efifw (258) have no
+  // systemd-measure here (Debian 12 has 252): the expected values are the
+  // spec's algorithm over the sections objdump finds, with OpenSSL alone.
+  // Base: .linux .ucode .hwids .dtbauto .sbat and .profile @0; joined
+  // profile @1 (made by objcopy): .profile and .efifw. With the stub's 7
+  // sections that is the 15 headers Debian's stub has room for.
+  UKIKIT_NEED_TOOL("objcopy");
+  UKIKIT_NEED_TOOL("objdump");
+  t::write_file(work / "ucode", t::sample_bytes(3000, 11));
+  t::write_file(work / "hwids", t::sample_bytes(300, 12));
+  t::write_file(work / "dtbauto", t::sample_bytes(700, 13));
+  t::write_file(work / "efifw", t::sample_bytes(900, 14));
+  t::write_file(work / "p.txt", std::string_view("ID=fw\nTITLE=\"With firmware\""));
+  const auto tiny = t::fs::path(UKIKIT_SOURCE_DIR) / "fuzz/corpus/pe_fuzzer/tiny.efi";
+  auto made = t::run(
+      "objcopy --add-section .profile=" + q(work / "p.txt") +
+      " --change-section-vma .profile=0x20000 --add-section .efifw=" + q(work / "efifw") +
+      " --change-section-vma .efifw=0x21000 " + q(tiny) + " " + q(work / "fw.efi") + " 2>&1");
+  ASSERT_EQ(made.status, 0) << made.out;
+  auto r =
+      t::run(t::tool("ukikit") + " build --stub " + q(stub_path) + " --linux " + q(kernel_path) +
+             " --uname= --no-os-release --stub-release 0 --microcode " + q(work / "ucode") +
+             " --section .hwids:@" + q(work / "hwids") + " --section .dtbauto:@" +
+             q(work / "dtbauto") + " --profile 'ID=main' --join-profile " + q(work / "fw.efi") +
+             " -o " + q(work / "uki.efi") + " 2>&1");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto table = objdump_sections(work / "uki.efi");
+  const auto bytes = t::read_file(work / "uki.efi");
+  // objdump's sizes are the data's lengths (VirtualSize), not the padded raw size.
+  for (const auto& sec : table) {
+    if (sec.name == ".ucode") {
+      EXPECT_EQ(sec.size, 3000u);
+    }
+  }
+  struct want {
+    std::size_t profile;
+    unsigned release;
+    std::vector<std::string> names;
+  };
+  const want cases[] = {
+      {0, 0, {".linux", ".ucode", ".sbat", ".profile", ".hwids"}},
+      {1, 0, {".linux", ".ucode", ".sbat", ".profile", ".hwids", ".efifw"}},
+      // 257 does not measure .efifw (258 does).
+      {1, 257, {".linux", ".ucode", ".sbat", ".profile", ".hwids"}},
+  };
+  for (const auto& w : cases) {
+    SCOPED_TRACE("profile @" + std::to_string(w.profile) + ", stub release " +
+                 std::to_string(w.release));
+    const auto sections = spec_profile_sections(table, bytes, w.profile, w.release);
+    std::vector<std::string> names;
+    for (const auto& sec : sections) names.push_back(sec.first);
+    EXPECT_EQ(names, w.names);
+    auto m = t::run(t::tool("ukikit") + " measure --stub-release " + std::to_string(w.release) +
+                    " --profile-index " + std::to_string(w.profile) +
+                    " --json --bank sha256 --bank sha512 " + q(work / "uki.efi") + " 2>/dev/null");
+    ASSERT_EQ(m.status, 0) << m.out;
+    EXPECT_EQ(nlohmann::json::parse(m.out), spec_measure_json(sections, {"sha256", "sha512"}));
+  }
 }
 
 TEST_F(build_test, ukikit_measure_agrees_with_systemd_measure_on_section_files) {
@@ -598,9 +898,17 @@ TEST_F(build_test, ukiinspect_reports_signatures_and_pcr11_of_a_built_uki) {
   ASSERT_EQ(doc["authenticode"]["signatures"].size(), 1u);
   EXPECT_EQ(doc["authenticode"]["signatures"][0]["subject"], "CN=db");
   EXPECT_TRUE(doc["authenticode"]["signatures"][0]["digest_matches"].get<bool>());
-  // pcr11 has ukikit measure's shape and values.
-  auto m = t::run(t::tool("ukikit") + " measure --json " + q(work / "uki.efi"));
-  EXPECT_EQ(doc["pcr11"], nlohmann::json::parse(m.out));
+  // pcr11 has systemd-measure's shape, and the values the spec's algorithm
+  // gives for what Debian's 252 stub measures of the sections objdump finds
+  // (the Authenticode signature is no section).
+  ASSERT_EQ(doc["stub"]["release"], 252);
+  const auto bytes = t::read_file(work / "uki.efi");
+  const auto sections = spec_profile_sections(objdump_sections(work / "uki.efi"), bytes, 0, 252);
+  std::vector<std::string> names;
+  for (const auto& sec : sections) names.push_back(sec.first);
+  EXPECT_EQ(names,
+            (std::vector<std::string>{".linux", ".osrel", ".cmdline", ".initrd", ".pcrpkey"}));
+  EXPECT_EQ(doc["pcr11"], spec_measure_json(sections, {"sha1", "sha256", "sha384", "sha512"}));
   for (const auto& w : doc["warnings"])
     EXPECT_EQ(w.get<std::string>().find(".pcrsig does not match"), std::string::npos) << w;
 }

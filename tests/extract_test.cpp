@@ -17,8 +17,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <set>
 #include <string>
@@ -28,6 +30,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -810,6 +813,86 @@ TEST(extract_stream, foreign_bytes_stop_unpack) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), errc::malformed);
   EXPECT_TRUE(fs::exists(t / "f"));
+}
+
+// ---- mount points (README: "mount points inside the target are not entered") ----
+
+// A mount the test makes (as root) and always undoes, lazily, before the
+// directories around it are removed: declare it after them.
+class scoped_mount {
+public:
+  // A bind mount of `source` at `at`, or a fresh tmpfs when `source` is empty.
+  scoped_mount(const fs::path& source, const fs::path& at) : at_(at) {
+    const int r = source.empty() ? ::mount("ukikit-test", at.c_str(), "tmpfs", 0, "size=1m")
+                                 : ::mount(source.c_str(), at.c_str(), nullptr, MS_BIND, nullptr);
+    if (r != 0) error_ = std::strerror(errno);
+  }
+  ~scoped_mount() {
+    if (error_.empty()) ::umount2(at_.c_str(), MNT_DETACH);
+  }
+  scoped_mount(const scoped_mount&) = delete;
+  scoped_mount& operator=(const scoped_mount&) = delete;
+  const std::string& error() const { return error_; }
+
+private:
+  fs::path at_;
+  std::string error_;
+};
+
+// The mode and mtime of a directory, to see that nothing touched it.
+std::pair<unsigned, std::int64_t> mode_and_mtime(const fs::path& p) {
+  struct stat st {};
+  if (::lstat(p.c_str(), &st) != 0) throw std::runtime_error("lstat " + p.string());
+  return {st.st_mode & 07777, st.st_mtim.tv_sec};
+}
+
+TEST(extract_mounts, a_bind_mount_inside_the_target_is_not_entered) {
+  if (!is_root()) {
+    if (ukikit::test::inputs_required()) FAIL() << "needs root to bind-mount";
+    GTEST_SKIP() << "needs root";
+  }
+  for (auto how : resolvers) {
+    SCOPED_TRACE(testing::Message() << "resolver " << int(how));
+    sandbox s;
+    fs::create_directory(s.target / "mnt");
+    // The canary (outside the target) is mounted at target/mnt, as a
+    // directory bind-mounted into a root being staged would be.
+    const auto before = mode_and_mtime(s.canary);
+    scoped_mount m(s.canary, s.target / "mnt");
+    ASSERT_EQ(m.error(), "");
+    ASSERT_TRUE(fs::exists(s.target / "mnt/victim")) << "the mount is in place";
+    member d = dir("mnt", 0700);
+    d.mtime = 1000;
+    auto r =
+        unpack(newc({d, file("mnt/planted", "evil"), dir("mnt/sub"), file("mnt/sub/deeper", "evil"),
+                     file("mnt/victim", "overwritten"), file("fine", "ok")}),
+               s.target, {}, how);
+    ASSERT_TRUE(r) << r.error().message();
+    for (const char* name : {"mnt/planted", "mnt/sub", "mnt/sub/deeper", "mnt/victim"})
+      EXPECT_TRUE(reported(*r, name, "mount point")) << name << "\n" << findings_text(*r);
+    EXPECT_EQ(read_text(s.target / "fine"), "ok");
+    s.expect_nothing_escaped();
+    EXPECT_EQ(mode_and_mtime(s.canary), before) << "the mounted directory itself is untouched";
+  }
+}
+
+TEST(extract_mounts, a_file_system_mounted_inside_the_target_is_not_entered) {
+  if (!is_root()) {
+    if (ukikit::test::inputs_required()) FAIL() << "needs root to mount tmpfs";
+    GTEST_SKIP() << "needs root";
+  }
+  for (auto how : resolvers) {
+    SCOPED_TRACE(testing::Message() << "resolver " << int(how));
+    sandbox s;
+    fs::create_directory(s.target / "proc");
+    scoped_mount m({}, s.target / "proc");
+    ASSERT_EQ(m.error(), "");
+    auto r = unpack(newc({file("proc/planted", "evil"), file("fine", "ok")}), s.target, {}, how);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_TRUE(reported(*r, "proc/planted", "mount point")) << findings_text(*r);
+    EXPECT_TRUE(fs::is_empty(s.target / "proc"));
+    EXPECT_EQ(read_text(s.target / "fine"), "ok");
+  }
 }
 
 } // namespace

@@ -12,13 +12,16 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 namespace ukikit::initrd {
@@ -1434,6 +1437,246 @@ TEST_F(initrd_extract, name_above_path_max_is_listed_by_its_first_bytes) {
   EXPECT_TRUE(contains(x.err, "\"\\x1b[2J" + std::string(60, 'n') + "\" at offset 0x0: skipped"))
       << x.err;
   EXPECT_TRUE(fs::exists(path("out/after")));
+}
+
+// ---------------------------------------------------------------------------
+// README claims: creation is reproducible on another machine and day, as
+// GNU cpio --reproducible and gzip -n make it; notices, warnings and
+// refusals are kept up to 1000 and all counted; --owner and --devices give
+// what GNU cpio -idmu gives as root.
+
+// `command` run as on another machine: from another working directory, in
+// another time zone and locale, with another umask, the clock (faketime)
+// 400 days and at least a second later, SOURCE_DATE_EPOCH unset. ASan's
+// runtime is told not to insist on coming first (libfaketime is preloaded).
+std::string elsewhere(const fs::path& cwd, const std::string& command) {
+  fs::create_directories(cwd);
+  return "sleep 1 && cd " + q(cwd) +
+         " && umask 077 && env -u SOURCE_DATE_EPOCH TZ=Pacific/Kiritimati LC_ALL=C.UTF-8 "
+         "ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0\" "
+         "faketime -f +400d " +
+         command;
+}
+
+TEST_F(initrd_create, creating_elsewhere_and_later_gives_identical_bytes) {
+  UKIKIT_NEED_TOOL("faketime");
+  auto year = t::run("faketime -f +400d date +%s");
+  auto now = t::run("date +%s");
+  ASSERT_GT(std::stoll(year.out) - std::stoll(now.out), 399LL * 86400) << year.out << now.out;
+  const fs::path other = path("other/dir");
+  for (const std::string c : {"none", "gzip", "zstd", "xz"}) {
+    SCOPED_TRACE(c);
+    auto here = create(q(path("root")) + " --early " + q(path("early")) + " --compress " + c,
+                       "here." + c, "env -u SOURCE_DATE_EPOCH ");
+    auto r = t::run(elsewhere(other, t::tool("ukikit") +
+                                         " initrd create ../../root --early ../../early "
+                                         "--compress " +
+                                         c + " -o ../../there." + c + " 2>&1"));
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(t::read_file(here), t::read_file(path("there." + c)));
+  }
+}
+
+// The newc entries of an archive, read by the format's layout alone
+// (formats.md §1.1): name, the 13 header fields after the magic, data.
+struct newc_record {
+  std::string name;
+  std::array<std::uint32_t, 13> field{};
+  std::string data;
+};
+std::vector<newc_record> newc_records(std::string_view a) {
+  std::vector<newc_record> out;
+  std::size_t at = 0;
+  while (at + 110 <= a.size() && a.substr(at, 6) == "070701") {
+    newc_record r;
+    for (std::size_t k = 0; k < 13; ++k)
+      r.field[k] = static_cast<std::uint32_t>(
+          std::stoul(std::string(a.substr(at + 6 + 8 * k, 8)), nullptr, 16));
+    r.name = std::string(a.substr(at + 110, r.field[11] - 1));
+    at = (at + 110 + r.field[11] + 3) / 4 * 4;
+    r.data = std::string(a.substr(at, r.field[6]));
+    at = (at + r.field[6] + 3) / 4 * 4;
+    out.push_back(r);
+    if (out.back().name == "TRAILER!!!") break;
+  }
+  return out;
+}
+
+TEST_F(initrd_create, archive_and_compression_agree_with_gnu_cpio_reproducible_and_the_real_tools) {
+  // GNU cpio --reproducible (inode numbers renumbered, no device numbers)
+  // with names in byte order, owner 0:0 (-R) and every time 0, as ukikit's
+  // defaults are: the same entries, data and header fields but two, which
+  // follow gen_init_cpio instead (the kernel's own tool): inode numbers count
+  // from 1 (GNU cpio: from 0) and a directory has 2 links (GNU cpio: its
+  // link count on disk). Then GNU cpio pads to 512-byte blocks.
+  sh("find " + q(path("root")) + " -exec touch -h -d @0 {} +");
+  sh("cd " + q(path("root")) +
+     " && find . -mindepth 1 -printf '%P\\n' | LC_ALL=C sort | cpio -o -H newc --reproducible "
+     "-R 0:0 --quiet > " +
+     q(path("gnu.cpio")));
+  const std::string env = "env -u SOURCE_DATE_EPOCH ";
+  auto ours = create(q(path("root")) + " --compress none", "ours.cpio", env);
+  const auto gnu_bytes = t::read_file(path("gnu.cpio"));
+  const auto our_bytes = t::read_file(ours);
+  const auto gnu = newc_records(as_chars(gnu_bytes));
+  const auto mine = newc_records(as_chars(our_bytes));
+  ASSERT_EQ(mine.size(), gnu.size());
+  ASSERT_EQ(gnu.size(), lines(sh("cd " + q(path("root")) + " && find . -mindepth 1")) + 1);
+  for (std::size_t i = 0; i < gnu.size(); ++i) {
+    SCOPED_TRACE(gnu[i].name);
+    EXPECT_EQ(mine[i].name, gnu[i].name);
+    EXPECT_EQ(mine[i].data, gnu[i].data);
+    auto want = gnu[i].field;
+    if (gnu[i].name != "TRAILER!!!") want[0] += 1;   // c_ino
+    if ((want[1] & 0170000) == 0040000) want[4] = 2; // c_nlink of a directory
+    EXPECT_EQ(mine[i].field, want);
+  }
+  EXPECT_EQ(our_bytes.size() % 4, 0u);
+  EXPECT_EQ((our_bytes.size() + 511) / 512 * 512, gnu_bytes.size()) << "the same but padding";
+
+  // Compressed: zstd -3 and xz -6 with the CRC32 check, single-threaded,
+  // make exactly our bytes from our archive. gzip's own deflate differs from
+  // zlib's, but the header (no name, time 0: gzip -n) and the trailer (CRC32
+  // and size) are gzip -n's.
+  auto zst = create(q(path("root")) + " --compress zstd", "ours.zst", env);
+  EXPECT_EQ(t::read_file(zst), t::read_file(filter("zstd -3 -T1 -q -c", ours, "real.zst")));
+  auto xz = create(q(path("root")) + " --compress xz", "ours.xz", env);
+  EXPECT_EQ(t::read_file(xz), t::read_file(filter("xz -6 -C crc32 -T1 -c", ours, "real.xz")));
+  const auto gz = t::read_file(create(q(path("root")) + " --compress gzip", "ours.gz", env));
+  const auto real_gz = t::read_file(filter("gzip -n -6 -c", ours, "real.gz"));
+  ASSERT_GT(gz.size(), 18u);
+  EXPECT_TRUE(std::equal(gz.begin(), gz.begin() + 10, real_gz.begin())) << "header";
+  EXPECT_TRUE(std::equal(gz.end() - 8, gz.end(), real_gz.end() - 8)) << "trailer";
+  EXPECT_EQ(t::read_file(filter("gzip -dc", path("ours.gz"), "back.cpio")), our_bytes);
+}
+
+// A newc header and name (padded), then data (padded), by hand.
+std::string newc_entry(const std::string& name, unsigned mode, const std::string& data,
+                       unsigned ino) {
+  char h[111];
+  std::snprintf(h, sizeof h, "070701%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x", ino,
+                mode, 0u, 0u, 1u, 0u, static_cast<unsigned>(data.size()), 0u, 0u, 0u, 0u,
+                static_cast<unsigned>(name.size() + 1), 0u);
+  std::string rec(h, 110);
+  rec += name;
+  rec.push_back('\0');
+  while (rec.size() % 4) rec.push_back('\0');
+  rec += data;
+  while (rec.size() % 4) rec.push_back('\0');
+  return rec;
+}
+
+TEST_F(initrd_fixture, notices_and_warnings_are_kept_up_to_1000_and_all_counted) {
+  // 1500 directories that carry data (the kernel skips the data: one notice
+  // each), then 1500 files under a directory that never appears (the
+  // kernel drops them: one warning each in the tree).
+  std::string archive;
+  std::vector<std::size_t> offsets;
+  unsigned ino = 1;
+  char name[32];
+  for (int i = 0; i < 1500; ++i) {
+    std::snprintf(name, sizeof name, "d%04d", i);
+    offsets.push_back(archive.size());
+    archive += newc_entry(name, 040755, "data", ino++);
+  }
+  for (int i = 0; i < 1500; ++i) {
+    std::snprintf(name, sizeof name, "nodir/f%04d", i);
+    archive += newc_entry(name, 0100644, "", ino++);
+  }
+  archive += newc_entry("TRAILER!!!", 0, "", 0);
+  t::write_file(path("many.cpio"), as_bytes(archive));
+  // GNU cpio reads all 3000 entries.
+  UKIKIT_NEED_TOOL("cpio");
+  EXPECT_EQ(lines(sh("cpio -t --quiet < " + q(path("many.cpio")))), 3000u);
+
+  const auto j = info_json(path("many.cpio"));
+  EXPECT_EQ(j["entries"], 3000);
+  ASSERT_EQ(j["notices"].size(), 1001u) << "1000 kept, then the count of the rest";
+  for (std::size_t i = 0; i < 1000; ++i) // the first 1000, in order, at their offsets
+    EXPECT_TRUE(contains(j["notices"][i].get<std::string>(), "at offset " + hex(offsets[i])))
+        << i << ": " << j["notices"][i];
+  EXPECT_EQ(j["notices"][1000], "500 more notices");
+  ASSERT_EQ(j["warnings"].size(), 1001u);
+  EXPECT_TRUE(contains(j["warnings"][999].get<std::string>(), "\"nodir/f0999\" dropped"))
+      << j["warnings"][999];
+  EXPECT_EQ(j["warnings"][1000], "500 more warnings");
+  auto text = ukikit("initrd info " + q(path("many.cpio")));
+  EXPECT_EQ(text.status, 0) << text.err;
+  EXPECT_TRUE(contains(text.out, "notice: 500 more notices")) << text.out.substr(0, 2000);
+  EXPECT_TRUE(contains(text.out, "warning: 500 more warnings")) << text.out.substr(0, 2000);
+
+  auto tree = ukikit("initrd list --tree " + q(path("many.cpio")));
+  EXPECT_EQ(tree.status, 0) << tree.err;
+  std::size_t dropped = 0;
+  for (std::size_t at = 0, nl; (nl = tree.err.find('\n', at)) != std::string::npos; at = nl + 1)
+    dropped += contains(tree.err.substr(at, nl - at), "dropped by the kernel: ");
+  EXPECT_EQ(dropped, 1000u);
+  EXPECT_TRUE(contains(tree.err, "warning: 500 more warnings")) << tree.err.substr(0, 2000);
+  EXPECT_EQ(lines(tree.err), 1001u);
+}
+
+// What a path is, as lstat sees it: type, permissions, owner, device number.
+std::string ownership(const fs::path& p) {
+  struct stat st {};
+  if (::lstat(p.c_str(), &st) != 0) return "(missing)";
+  char line[128];
+  std::snprintf(line, sizeof line, "%c %04o %u:%u rdev %u:%u",
+                cpio::type_letter(cpio::type_of(st.st_mode)),
+                static_cast<unsigned>(st.st_mode & 07777), static_cast<unsigned>(st.st_uid),
+                static_cast<unsigned>(st.st_gid),
+                S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? major(st.st_rdev) : 0u,
+                S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? minor(st.st_rdev) : 0u);
+  return line;
+}
+
+TEST_F(initrd_fixture, extract_owner_and_devices_give_what_gnu_cpio_gives_as_root) {
+  if (::geteuid() != 0) {
+    if (t::inputs_required()) FAIL() << "needs root (owners and device nodes)";
+    GTEST_SKIP() << "needs root";
+  }
+  UKIKIT_NEED_TOOL("cpio");
+  // A tree with owners and device nodes, archived by GNU cpio.
+  const fs::path src = path("src");
+  fs::create_directories(src / "dev");
+  fs::create_directories(src / "home/user");
+  t::write_file(src / "home/user/file", std::string_view("data"));
+  fs::create_symlink("file", src / "home/user/link");
+  sh("cd " + q(src) +
+     " && mknod -m 0666 dev/null c 1 3 && mknod -m 0660 dev/loop0 b 7 0 && mkfifo -m 0600 "
+     "dev/fifo && chown 1234:5678 home/user/file && chmod 0640 home/user/file && chown "
+     "4321:8765 home/user && chmod 0750 home/user && chown -h 77:88 home/user/link && chown 0:6 "
+     "dev/loop0 && chown 42:43 dev/fifo");
+  const std::vector<std::string> names = {"dev",  "dev/null",  "dev/loop0",      "dev/fifo",
+                                          "home", "home/user", "home/user/file", "home/user/link"};
+  auto archive = gnu_cpio(src, "owned.cpio", "newc");
+  // GNU cpio as root keeps owners and makes device nodes.
+  fs::create_directories(path("gnu"));
+  sh("cd " + q(path("gnu")) + " && umask 0 && cpio -idmu --quiet < " + q(archive));
+  auto r = ukikit("initrd extract --owner --devices " + q(archive) + " " + q(path("ours")));
+  EXPECT_EQ(r.status, 0) << r.err;
+  for (const auto& n : names) {
+    EXPECT_EQ(ownership(path("ours") / n), ownership(path("gnu") / n)) << n;
+    EXPECT_EQ(ownership(path("ours") / n), ownership(src / n)) << n;
+  }
+  // Without the options: everything owned by the extracting user (root),
+  // device nodes skipped and listed (exit status 1); the fifo is made.
+  auto plain = ukikit("initrd extract " + q(archive) + " " + q(path("plain")));
+  EXPECT_EQ(plain.status, 1) << plain.err;
+  EXPECT_TRUE(contains(plain.err, "dev/null")) << plain.err;
+  EXPECT_TRUE(contains(plain.err, "dev/loop0")) << plain.err;
+  EXPECT_EQ(ownership(path("plain/dev/null")), "(missing)");
+  EXPECT_EQ(ownership(path("plain/dev/loop0")), "(missing)");
+  for (const char* n : {"dev/fifo", "home/user", "home/user/file", "home/user/link"}) {
+    struct stat st {};
+    ASSERT_EQ(::lstat((path("plain") / n).c_str(), &st), 0) << n;
+    EXPECT_EQ(st.st_uid, 0u) << n;
+    EXPECT_EQ(st.st_gid, 0u) << n;
+  }
+  // --devices alone: nodes made, owners not kept.
+  auto devices = ukikit("initrd extract --devices " + q(archive) + " " + q(path("dev_only")));
+  EXPECT_EQ(devices.status, 0) << devices.err;
+  EXPECT_EQ(ownership(path("dev_only/dev/null")), ownership(path("gnu/dev/null")));
+  EXPECT_EQ(ownership(path("dev_only/home/user/file")), "- 0640 0:0 rdev 0:0");
 }
 
 } // namespace

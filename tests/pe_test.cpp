@@ -374,13 +374,59 @@ TEST_F(writer_test, unchanged_image_keeps_every_section_byte) {
   auto e = editor::open(image);
   ASSERT_TRUE(e.ok());
   auto bytes = build(*e);
-  // Identical up to the end of the sections, apart from the zeroed symbol
-  // table fields and the recomputed CheckSum.
+  // Identical up to the end of the sections, apart from four 4-byte fields
+  // the editor rewrites as ukify does (reference/uki-signing-pcr.md §1.5
+  // steps 1 and 6): the COFF header's PointerToSymbolTable and
+  // NumberOfSymbols, zeroed because the symbol table at the end of Debian's
+  // stub is dropped; SizeOfImage, the end of the last section in memory
+  // rounded up to SectionAlignment (the linker's value for Debian's stub is
+  // 0x100 larger); and the CheckSum. Their places are the PE/COFF
+  // specification's: e_lfanew at 0x3c, the COFF header 4 bytes after it
+  // (NumberOfSections at +2, PointerToSymbolTable at +8, NumberOfSymbols at
+  // +12, SizeOfOptionalHeader at +16), the optional header 20 bytes after
+  // that (SectionAlignment at +32, SizeOfImage at +56, CheckSum at +64),
+  // then 40-byte section headers (VirtualSize at +8, VirtualAddress at +12).
   const std::size_t end = static_cast<std::size_t>(image.end_of_sections());
   ASSERT_EQ(bytes.size(), end);
-  std::size_t differing = 0;
-  for (std::size_t i = 0; i < end; ++i) differing += bytes[i] != stub[i];
-  EXPECT_LE(differing, 12u);
+  auto le = [](const std::vector<std::byte>& b, std::size_t at, std::size_t n) {
+    std::uint32_t v = 0;
+    for (std::size_t i = n; i-- > 0;) v = v << 8 | std::to_integer<std::uint32_t>(b[at + i]);
+    return v;
+  };
+  auto le32 = [&](const std::vector<std::byte>& b, std::size_t at) { return le(b, at, 4); };
+  const std::size_t coff = le32(stub, 0x3c) + 4, symbols = coff + 8, count = coff + 12,
+                    opt = coff + 20, size_of_image = opt + 56, checksum = opt + 64;
+  const std::uint32_t alignment = le32(stub, opt + 32);
+  std::uint32_t image_end = 0;
+  for (std::size_t i = 0, n = le(stub, coff + 2, 2); i < n; ++i) {
+    const std::size_t h = opt + le(stub, coff + 16, 2) + 40 * i;
+    image_end = std::max(image_end, le32(stub, h + 12) + le32(stub, h + 8));
+  }
+  auto in_field = [&](std::size_t i) {
+    return (i >= symbols && i < symbols + 8) || (i >= size_of_image && i < size_of_image + 4) ||
+           (i >= checksum && i < checksum + 4);
+  };
+  for (std::size_t i = 0; i < end; ++i) {
+    if (!in_field(i)) {
+      ASSERT_EQ(bytes[i], stub[i]) << "byte " << i;
+    }
+  }
+  ASSERT_NE(le32(stub, symbols), 0u) << "Debian's stub has a symbol table to drop";
+  EXPECT_EQ(le32(bytes, symbols), 0u);
+  EXPECT_EQ(le32(bytes, count), 0u);
+  EXPECT_EQ(le32(bytes, size_of_image), (image_end + alignment - 1) / alignment * alignment);
+  // The CheckSum is the one osslsigncode calculates for the output: it
+  // prints "PE checksum   : X" when the stored value is the one it
+  // calculates, and "Current PE checksum" and "Calculated PE checksum: Y"
+  // lines otherwise (as for Debian's stub itself).
+  UKIKIT_NEED_TOOL("osslsigncode");
+  auto r = t::run("osslsigncode verify -in " + t::sh_quote((work / "out.efi").string()) + " 2>&1");
+  EXPECT_EQ(r.out.find("Calculated PE checksum"), std::string::npos) << r.out;
+  const std::string label = "\nPE checksum   : ";
+  const auto at = r.out.find(label);
+  ASSERT_NE(at, std::string::npos) << r.out;
+  EXPECT_EQ(le32(bytes, checksum), std::stoul(r.out.substr(at + label.size(), 8), nullptr, 16))
+      << r.out;
 }
 
 TEST_F(writer_test, replace_in_place_and_remove) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -145,24 +146,51 @@ inline std::vector<std::byte> sample_bytes(std::size_t n, unsigned seed = 1) {
   return out;
 }
 
-// The real third-party inputs scripts/fetch-inputs.sh unpacked (systemd-stub,
-// systemd-boot, the signed Debian kernel): $UKIKIT_INPUTS/NAME (by default
-// the directory CMake's UKIKIT_INPUTS names), or an empty path when absent.
-// PCR 11 of the SHA-256 bank computed from reference/uki-signing-pcr.md
-// §3.1 with OpenSSL alone, as an expected value independent of ukikit: the
-// given sections in the given order (name with NUL, then bytes), then the
-// phase words. Lowercase hex.
+// Lowercase hex of bytes.
+inline std::string hex_of(std::span<const unsigned char> bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+
+// Bytes of lowercase or uppercase hex (throws on anything else).
+inline std::vector<unsigned char> bytes_of_hex(std::string_view hex) {
+  auto nibble = [](char c) -> unsigned {
+    if (c >= '0' && c <= '9') return static_cast<unsigned>(c - '0');
+    if (c >= 'a' && c <= 'f') return static_cast<unsigned>(c - 'a' + 10);
+    if (c >= 'A' && c <= 'F') return static_cast<unsigned>(c - 'A' + 10);
+    throw std::runtime_error("not hex: " + std::string(1, c));
+  };
+  if (hex.size() % 2) throw std::runtime_error("odd hex length");
+  std::vector<unsigned char> out;
+  for (std::size_t i = 0; i < hex.size(); i += 2)
+    out.push_back(static_cast<unsigned char>(nibble(hex[i]) << 4 | nibble(hex[i + 1])));
+  return out;
+}
+
+// PCR 11 of one bank ("sha1", "sha256", "sha384", "sha512") computed from
+// reference/uki-signing-pcr.md §3.1 with OpenSSL alone, as an expected value
+// independent of ukikit: starting from zeros, each given section in the
+// given order extends its name with the NUL, then its bytes; then each phase
+// word (no NUL). P = H(P || H(data)). Lowercase hex.
 inline std::string
-spec_pcr11_sha256(const std::vector<std::pair<std::string, std::span<const std::byte>>>& sections,
-                  const std::vector<std::string>& words) {
-  unsigned char pcr[32] = {};
-  auto extend = [&pcr](const void* data, std::size_t size) {
-    unsigned char both[64];
-    unsigned int n = 0;
-    if (EVP_Digest(data, size, both + 32, &n, EVP_sha256(), nullptr) != 1)
+spec_pcr11(std::string_view bank,
+           const std::vector<std::pair<std::string, std::span<const std::byte>>>& sections,
+           const std::vector<std::string>& words) {
+  const EVP_MD* md = EVP_get_digestbyname(std::string(bank).c_str());
+  if (!md) throw std::runtime_error("unknown bank " + std::string(bank));
+  const auto size = static_cast<std::size_t>(EVP_MD_get_size(md));
+  std::vector<unsigned char> pcr(size, 0), both(2 * size);
+  auto extend = [&](const void* data, std::size_t n) {
+    unsigned int len = 0;
+    if (EVP_Digest(data, n, both.data() + size, &len, md, nullptr) != 1)
       throw std::runtime_error("EVP_Digest");
-    std::copy(pcr, pcr + 32, both);
-    if (EVP_Digest(both, sizeof both, pcr, &n, EVP_sha256(), nullptr) != 1)
+    std::copy(pcr.begin(), pcr.end(), both.begin());
+    if (EVP_Digest(both.data(), both.size(), pcr.data(), &len, md, nullptr) != 1)
       throw std::runtime_error("EVP_Digest");
   };
   for (const auto& [name, bytes] : sections) {
@@ -170,15 +198,49 @@ spec_pcr11_sha256(const std::vector<std::pair<std::string, std::span<const std::
     extend(bytes.data(), bytes.size());
   }
   for (const auto& w : words) extend(w.data(), w.size());
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : pcr) {
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 15]);
-  }
-  return out;
+  return hex_of(pcr);
 }
 
+// The SHA-256 bank of spec_pcr11 (systemd-stub 254's sections in the tests).
+inline std::string
+spec_pcr11_sha256(const std::vector<std::pair<std::string, std::span<const std::byte>>>& sections,
+                  const std::vector<std::string>& words) {
+  return spec_pcr11("sha256", sections, words);
+}
+
+// The TPM2 PolicyPCR digest for PCR 11 of `bank` holding `pcr_hex`, from
+// reference/uki-signing-pcr.md §3.3 (the "pol" of a .pcrsig entry): always
+// SHA-256, over zeros, TPM_CC_PolicyPCR, the PCR selection (one bank, 3
+// bytes, bit 11) and SHA-256 of the PCR value. Lowercase hex.
+inline std::string spec_policy_pcr11(std::string_view bank, std::string_view pcr_hex) {
+  const unsigned char alg = bank == "sha1"     ? 0x04
+                            : bank == "sha256" ? 0x0b
+                            : bank == "sha384" ? 0x0c
+                            : bank == "sha512" ? 0x0d
+                                               : 0;
+  if (!alg) throw std::runtime_error("unknown bank " + std::string(bank));
+  const auto pcr = bytes_of_hex(pcr_hex);
+  const unsigned char fields[] = {
+      0x00, 0x00, 0x01, 0x7f, // TPM_CC_PolicyPCR
+      0x00, 0x00, 0x00, 0x01, // TPML_PCR_SELECTION count
+      0x00, alg,  0x03,       // hash algorithm, sizeofSelect
+      0x00, 0x08, 0x00,       // PCR 11
+  };
+  std::vector<unsigned char> in(32, 0); // the policy digest so far: zeros
+  in.insert(in.end(), std::begin(fields), std::end(fields));
+  unsigned char digest[32];
+  unsigned int len = 0;
+  if (EVP_Digest(pcr.data(), pcr.size(), digest, &len, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("EVP_Digest");
+  in.insert(in.end(), digest, digest + 32);
+  if (EVP_Digest(in.data(), in.size(), digest, &len, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("EVP_Digest");
+  return hex_of(digest);
+}
+
+// The real third-party inputs scripts/fetch-inputs.sh unpacked (systemd-stub,
+// systemd-boot, the signed Debian kernel): $UKIKIT_INPUTS/NAME (by default
+// the directory CMake's UKIKIT_INPUTS names), or an empty path when absent.
 inline fs::path input(std::string_view name) {
   const char* dir = std::getenv("UKIKIT_INPUTS");
 #ifdef UKIKIT_DEFAULT_INPUTS

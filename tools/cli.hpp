@@ -12,10 +12,12 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include <unistd.h>
@@ -85,6 +87,15 @@ inline void add_version(CLI::App& app) {
 // aborting, so the output is always one valid JSON document.
 template <class Json> std::string json_text(const Json& j) {
   return j.dump(2, ' ', false, Json::error_handler_t::replace);
+}
+
+// Whether `path` is an empty regular file: mapped_file maps only non-empty
+// files, but an empty file is a valid input to digest (as coreutils' sha*sum
+// take it) and to compress (as zstd, xz and gzip do).
+inline bool is_empty_regular_file(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) == 0 &&
+         !ec;
 }
 
 // A byte count with an optional binary suffix: 4096, 64K, 256M, 1G, 2T.

@@ -33,15 +33,18 @@ inline result<void> run_compress(const compress_options& o) {
   eo.level = o.level;
   eo.threads = o.threads;
   eo.extreme = o.extreme;
-  UKIKIT_TRY_ASSIGN(auto in, file::mapped_file::open(o.file));
-  in.advise_sequential();
-  eo.content_size = in.size();
+  std::optional<file::mapped_file> in;
+  if (!is_empty_regular_file(o.file)) { // an empty file compresses to an empty stream
+    UKIKIT_TRY_ASSIGN(in, file::mapped_file::open(o.file));
+    in->advise_sequential();
+  }
+  const byte_span all = in ? in->bytes() : byte_span{};
+  eo.content_size = all.size();
   UKIKIT_TRY_ASSIGN(auto enc, compress::encoder::create(eo));
   UKIKIT_TRY_ASSIGN(auto out, output::open(o.output));
   auto sink = [&out](byte_span chunk) { return out.write(chunk); };
-  progress bar("compressing " + o.file, in.size());
+  progress bar("compressing " + o.file, all.size());
   constexpr std::size_t piece = 4 << 20;
-  byte_span all = in.bytes();
   for (std::size_t off = 0; off < all.size(); off += piece) {
     UKIKIT_TRY(enc.write(all.subspan(off, std::min(piece, all.size() - off)), sink));
     bar.update(off);

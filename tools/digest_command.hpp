@@ -23,20 +23,22 @@ struct digest_options {
 // Hash a whole mapped file in pieces, so progress can be shown.
 inline result<std::vector<hash::digest>> digest_file(const std::string& path,
                                                      const std::vector<hash::algorithm>& algs) {
-  UKIKIT_TRY_ASSIGN(auto f, file::mapped_file::open(path));
-  f.advise_sequential();
   std::vector<hash::hasher> hashers;
   for (auto a : algs) {
     UKIKIT_TRY_ASSIGN(auto h, hash::hasher::create(a));
     hashers.push_back(std::move(h));
   }
-  constexpr std::size_t piece = 16 << 20; // progress granularity
-  progress bar("hashing " + path, f.size());
-  byte_span all = f.bytes();
-  for (std::size_t off = 0; off < all.size(); off += piece) {
-    byte_span p = all.subspan(off, std::min(piece, all.size() - off));
-    for (auto& h : hashers) h.update(p);
-    bar.update(off + p.size());
+  if (!is_empty_regular_file(path)) {
+    UKIKIT_TRY_ASSIGN(auto f, file::mapped_file::open(path));
+    f.advise_sequential();
+    constexpr std::size_t piece = 16 << 20; // progress granularity
+    progress bar("hashing " + path, f.size());
+    byte_span all = f.bytes();
+    for (std::size_t off = 0; off < all.size(); off += piece) {
+      byte_span p = all.subspan(off, std::min(piece, all.size() - off));
+      for (auto& h : hashers) h.update(p);
+      bar.update(off + p.size());
+    }
   }
   std::vector<hash::digest> out;
   for (auto& h : hashers) {

@@ -305,9 +305,10 @@ inline int run_walk(const initrd_options& o, bool listing, std::string_view tool
   for (const auto& d : tree.dropped())
     rep->warn({d.offset, "entry \"" + cpio::detail::header_decoder::printable(d.name) +
                              "\" dropped by the kernel: " + d.reason});
-  if (tree.dropped_total() > tree.dropped().size())
-    rep->warn({error::no_offset, std::to_string(tree.dropped_total() - tree.dropped().size()) +
-                                     " more entries dropped by the kernel"});
+  // The dropped entries the tree did not keep are counted as warnings, so
+  // that "N more warnings" counts them all (a warning saying how many would
+  // itself be past the report's cap).
+  rep->warnings_total += tree.dropped_total() - tree.dropped().size();
   if (!tree.complete())
     rep->warn({error::no_offset, "the resulting tree is incomplete: the model's step limit was "
                                  "reached (long chains of symlinks)"});
@@ -330,6 +331,9 @@ inline int run_walk(const initrd_options& o, bool listing, std::string_view tool
   } else {
     for (const auto& w : rep->warnings)
       std::cerr << tool << ": warning: " << escape_controls(w.text()) << '\n';
+    if (rep->warnings_total > rep->warnings.size())
+      std::cerr << tool << ": warning: " << rep->warnings_total - rep->warnings.size()
+                << " more warnings\n";
   }
   std::fflush(stdout);
   if (rep->failure) return report(tool, rep->failure->prefixed(o.file));

@@ -213,6 +213,36 @@ inline int chmod_nofollow(int dir, const char* name, mode_t mode) noexcept {
   return ::fchmodat(dir, name, mode, 0);
 }
 
+// Which mount a descriptor is on: the device number, and the mount ID
+// where statx gives one (Linux 5.8+). The device number alone tells another
+// file system mounted inside the target, not a bind mount of a directory of
+// the same file system; the mount ID tells both.
+struct mount_identity {
+  dev_t dev = 0;
+  std::uint64_t mount_id = 0;
+  bool has_mount_id = false;
+
+  bool same_mount(const mount_identity& o) const noexcept {
+    return dev == o.dev && (!has_mount_id || !o.has_mount_id || mount_id == o.mount_id);
+  }
+};
+
+// The mount_identity of `fd` (O_PATH descriptors too), or -errno.
+inline int identify_mount(int fd, mount_identity& out) noexcept {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return -errno;
+  out = {st.st_dev, 0, false};
+#ifdef STATX_MNT_ID
+  struct statx sx {};
+  if (::statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &sx) == 0 &&
+      (sx.stx_mask & STATX_MNT_ID) != 0) {
+    out.mount_id = sx.stx_mnt_id;
+    out.has_mount_id = true;
+  }
+#endif
+  return 0;
+}
+
 } // namespace detail
 
 // The destination: a directory held open (O_PATH), under which every path
@@ -233,15 +263,23 @@ public:
       }
       how = probe >= 0 ? resolver::openat2 : resolver::walk;
     }
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0)
-      return file::detail::os_error("cannot stat target directory", root, errno);
+    detail::mount_identity mount;
+    if (const int err = detail::identify_mount(fd.get(), mount); err < 0)
+      return file::detail::os_error("cannot stat target directory", root, -err);
     target t;
     t.fd_ = std::move(fd);
     t.path_ = root;
     t.how_ = how;
-    t.dev_ = st.st_dev;
+    t.mount_ = mount;
     return t;
+  }
+
+  // Whether `fd` is on the target's own mount: a mount point inside the
+  // target (another file system or a bind mount) is not entered. false
+  // when it cannot be told.
+  bool on_target_mount(int fd) const noexcept {
+    detail::mount_identity m;
+    return detail::identify_mount(fd, m) == 0 && m.same_mount(mount_);
   }
 
   int fd() const noexcept { return fd_.get(); }
@@ -286,9 +324,7 @@ private:
       }
       if (fd < 0) return not_a_directory(at, part, rel, errno);
       cur = detail::fd_guard(fd);
-      struct stat st {};
-      if (::fstat(fd, &st) != 0) return detail::failure("cannot stat directory", path_, rel, errno);
-      if (st.st_dev != dev_) // as RESOLVE_NO_XDEV
+      if (!on_target_mount(fd)) // as RESOLVE_NO_XDEV
         return detail::refusal("parent " + rel + " is a mount point (not entered)");
       at = fd;
     }
@@ -310,7 +346,7 @@ private:
   detail::fd_guard fd_;
   std::filesystem::path path_;
   resolver how_ = resolver::walk;
-  dev_t dev_ = 0; // the target's file system
+  detail::mount_identity mount_; // the target's own mount
 };
 
 // The cpio::parser handler that extracts into a target. Feed the parser
@@ -453,6 +489,7 @@ private:
         if (errno == ENOTEMPTY || errno == EEXIST) {
           return detail::refusal("would replace the non-empty directory " + rel_);
         }
+        if (errno == EBUSY) return detail::refusal("directory " + rel_ + " is a mount point");
         return fail("cannot remove directory", rel_, errno);
       }
       dirs_.erase(rel_);
@@ -462,14 +499,26 @@ private:
     return false;
   }
 
+  // A directory at the entry's name that is a mount point (the root of
+  // another file system or of a bind mount) is refused: its mode, owner and
+  // times belong to what is mounted, outside the target.
+  result<void> not_a_mount_point(int dir) const {
+    detail::fd_guard at(::openat(dir, leaf(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (at.get() < 0) return fail("cannot open directory", rel_, errno);
+    if (!target_.on_target_mount(at.get()))
+      return detail::refusal("directory " + rel_ + " is a mount point (not entered)");
+    return {};
+  }
+
   result<void> make_directory() {
     if (!parts_.empty()) {
       UKIKIT_TRY_ASSIGN(detail::fd_guard dir, parent());
-      UKIKIT_TRY(clear_way(dir.get(), S_IFDIR));
+      UKIKIT_TRY_ASSIGN(const bool exists, clear_way(dir.get(), S_IFDIR));
       // Owner-writable until finish() applies the entry's mode.
-      if (::mkdirat(dir.get(), leaf(), 0700) != 0 && errno != EEXIST) {
+      if (!exists && ::mkdirat(dir.get(), leaf(), 0700) != 0 && errno != EEXIST) {
         return fail("cannot create directory", rel_, errno);
       }
+      UKIKIT_TRY(not_a_mount_point(dir.get()));
     }
     deferred& d = dirs_[rel_];
     d = {rel_, parts_.size(), current_};
@@ -638,6 +687,8 @@ private:
       dir = detail::fd_guard(::openat(up.get(), parts.back().c_str(), flags));
     }
     if (dir.get() < 0) return fail("cannot open directory", rel, errno);
+    if (!target_.on_target_mount(dir.get()))
+      return detail::refusal("directory " + rel + " is a mount point (not entered)");
     return set_attributes(dir.get(), rel);
   }
 
