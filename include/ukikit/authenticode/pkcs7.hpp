@@ -137,13 +137,14 @@ struct signature {
   std::vector<std::byte> indirect_der; // owned copy of SpcIndirectDataContent DER
   std::string subject;                 // signer certificate subject (RFC 2253)
   std::string issuer;
-  unsigned nested_signatures = 0; // unauthenticated 1.3.6.1.4.1.311.2.4.1 values
+  unsigned nested_signatures = 0; // unauthenticated oid::spc_nested_signature values
   bool has_signing_time = false;
   std::size_t der_size = 0; // bytes of the payload the PKCS#7 DER takes; the rest is trailing
 };
 
 inline result<signature> parse_signature(const pe::certificate_entry& entry) {
   const std::uint64_t at = entry.offset;
+  const std::uint64_t payload_at = at + sizeof(pe::win_certificate); // the PKCS#7 DER
   if (entry.type != pe::win_cert_type_pkcs_signed_data)
     return error(errc::unsupported,
                  "certificate entry type " + hex(entry.type) + " is not PKCS_SIGNED_DATA (0x2)",
@@ -155,24 +156,24 @@ inline result<signature> parse_signature(const pe::certificate_entry& entry) {
   if (!s.pkcs7) {
     ERR_clear_error();
     return error(errc::malformed,
-                 "certificate entry holds no valid PKCS#7 (truncated or corrupt DER)", at + 8);
+                 "certificate entry holds no valid PKCS#7 (truncated or corrupt DER)", payload_at);
   }
   // d2i advanced p past the DER it used; OpenSSL ignores what follows.
   s.der_size =
       static_cast<std::size_t>(p - reinterpret_cast<const unsigned char*>(entry.payload.data()));
   PKCS7* p7 = s.pkcs7.get();
   if (!PKCS7_type_is_signed(p7) || !p7->d.sign || !p7->d.sign->contents)
-    return error(errc::malformed, "PKCS#7 is not SignedData", at + 8);
+    return error(errc::malformed, "PKCS#7 is not SignedData", payload_at);
   PKCS7* contents = p7->d.sign->contents;
   if (OBJ_obj2nid(contents->type) != NID_undef || !contents->d.other ||
       contents->d.other->type != V_ASN1_SEQUENCE) {
     // SpcIndirectDataContent has no OpenSSL NID; anything with one is not it.
-    return error(errc::malformed, "PKCS#7 content is not SpcIndirectDataContent", at + 8);
+    return error(errc::malformed, "PKCS#7 content is not SpcIndirectDataContent", payload_at);
   }
   std::array<unsigned char, 32> oid_buf{};
   int oid_len = i2d_ASN1_OBJECT(contents->type, nullptr);
   if (oid_len <= 0 || static_cast<std::size_t>(oid_len) > oid_buf.size())
-    return error(errc::malformed, "PKCS#7 content type is not SpcIndirectDataContent", at + 8);
+    return error(errc::malformed, "PKCS#7 content type is not SpcIndirectDataContent", payload_at);
   unsigned char* op = oid_buf.data();
   i2d_ASN1_OBJECT(contents->type, &op);
   byte_span oid_der(reinterpret_cast<const std::byte*>(oid_buf.data()),
@@ -183,7 +184,7 @@ inline result<signature> parse_signature(const pe::certificate_entry& entry) {
     return error(errc::malformed,
                  "PKCS#7 content type " + der::oid_string(type_oid.content) +
                      " is not SpcIndirectDataContent",
-                 at + 8);
+                 payload_at);
 
   const ASN1_STRING* seq = contents->d.other->value.sequence;
   byte_span seq_der(reinterpret_cast<const std::byte*>(ASN1_STRING_get0_data(seq)),
@@ -196,10 +197,11 @@ inline result<signature> parse_signature(const pe::certificate_entry& entry) {
     return error(errc::malformed,
                  "PKCS#7 has " + std::to_string(infos ? sk_PKCS7_SIGNER_INFO_num(infos) : 0) +
                      " signer infos; Authenticode needs exactly 1",
-                 at + 8);
+                 payload_at);
   PKCS7_SIGNER_INFO* si = sk_PKCS7_SIGNER_INFO_value(infos, 0);
   crypto::detail::deleter<ASN1_OBJECT_free> free_obj;
-  ASN1_OBJECT* nested = OBJ_txt2obj("1.3.6.1.4.1.311.2.4.1", 1);
+  ASN1_OBJECT* nested =
+      OBJ_txt2obj(der::oid_string(oid::bytes(oid::spc_nested_signature)).c_str(), 1);
   if (nested) {
     int idx = X509at_get_attr_by_OBJ(si->unauth_attr, nested, -1);
     if (idx >= 0)

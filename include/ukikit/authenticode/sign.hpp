@@ -65,13 +65,17 @@ inline result<image_pieces> with_certificates(const pe::image& img,
                                         std::to_string(img.number_of_rva_and_sizes) + " < 5)");
   UKIKIT_TRY_ASSIGN(std::uint64_t data_end, end_of_image_data(img));
   const std::uint64_t header_end = std::min<std::uint64_t>(img.size_of_headers, data_end);
-  if (img.security_directory_offset() + 8 > header_end || img.checksum_offset() + 4 > header_end)
+  if (img.security_directory_offset() + sizeof(pe::data_directory) > header_end ||
+      img.checksum_offset() + sizeof(le32) > header_end)
     return error(errc::malformed, "headers are too short to hold the certificate table entry");
   image_pieces out;
   out.headers.assign(img.file.begin(), img.file.begin() + static_cast<std::ptrdiff_t>(header_end));
   out.body = img.file.subspan(static_cast<std::size_t>(header_end),
                               static_cast<std::size_t>(data_end - header_end));
-  out.tail.resize(static_cast<std::size_t>((8 - data_end % 8) % 8));
+  // The data end is inside the file, so rounding it up cannot wrap.
+  const auto aligned_end = checked_align_up<std::uint64_t>(data_end, entry_alignment);
+  if (!aligned_end) return error(errc::limit_exceeded, "image data end cannot be aligned");
+  out.tail.resize(static_cast<std::size_t>(*aligned_end - data_end));
   const std::uint64_t table_offset = data_end + out.tail.size();
   for (byte_span der : entries) {
     const std::uint64_t length = sizeof(pe::win_certificate) + der.size();
@@ -84,7 +88,8 @@ inline result<image_pieces> with_certificates(const pe::image& img,
     auto hb = bytes_of(h);
     out.tail.insert(out.tail.end(), hb.begin(), hb.end());
     out.tail.insert(out.tail.end(), der.begin(), der.end());
-    out.tail.resize(out.tail.size() + (8 - length % 8) % 8);
+    out.tail.resize(out.tail.size() +
+                    static_cast<std::size_t>(padded_entry_length(h.length.value()) - length));
   }
   const std::uint64_t table_size = out.tail.size() - (table_offset - data_end);
   if (table_offset > UINT32_MAX || table_size > UINT32_MAX)

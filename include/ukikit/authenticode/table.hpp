@@ -45,8 +45,10 @@ struct table_walk {
 };
 
 // Entries start 8-byte aligned: dwLength rounded up (EDK2's ALIGN_SIZE).
+inline constexpr std::uint64_t entry_alignment = 8;
 inline std::uint64_t padded_entry_length(std::uint32_t length) noexcept {
-  return (std::uint64_t{length} + 7) & ~std::uint64_t{7};
+  // A 32-bit length plus 7 cannot wrap in 64 bits.
+  return *checked_align_up<std::uint64_t>(length, entry_alignment);
 }
 
 // Walk the WIN_CERTIFICATE entries as EDK2's DxeImageVerificationHandler
