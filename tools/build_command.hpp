@@ -217,7 +217,7 @@ inline result<void> run_build(const build_options& o) {
   UKIKIT_TRY_ASSIGN(auto cert, read_certificate(o.signing_cert));
   UKIKIT_TRY_ASSIGN(auto der, authenticode::sign(img, key.get(), cert.get()));
   UKIKIT_TRY_ASSIGN(auto pieces, authenticode::with_certificates(img, {der}));
-  return write_pieces(o.output, pieces.pieces(), 0644);
+  return file::write_pieces(o.output, pieces.pieces(), 0644);
 }
 
 } // namespace ukikit::cli

@@ -15,14 +15,6 @@
 
 namespace ukikit::cli {
 
-// Write pieces to `path` atomically.
-template <class Pieces>
-result<void> write_pieces(const std::string& path, const Pieces& pieces, mode_t mode = 0644) {
-  UKIKIT_TRY_ASSIGN(auto out, file::output_file::create(path, mode));
-  for (byte_span p : pieces) UKIKIT_TRY(out.write(p));
-  return out.commit();
-}
-
 // An input PE: the mapping and its parsed view (which points into it).
 struct pe_input {
   file::mapped_file file;
@@ -68,7 +60,7 @@ inline result<void> attach_signature(const pe_input& in, byte_span der,
   UKIKIT_TRY_ASSIGN(auto entries, kept_signatures(in.image, p, input_path));
   entries.push_back(der);
   UKIKIT_TRY_ASSIGN(auto pieces, authenticode::with_certificates(in.image, entries));
-  return write_pieces(output_path, pieces.pieces(), mode_of(input_path));
+  return file::write_pieces(output_path, pieces.pieces(), mode_of(input_path));
 }
 
 struct sign_options {
@@ -243,7 +235,8 @@ inline void add_unsign_command(CLI::App& app, unsign_options& o, int& rc) {
         keep.erase(keep.begin() + static_cast<std::ptrdiff_t>(*o.index));
       }
       UKIKIT_TRY_ASSIGN(auto pieces, authenticode::with_certificates(in.image, keep));
-      return write_pieces(o.output.empty() ? o.file : o.output, pieces.pieces(), mode_of(o.file));
+      return file::write_pieces(o.output.empty() ? o.file : o.output, pieces.pieces(),
+                                mode_of(o.file));
     };
     auto r = run();
     rc = r ? exit_ok : report("ukikit unsign", r.error());

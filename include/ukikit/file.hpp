@@ -268,4 +268,14 @@ inline result<void> write_file(const std::filesystem::path& target, byte_span da
   return out.commit();
 }
 
+// Write pieces (a range of byte_span, e.g. authenticode::image_pieces's
+// pieces()) to `target` through an output_file, one after the other.
+template <class Pieces>
+result<void> write_pieces(const std::filesystem::path& target, const Pieces& pieces,
+                          mode_t mode = 0644) {
+  UKIKIT_TRY_ASSIGN(output_file out, output_file::create(target, mode));
+  for (byte_span p : pieces) UKIKIT_TRY(out.write(p));
+  return out.commit();
+}
+
 } // namespace ukikit::file

@@ -30,6 +30,8 @@ namespace ukikit::pe {
 
 inline constexpr std::uint16_t dos_magic = 0x5a4d;        // "MZ"
 inline constexpr std::uint32_t pe_signature = 0x00004550; // "PE\0\0"
+// The COFF header follows the signature.
+inline constexpr std::size_t pe_signature_size = sizeof(pe_signature);
 inline constexpr std::uint16_t pe32_magic = 0x10b;
 inline constexpr std::uint16_t pe32plus_magic = 0x20b;
 
@@ -126,6 +128,12 @@ inline constexpr std::uint32_t opt_size_of_initialized_data_offset = 0x08;
 inline constexpr std::uint32_t opt_size_of_image_offset = 0x38;
 inline constexpr std::uint32_t opt_size_of_headers_offset = 0x3c;
 inline constexpr std::uint32_t opt_checksum_offset = 0x40;
+inline constexpr std::uint32_t opt_section_alignment_offset =
+    offsetof(optional_header32, section_alignment);
+inline constexpr std::uint32_t opt_file_alignment_offset =
+    offsetof(optional_header32, file_alignment);
+static_assert(opt_section_alignment_offset == offsetof(optional_header64, section_alignment));
+static_assert(opt_file_alignment_offset == offsetof(optional_header64, file_alignment));
 
 struct data_directory {
   le32 virtual_address; // an RVA, except for the certificate table: a file offset
@@ -590,11 +598,14 @@ inline result<image> parse(byte_span file, strictness mode = strictness::permiss
     return error(errc::malformed, "not a PE file (no MZ signature)", 0);
   UKIKIT_TRY_ASSIGN(auto dos, c.read<dos_header>("DOS header"));
   const std::uint32_t lfanew = dos.e_lfanew.value();
-  if (lfanew < sizeof(dos_header) || lfanew > file.size() - std::min<std::size_t>(file.size(), 4))
+  if (lfanew < sizeof(dos_header) ||
+      lfanew > file.size() - std::min(file.size(), pe_signature_size))
     return error(errc::out_of_range,
                  "e_lfanew " + hex(lfanew) + " is outside the file (size " + hex(file.size()) + ")",
                  offsetof(dos_header, e_lfanew));
-  if (lfanew % 8 != 0) diag.warning("e_lfanew " + hex(lfanew) + " is not 8-byte aligned", 0x3c);
+  if (lfanew % 8 != 0)
+    diag.warning("e_lfanew " + hex(lfanew) + " is not 8-byte aligned",
+                 offsetof(dos_header, e_lfanew));
   img.pe_offset = lfanew;
 
   UKIKIT_TRY(c.seek(lfanew));
@@ -609,12 +620,13 @@ inline result<image> parse(byte_span file, strictness mode = strictness::permiss
   img.characteristics = coff.characteristics.value();
   const std::uint32_t nsections = coff.number_of_sections.value();
   if (nsections == 0)
-    diag.violation("NumberOfSections is 0", lfanew + 4 + offsetof(coff_header, number_of_sections));
+    diag.violation("NumberOfSections is 0",
+                   lfanew + pe_signature_size + offsetof(coff_header, number_of_sections));
   if (nsections > max_sections)
     return error(errc::limit_exceeded,
                  "NumberOfSections " + std::to_string(nsections) + " exceeds the limit " +
                      std::to_string(max_sections),
-                 lfanew + 4 + offsetof(coff_header, number_of_sections));
+                 lfanew + pe_signature_size + offsetof(coff_header, number_of_sections));
 
   img.optional_header_offset = c.offset();
   UKIKIT_TRY_ASSIGN(cursor opt, c.sub(img.size_of_optional_header, "optional header"));
@@ -657,10 +669,10 @@ inline result<image> parse(byte_span file, strictness mode = strictness::permiss
 
   if (img.file_alignment == 0 || (img.file_alignment & (img.file_alignment - 1)) != 0)
     diag.violation("FileAlignment " + hex(img.file_alignment) + " is not a power of two",
-                   img.optional_header_offset + 0x24);
+                   img.optional_header_offset + opt_file_alignment_offset);
   if (img.section_alignment == 0 || (img.section_alignment & (img.section_alignment - 1)) != 0)
     diag.violation("SectionAlignment " + hex(img.section_alignment) + " is not a power of two",
-                   img.optional_header_offset + 0x20);
+                   img.optional_header_offset + opt_section_alignment_offset);
 
   // The section table follows the optional header.
   img.section_table_offset = c.offset();
@@ -694,7 +706,8 @@ inline result<image> parse(byte_span file, strictness mode = strictness::permiss
   if (img.pointer_to_symbol_table != 0)
     diag.warning("COFF symbol table present (" + std::to_string(img.number_of_symbols) +
                      " symbols at " + hex(img.pointer_to_symbol_table) + "; deprecated for images)",
-                 img.pe_offset + 4 + offsetof(coff_header, pointer_to_symbol_table));
+                 img.pe_offset + pe_signature_size +
+                     offsetof(coff_header, pointer_to_symbol_table));
   return img;
 }
 
