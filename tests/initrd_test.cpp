@@ -1479,16 +1479,16 @@ TEST_F(initrd_create, creating_elsewhere_and_later_gives_identical_bytes) {
 
 // The newc entries of an archive, read by the format's layout alone
 // (formats.md §1.1): name, the 13 header fields after the magic, data.
-struct newc_record {
+struct parsed_newc {
   std::string name;
   std::array<std::uint32_t, 13> field{};
   std::string data;
 };
-std::vector<newc_record> newc_records(std::string_view a) {
-  std::vector<newc_record> out;
+std::vector<parsed_newc> newc_records(std::string_view a) {
+  std::vector<parsed_newc> out;
   std::size_t at = 0;
   while (at + 110 <= a.size() && a.substr(at, 6) == "070701") {
-    newc_record r;
+    parsed_newc r;
     for (std::size_t k = 0; k < 13; ++k)
       r.field[k] = static_cast<std::uint32_t>(
           std::stoul(std::string(a.substr(at + 6 + 8 * k, 8)), nullptr, 16));
