@@ -255,20 +255,6 @@ TEST_F(build_test, sections_are_where_objdump_finds_them_with_the_given_bytes) {
   EXPECT_EQ(img->find(".data")->virtual_address, simg->find(".data")->virtual_address);
 }
 
-// Runs `command` as a second build would run on another machine: from
-// another working directory, in another time zone and locale, with another
-// umask, and with the clock (faketime) 400 days and at least a second
-// later; SOURCE_DATE_EPOCH unset. ASan's runtime must come first among the
-// preloaded libraries unless told not to check; libfaketime comes first here.
-std::string elsewhere(const t::fs::path& cwd, const std::string& command) {
-  t::fs::create_directories(cwd);
-  return "sleep 1 && cd " + q(cwd) +
-         " && umask 077 && env -u SOURCE_DATE_EPOCH TZ=Pacific/Kiritimati LC_ALL=C.UTF-8 "
-         "ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0\" "
-         "faketime -f +400d " +
-         command;
-}
-
 TEST_F(build_test, building_twice_gives_identical_bytes_signed_or_not) {
   UKIKIT_NEED_TOOL("faketime");
   // faketime does move the clock of a child.
@@ -279,7 +265,7 @@ TEST_F(build_test, building_twice_gives_identical_bytes_signed_or_not) {
   const auto other = work / "other/dir";
   auto build_there = [&](const std::string& out, const std::string& extra) {
     auto rel = [&](const t::fs::path& p) { return q(t::fs::relative(p, other)); };
-    return t::run(elsewhere(
+    return t::run(t::elsewhere(
         other, t::tool("ukikit") + " build --stub " + rel(stub_path) + " --linux " +
                    rel(kernel_path) + " --initrd " + rel(work / "initrd") + " --os-release @" +
                    rel(work / "os-release") + " --cmdline 'console=ttyS0   quiet' " + extra +

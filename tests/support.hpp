@@ -266,6 +266,19 @@ inline std::string tool(std::string_view name) {
 #endif
 }
 
+// `command` run as a second run would be on another machine and day: from
+// `cwd`, in another time zone and locale, with another umask, a second later
+// and the clock (faketime) 400 days ahead, SOURCE_DATE_EPOCH unset. ASan's
+// runtime is told not to insist on coming first (libfaketime is preloaded).
+inline std::string elsewhere(const fs::path& cwd, const std::string& command) {
+  fs::create_directories(cwd);
+  return "sleep 1 && cd " + sh_quote(cwd.string()) +
+         " && umask 077 && env -u SOURCE_DATE_EPOCH TZ=Pacific/Kiritimati LC_ALL=C.UTF-8 "
+         "ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0\" "
+         "faketime -f +400d " +
+         command;
+}
+
 } // namespace ukikit::test
 
 // Every precondition a test has beyond its own code (a real tool, a
