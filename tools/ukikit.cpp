@@ -7,6 +7,7 @@
 #include "digest_command.hpp"
 #include "initrd_commands.hpp"
 #include "inspect_command.hpp"
+#include "layer_commands.hpp"
 #include "measure_command.hpp"
 #include "sign_commands.hpp"
 #include "verify_command.hpp"
@@ -48,6 +49,8 @@ int main(int argc, char** argv) {
 
   initrd_options initrd;
   add_initrd_command(app, initrd, rc);
+  layer_options layer;
+  add_layer_command(app, layer, rc);
 
   if (auto done = parse(app, argc, argv)) return *done;
   return rc;
