@@ -7,6 +7,7 @@
 // rules in formats.md §1.2 (init/initramfs.c), the format table in §1.1, or
 // what GNU cpio does with the same bytes.
 #include <ukikit/cpio.hpp>
+#include <ukikit/cpio_writer.hpp>
 
 #include "support.hpp"
 
@@ -772,6 +773,53 @@ TEST(cpio_fields, detect_names_the_format_of_a_header_at_offset_0) {
   EXPECT_EQ(cpio::detect(ukikit::as_bytes(std::string_view("07070"))), std::nullopt);
   EXPECT_EQ(cpio::detect(ukikit::as_bytes(std::string_view("070708"))), std::nullopt);
   EXPECT_EQ(cpio::detect({}), std::nullopt);
+}
+
+// ---- the writer's plan -------------------------------------------------------------
+
+// The writer plans each entry (writer::entry_end) and checks what it wrote
+// against the plan afterwards, as systemd's cpio.c asserts. Through its API
+// the check cannot fail (every byte goes through one counting emit(), and a
+// sink takes a piece whole or fails); the plan itself is what callers use,
+// so it is checked here against the bytes, with gen_init_cpio -a alignment
+// and block padding.
+TEST(cpio_writer, writes_exactly_the_bytes_entry_end_plans) {
+  std::string out;
+  auto sink = [&](byte_span b) -> result<void> {
+    out += ukikit::as_chars(b);
+    return success();
+  };
+  cpio::write_options o;
+  o.data_align = 16;
+  o.block_size = 512;
+  auto w = cpio::writer::create(o, sink);
+  ASSERT_TRUE(w) << w.error().message();
+  struct planned_entry {
+    std::string name;
+    std::uint64_t mode;
+    std::string data;
+  };
+  const planned_entry entries[] = {{"dir", 040755, ""},
+                                   {"dir/file", 0100644, "hello"},
+                                   {"link", 0120777, "dir/file"},
+                                   {"big", 0100600, std::string(1000, 'b')}};
+  std::uint64_t planned = 0;
+  for (const auto& e : entries) {
+    SCOPED_TRACE(e.name);
+    planned = cpio::writer::entry_end(planned, e.name.size(), e.data.size(), e.mode, o);
+    cpio::entry_fields f;
+    f.mode = e.mode;
+    ASSERT_TRUE(w->add(e.name, f, ukikit::as_bytes(e.data)));
+    EXPECT_EQ(w->written(), planned);
+  }
+  ASSERT_TRUE(w->finish());
+  EXPECT_EQ(w->written(), cpio::writer::archive_end(planned, o));
+  EXPECT_EQ(out.size(), w->written());
+  EXPECT_EQ(out.size() % 512, 0u);
+  const reading r = read_all(out, strict);
+  ASSERT_TRUE(r.ok()) << r.error_text();
+  ASSERT_EQ(r.entries.size(), 4u);
+  EXPECT_EQ(r.entries[3].data, entries[3].data);
 }
 
 // ---- names (formats.md §1.2 rules 6 and 7) ----------------------------------------

@@ -4,6 +4,7 @@
 // the outputs; expected values come from them and from the kernel's rules
 // (init/initramfs.c, lib/earlycpio.c) as formats.md §1.2 states them.
 #include <ukikit/initrd.hpp>
+#include <ukikit/initrd/create.hpp>
 
 #include "support.hpp"
 
@@ -15,6 +16,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <string_view>
@@ -970,6 +972,62 @@ TEST_F(initrd_create, source_date_epoch_and_mtime_set_every_entry_time) {
   }
 }
 
+TEST_F(initrd_create, a_bad_source_date_epoch_is_refused_by_the_tool_unless_mtime_is_given) {
+  auto r = ukikit("initrd create " + q(path("root")) + " -o " + q(path("x.img")),
+                  "SOURCE_DATE_EPOCH=yesterday ");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_TRUE(contains(r.err, "SOURCE_DATE_EPOCH is not a 32-bit number of seconds: yesterday"))
+      << r.err;
+  EXPECT_FALSE(fs::exists(path("x.img")));
+  r = ukikit("initrd create " + q(path("root")) + " --mtime 7 -o " + q(path("x.img")),
+             "SOURCE_DATE_EPOCH=4294967296 ");
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
+// The library plans with the mtime it is given: it reads no environment.
+TEST(initrd_create_plan, the_mtime_comes_from_the_options_not_the_environment) {
+  const char* old = std::getenv("SOURCE_DATE_EPOCH");
+  const std::string saved = old ? old : "";
+  ::setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
+  create_options o;
+  auto plan = plan_list("dir d 755 0 0\nslink d/l target 777 0 0\n", ".", o);
+  ASSERT_TRUE(plan) << plan.error().message();
+  for (const auto& e : *plan) EXPECT_EQ(e.fields.mtime, 0u) << e.name;
+  o.mtime = 42;
+  plan = plan_list("dir d 755 0 0\n", ".", o);
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(plan->at(0).fields.mtime, 42u);
+  if (old) ::setenv("SOURCE_DATE_EPOCH", saved.c_str(), 1);
+  else ::unsetenv("SOURCE_DATE_EPOCH");
+}
+
+// write_archive plans the archive from planned::size and checks the bytes
+// written against it (systemd's cpio.c asserts the same): an entry whose
+// data disagrees with its plan is an error, not a shifted archive.
+TEST(initrd_create_plan, write_archive_refuses_bytes_that_differ_from_the_plan) {
+  std::vector<planned> entries(1);
+  entries[0].name = "link";
+  entries[0].fields.mode = 0120777;
+  entries[0].link_target = "target"; // 6 bytes of data, planned as 0
+  std::string out;
+  auto sink = [&](byte_span b) -> result<void> {
+    out += as_chars(b);
+    return success();
+  };
+  auto r = write_archive(entries, {}, sink);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), errc::malformed);
+  // 110 + "link\0" padded to 116, then the trailer (110 + 11, padded): 240
+  // planned; the 6 bytes of target, padded to 8, make 248.
+  EXPECT_TRUE(contains(r.error().message(), "wrote 248 bytes, planned 240")) << r.error().message();
+  entries[0].size = entries[0].link_target.size();
+  out.clear();
+  auto ok = write_archive(entries, {}, sink);
+  ASSERT_TRUE(ok) << ok.error().message();
+  EXPECT_EQ(*ok, 248u);
+  EXPECT_EQ(out.size(), 248u);
+}
+
 TEST_F(initrd_create, crc_format_passes_gnu_cpio_checksum_verification) {
   auto out = create(q(path("root")) + " --compress none --format crc", "initrd.cpio");
   EXPECT_EQ(as_chars(t::read_file(out)).substr(0, 6), "070702");
@@ -1335,6 +1393,21 @@ TEST_F(initrd_extract, attacks_are_refused_entry_by_entry_and_nothing_lands_outs
   EXPECT_FALSE(fs::exists(path("escaped2")));
   EXPECT_TRUE(fs::is_regular_file(path("target/fine")));
   EXPECT_TRUE(fs::is_symlink(path("target/evil")));
+  // --json lists each refusal with its finding code.
+  auto j = ukikit("initrd extract --json " + q(image) + " " + q(path("target2")));
+  EXPECT_EQ(j.status, 1) << j.err;
+  std::map<std::string, std::string> codes;
+  const json doc = json::parse(j.out);
+  for (const auto& f : doc["refused"])
+    codes[f["name"].get<std::string>()] = f["code"].get<std::string>();
+  // The list adds the parents of a name ("..", "a/..", "a/../..") as entries.
+  EXPECT_EQ(codes, (std::map<std::string, std::string>{{"evil/owned", "extract.through-symlink"},
+                                                       {"..", "extract.dotdot"},
+                                                       {"../escaped", "extract.dotdot"},
+                                                       {"a/..", "extract.dotdot"},
+                                                       {"a/../..", "extract.dotdot"},
+                                                       {"a/../../escaped2", "extract.dotdot"}}))
+      << j.out;
 }
 
 TEST_F(initrd_extract, extract_reads_the_initrd_section_of_a_uki) {
