@@ -290,7 +290,7 @@ inline std::optional<error> undecodable(compress::format f, byte_span rest, std:
   if (f == compress::format::lz4 && rest[0] == std::byte{0x04}) { // 04 22 4d 18, not 02 21 4c 18
     return error(errc::malformed,
                  "invalid magic at start of compressed archive (an lz4 frame: the kernel reads "
-                 "only legacy lz4, lz4 -l)",
+                 "only the legacy lz4 format)",
                  pos);
   }
   constexpr std::size_t xz_check_flags = 7; // the stream flags' second byte, after the magic
