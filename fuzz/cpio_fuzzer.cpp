@@ -5,9 +5,11 @@
 //  - cpio::parser fed the whole input at once, and again in chunks whose
 //    sizes come from the first input byte, with the handler pausing now and
 //    then. Both must report the same entries (name, sizes, link target, a
-//    checksum of the data), the same notices, and the same outcome (error
+//    checksum of the data), the same findings (each a note with a cpio.
+//    code), and the same outcome (error
 //    code and offset, foreign byte, end at an entry boundary);
-//  - the reader must report what the parser reports up to the first trailer.
+//  - the reader must report what the parser reports up to the first trailer;
+//  - permissive mode reads as kernel mode does.
 // A broken promise is __builtin_trap(), so libFuzzer and the replay main
 // both stop on it.
 #include <ukikit/cpio.hpp>
@@ -164,7 +166,10 @@ outcome push(byte_span in, cpio::options opts, std::optional<chunker> cut, unsig
     if (stopped || pos == in.size()) break;
   }
   out.entries = std::move(c.entries);
-  for (const auto& n : p.notices()) out.notices.push_back(n.text());
+  for (const auto& n : p.findings()) {
+    check(n.level == ukikit::severity::note && n.code.starts_with("cpio."));
+    out.notices.push_back(std::string(n.code) + ": " + n.text());
+  }
   out.at_boundary = p.at_boundary();
   out.offset = p.offset();
   if (out.code) { // where the parser stopped after an error depends on the chunks
@@ -200,7 +205,7 @@ void read(byte_span in, cpio::options opts, const outcome& parsed) {
     sink = fnv(fnv_basis, x.link_target);
     got.push_back(seen(x, x.data.size(), fnv(fnv_basis, x.data)));
   }
-  for (const auto& n : r.notices()) sink = fnv(fnv_basis, n.text());
+  for (const auto& n : r.findings()) sink = fnv(fnv_basis, n.text());
   check(r.rest().size() <= in.size());
 
   // The parser's entries up to the first trailer.
@@ -248,6 +253,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   exercise(in, opts); // strict, all formats
   opts.mode = cpio::strictness::kernel;
   exercise(in, opts);
+  cpio::options permissive = opts;
+  permissive.mode = cpio::strictness::permissive;
+  check(push(in, permissive, std::nullopt, 0) == push(in, opts, std::nullopt, 0));
   opts.all_formats = false; // newc and crc only, as the kernel reads
   exercise(in, opts);
   return 0;

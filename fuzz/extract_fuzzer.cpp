@@ -209,8 +209,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!rep && rep.error().code() == errc::io) __builtin_trap();
     volatile std::size_t sink = 0;
     if (rep) {
-      for (const auto& f : rep->findings) sink = sink + f.text().size();
-      if (rep->findings.size() > rep->findings_total) __builtin_trap();
+      for (const auto& f : rep->findings) {
+        sink = sink + f.text().size() + f.subject.size();
+        if (!f.code.starts_with("extract.") || f.level != ukikit::severity::warning)
+          __builtin_trap();
+      }
+      if (rep->findings.kept().size() > rep->findings.total()) __builtin_trap();
     }
   }
 

@@ -1,8 +1,10 @@
 // initrd_fuzzer: the initramfs segment walker as the kernel reads an initrd,
 // with decompression capped, in kernel and strict mode; every entry's name,
 // data and symlink target is touched, and the report must agree with what
-// the handler saw.
+// the handler saw; its findings are notes with cpio codes and warnings with
+// initrd codes, and it renders as JSON and text (report/initrd.hpp).
 #include <ukikit/initrd.hpp>
+#include <ukikit/report/initrd.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -54,9 +56,21 @@ void exercise(ukikit::byte_span in, ukikit::cpio::strictness mode) {
                          rep->truncated->offset() != in.size()))
     __builtin_trap();
   volatile std::uint64_t sink = h.sum;
-  for (const auto& n : rep->notices) sink = sink + n.text().size();
-  for (const auto& w : rep->warnings) sink = sink + w.text().size();
+  for (const auto& n : rep->notices) {
+    if (n.level != severity::note || !n.code.starts_with("cpio.")) __builtin_trap();
+    sink = sink + n.text().size();
+  }
+  for (const auto& w : rep->warnings) {
+    if (w.level != severity::warning || !w.code.starts_with("initrd.")) __builtin_trap();
+    sink = sink + w.text().size();
+  }
   if (rep->failure) sink = sink + rep->failure->message().size();
+  // The report as the tools print it: JSON (names need not be UTF-8) and text.
+  const auto j = report::to_json(*rep);
+  if (j["findings"].size() != rep->notices.kept().size() + rep->warnings.kept().size())
+    __builtin_trap();
+  sink = sink + j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).size();
+  sink = sink + report::render_text(*rep, "  ").size();
 }
 
 } // namespace

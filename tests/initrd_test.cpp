@@ -4,6 +4,7 @@
 // the outputs; expected values come from them and from the kernel's rules
 // (init/initramfs.c, lib/earlycpio.c) as formats.md §1.2 states them.
 #include <ukikit/initrd.hpp>
+#include <ukikit/initrd/create.hpp>
 
 #include "support.hpp"
 
@@ -15,6 +16,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <string_view>
@@ -361,7 +363,7 @@ TEST_F(initrd_walk, walk_reports_early_microcode_first_and_uncompressed_without_
   const auto zst = filter("zstd -q -c", gnu_cpio(path("root"), "main.cpio", "newc"), "main.zst");
   auto rep = examine_file(concat({{early, 0}, {zst, 0}}, "initrd.img"));
   EXPECT_FALSE(rep.failure);
-  EXPECT_TRUE(rep.warnings.empty()) << rep.warnings.front().text();
+  EXPECT_TRUE(rep.warnings.empty()) << rep.warnings.kept().front().text();
   ASSERT_EQ(rep.segments.size(), 2u);
   EXPECT_EQ(rep.segments[0].compression, compress::format::none);
   EXPECT_EQ(rep.segments[0].fmt, cpio::format::newc);
@@ -551,9 +553,11 @@ TEST_F(initrd_errors, truncated_raw_archive_is_a_warning_as_the_kernel_stops_sil
   t::write_file(path("half.cpio"), bytes);
   auto rep = examine_file(path("half.cpio"));
   EXPECT_FALSE(rep.failure) << rep.failure->message();
-  ASSERT_EQ(rep.warnings.size(), 1u);
-  EXPECT_TRUE(contains(rep.warnings[0].message, "silently ignores the rest"))
-      << rep.warnings[0].message;
+  ASSERT_EQ(rep.warnings.kept().size(), 1u);
+  const finding& w = rep.warnings.kept()[0];
+  EXPECT_EQ(w.code, code::truncated) << w.text();
+  EXPECT_EQ(w.level, severity::warning);
+  EXPECT_EQ(w.offset, bytes.size());
   ASSERT_EQ(rep.segments.size(), 1u);
   EXPECT_EQ(rep.segments[0].length, bytes.size());
   // ... but the input is cut short, which the report says apart.
@@ -769,18 +773,24 @@ protected:
   }
 
   // The warnings of a walk that must succeed.
-  std::vector<std::string> warnings_of(const fs::path& file) {
+  std::vector<finding> warnings_of(const fs::path& file) {
     auto rep = examine_file(file);
     EXPECT_FALSE(rep.failure) << rep.failure->message();
-    std::vector<std::string> out;
-    for (const auto& w : rep.warnings) out.push_back(w.text());
-    return out;
+    return rep.warnings.kept();
   }
 
-  static bool any_mentions(const std::vector<std::string>& ws, std::string_view a,
-                           std::string_view b) {
-    return std::any_of(ws.begin(), ws.end(),
-                       [&](const std::string& w) { return contains(w, a) && contains(w, b); });
+  // The warning with `c` whose subject is `subject`, or null.
+  static const finding* warned(const std::vector<finding>& ws, std::string_view c,
+                               std::string_view subject) {
+    auto it = std::find_if(ws.begin(), ws.end(), [&](const finding& w) {
+      return w.code == c && w.subject == subject && w.level == severity::warning;
+    });
+    return it == ws.end() ? nullptr : &*it;
+  }
+  static std::string texts(const std::vector<finding>& ws) {
+    std::string out;
+    for (const auto& w : ws) out += std::string(w.code) + ": " + w.text() + "\n";
+    return out;
   }
 
   fs::path early;
@@ -789,8 +799,9 @@ protected:
 TEST_F(initrd_warnings, early_microcode_inside_a_compressed_segment_is_warned) {
   auto file = filter("zstd -q -c", early, "early.cpio.zst");
   auto ws = warnings_of(concat({{file, 0}, {zst, 0}}, "initrd.img"));
-  EXPECT_TRUE(any_mentions(ws, "kernel/x86/microcode/GenuineIntel.bin", "early loader"))
-      << ::testing::PrintToString(ws);
+  const finding* w = warned(ws, code::misplaced_microcode, "kernel/x86/microcode/GenuineIntel.bin");
+  ASSERT_NE(w, nullptr) << texts(ws);
+  EXPECT_EQ(w->offset, 0u) << "the compressed segment";
 }
 
 TEST_F(initrd_warnings, early_microcode_in_a_raw_archive_after_a_compressed_segment_is_warned) {
@@ -800,10 +811,9 @@ TEST_F(initrd_warnings, early_microcode_in_a_raw_archive_after_a_compressed_segm
   EXPECT_FALSE(rep.failure);
   ASSERT_EQ(rep.segments.size(), 2u);
   EXPECT_EQ(rep.segments[1].compression, compress::format::none);
-  std::vector<std::string> ws;
-  for (const auto& w : rep.warnings) ws.push_back(w.text());
-  EXPECT_TRUE(any_mentions(ws, "kernel/x86/microcode/GenuineIntel.bin", "early loader"))
-      << ::testing::PrintToString(ws);
+  const auto ws = rep.warnings.kept();
+  EXPECT_NE(warned(ws, code::misplaced_microcode, "kernel/x86/microcode/GenuineIntel.bin"), nullptr)
+      << texts(ws);
 }
 
 TEST_F(initrd_warnings, early_microcode_named_with_dot_slash_is_warned) {
@@ -813,8 +823,9 @@ TEST_F(initrd_warnings, early_microcode_named_with_dot_slash_is_warned) {
   ASSERT_TRUE(
       contains(sh("bsdcpio -t --quiet < " + q(dotted)), "./kernel/x86/microcode/GenuineIntel.bin"));
   auto ws = warnings_of(concat({{dotted, 0}, {zst, 0}}, "initrd.img"));
-  EXPECT_TRUE(any_mentions(ws, "./kernel/x86/microcode/GenuineIntel.bin", "./"))
-      << ::testing::PrintToString(ws);
+  EXPECT_NE(warned(ws, code::microcode_path_prefix, "./kernel/x86/microcode/GenuineIntel.bin"),
+            nullptr)
+      << texts(ws);
   auto r = ukikit("initrd info " + q(path("initrd.img")));
   EXPECT_EQ(r.status, 0);
   EXPECT_TRUE(contains(r.out, "warning: early microcode")) << r.out;
@@ -828,20 +839,22 @@ TEST_F(initrd_warnings, early_microcode_under_a_name_the_loader_does_not_ask_for
   put(path("wrong/kernel/x86/microcode/.enuineIntel.align.0123456789abc"), {}, 0644);
   auto early = gnu_cpio(path("wrong"), "wrong.cpio", "newc", "kernel");
   auto rep = examine_file(early);
-  ASSERT_EQ(rep.warnings.size(), 1u);
-  EXPECT_TRUE(contains(rep.warnings[0].message, "genuineintel.bin")) << rep.warnings[0].message;
-  EXPECT_TRUE(contains(rep.warnings[0].message, "GenuineIntel.bin or AuthenticAMD.bin"));
+  const auto ws = rep.warnings.kept();
+  ASSERT_EQ(ws.size(), 1u) << texts(ws);
+  EXPECT_NE(warned(ws, code::microcode_unknown_name, "kernel/x86/microcode/genuineintel.bin"),
+            nullptr)
+      << texts(ws);
 }
 
-TEST_F(initrd_warnings, odc_archive_is_warned_with_the_kernels_message) {
+TEST_F(initrd_warnings, odc_archive_is_warned_as_a_format_the_kernel_rejects) {
   auto odc = gnu_cpio(path("root"), "odc.cpio", "odc");
   auto rep = examine_file(odc);
   ASSERT_FALSE(rep.segments.empty());
   EXPECT_EQ(rep.segments[0].fmt, cpio::format::odc);
-  std::vector<std::string> ws;
-  for (const auto& w : rep.warnings) ws.push_back(w.text());
-  EXPECT_TRUE(any_mentions(ws, "odc", "incorrect cpio method used: use -H newc option"))
-      << ::testing::PrintToString(ws);
+  const auto ws = rep.warnings.kept();
+  const finding* w = warned(ws, code::unsupported_format, "");
+  ASSERT_NE(w, nullptr) << texts(ws);
+  EXPECT_EQ(w->offset, 0u);
   auto j = info_json(odc);
   EXPECT_EQ(j["segments"][0]["format"], "odc");
   EXPECT_EQ(j["segments"][0]["entries"], lines(sh("cpio -t --quiet < " + q(odc))));
@@ -853,10 +866,10 @@ TEST_F(initrd_warnings, binary_archive_is_warned_as_the_kernel_sees_it) {
   auto bin = gnu_cpio(path("root"), "bin.cpio", "bin");
   auto rep = examine_file(bin);
   ASSERT_FALSE(rep.segments.empty());
-  std::vector<std::string> ws;
-  for (const auto& w : rep.warnings) ws.push_back(w.text());
-  EXPECT_TRUE(any_mentions(ws, "bin-", "invalid magic at start of compressed archive"))
-      << ::testing::PrintToString(ws);
+  EXPECT_TRUE(rep.segments[0].fmt == cpio::format::bin_le ||
+              rep.segments[0].fmt == cpio::format::bin_be);
+  const auto ws = rep.warnings.kept();
+  EXPECT_NE(warned(ws, code::unsupported_format, ""), nullptr) << texts(ws);
   EXPECT_EQ(info_json(bin)["entries"], lines(sh("cpio -t --quiet < " + q(bin))));
 }
 
@@ -957,6 +970,62 @@ TEST_F(initrd_create, source_date_epoch_and_mtime_set_every_entry_time) {
     ASSERT_EQ(j["entries"].size(), n);
     for (const auto& e : j["entries"]) EXPECT_EQ(e["mtime"], w.mtime) << e.dump();
   }
+}
+
+TEST_F(initrd_create, a_bad_source_date_epoch_is_refused_by_the_tool_unless_mtime_is_given) {
+  auto r = ukikit("initrd create " + q(path("root")) + " -o " + q(path("x.img")),
+                  "SOURCE_DATE_EPOCH=yesterday ");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_TRUE(contains(r.err, "SOURCE_DATE_EPOCH is not a 32-bit number of seconds: yesterday"))
+      << r.err;
+  EXPECT_FALSE(fs::exists(path("x.img")));
+  r = ukikit("initrd create " + q(path("root")) + " --mtime 7 -o " + q(path("x.img")),
+             "SOURCE_DATE_EPOCH=4294967296 ");
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
+// The library plans with the mtime it is given: it reads no environment.
+TEST(initrd_create_plan, the_mtime_comes_from_the_options_not_the_environment) {
+  const char* old = std::getenv("SOURCE_DATE_EPOCH");
+  const std::string saved = old ? old : "";
+  ::setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
+  create_options o;
+  auto plan = plan_list("dir d 755 0 0\nslink d/l target 777 0 0\n", ".", o);
+  ASSERT_TRUE(plan) << plan.error().message();
+  for (const auto& e : *plan) EXPECT_EQ(e.fields.mtime, 0u) << e.name;
+  o.mtime = 42;
+  plan = plan_list("dir d 755 0 0\n", ".", o);
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(plan->at(0).fields.mtime, 42u);
+  if (old) ::setenv("SOURCE_DATE_EPOCH", saved.c_str(), 1);
+  else ::unsetenv("SOURCE_DATE_EPOCH");
+}
+
+// write_archive plans the archive from planned::size and checks the bytes
+// written against it (systemd's cpio.c asserts the same): an entry whose
+// data disagrees with its plan is an error, not a shifted archive.
+TEST(initrd_create_plan, write_archive_refuses_bytes_that_differ_from_the_plan) {
+  std::vector<planned> entries(1);
+  entries[0].name = "link";
+  entries[0].fields.mode = 0120777;
+  entries[0].link_target = "target"; // 6 bytes of data, planned as 0
+  std::string out;
+  auto sink = [&](byte_span b) -> result<void> {
+    out += as_chars(b);
+    return success();
+  };
+  auto r = write_archive(entries, {}, sink);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), errc::malformed);
+  // 110 + "link\0" padded to 116, then the trailer (110 + 11, padded): 240
+  // planned; the 6 bytes of target, padded to 8, make 248.
+  EXPECT_TRUE(contains(r.error().message(), "wrote 248 bytes, planned 240")) << r.error().message();
+  entries[0].size = entries[0].link_target.size();
+  out.clear();
+  auto ok = write_archive(entries, {}, sink);
+  ASSERT_TRUE(ok) << ok.error().message();
+  EXPECT_EQ(*ok, 248u);
+  EXPECT_EQ(out.size(), 248u);
 }
 
 TEST_F(initrd_create, crc_format_passes_gnu_cpio_checksum_verification) {
@@ -1324,6 +1393,21 @@ TEST_F(initrd_extract, attacks_are_refused_entry_by_entry_and_nothing_lands_outs
   EXPECT_FALSE(fs::exists(path("escaped2")));
   EXPECT_TRUE(fs::is_regular_file(path("target/fine")));
   EXPECT_TRUE(fs::is_symlink(path("target/evil")));
+  // --json lists each refusal with its finding code.
+  auto j = ukikit("initrd extract --json " + q(image) + " " + q(path("target2")));
+  EXPECT_EQ(j.status, 1) << j.err;
+  std::map<std::string, std::string> codes;
+  const json doc = json::parse(j.out);
+  for (const auto& f : doc["refused"])
+    codes[f["name"].get<std::string>()] = f["code"].get<std::string>();
+  // The list adds the parents of a name ("..", "a/..", "a/../..") as entries.
+  EXPECT_EQ(codes, (std::map<std::string, std::string>{{"evil/owned", "extract.through-symlink"},
+                                                       {"..", "extract.dotdot"},
+                                                       {"../escaped", "extract.dotdot"},
+                                                       {"a/..", "extract.dotdot"},
+                                                       {"a/../..", "extract.dotdot"},
+                                                       {"a/../../escaped2", "extract.dotdot"}}))
+      << j.out;
 }
 
 TEST_F(initrd_extract, extract_reads_the_initrd_section_of_a_uki) {
@@ -1370,6 +1454,14 @@ TEST_F(initrd_extract, list_tree_shows_what_the_kernel_keeps_and_warns_about_dro
   EXPECT_EQ(r.out, "kept\n");
   EXPECT_TRUE(contains(r.err, "\"nodir/file\" dropped by the kernel")) << r.err;
   EXPECT_TRUE(contains(r.err, "parent directory nodir does not exist")) << r.err;
+  // The same as a finding: its code, the entry's name and header offset.
+  const json j = info_json(path("orphan.cpio"));
+  const auto found = std::find_if(j["findings"].begin(), j["findings"].end(),
+                                  [](const json& f) { return f["code"] == "initrd.tree-dropped"; });
+  ASSERT_NE(found, j["findings"].end()) << j.dump(2);
+  EXPECT_EQ((*found)["severity"], "warning");
+  EXPECT_EQ((*found)["subject"], "nodir/file");
+  EXPECT_EQ((*found)["offset"], t::read_file(kept).size());
 }
 
 TEST_F(initrd_extract, list_escapes_control_bytes_in_names_and_link_targets) {
@@ -1578,6 +1670,13 @@ TEST_F(initrd_fixture, notices_and_warnings_are_kept_up_to_1000_and_all_counted)
   EXPECT_TRUE(contains(j["warnings"][999].get<std::string>(), "\"nodir/f0999\" dropped"))
       << j["warnings"][999];
   EXPECT_EQ(j["warnings"][1000], "500 more warnings");
+  // findings: the kept ones with their codes, notes first.
+  ASSERT_EQ(j["findings"].size(), 2000u);
+  EXPECT_EQ(j["findings"][0]["code"], "cpio.entry-skipped");
+  EXPECT_EQ(j["findings"][0]["severity"], "note");
+  EXPECT_EQ(j["findings"][0]["offset"], offsets[0]);
+  EXPECT_EQ(j["findings"][1000]["code"], "initrd.tree-dropped");
+  EXPECT_EQ(j["findings"][1999]["subject"], "nodir/f0999");
   auto text = ukikit("initrd info " + q(path("many.cpio")));
   EXPECT_EQ(text.status, 0) << text.err;
   EXPECT_TRUE(contains(text.out, "notice: 500 more notices")) << text.out.substr(0, 2000);

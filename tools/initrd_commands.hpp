@@ -11,12 +11,13 @@
 #include <ukikit/initrd.hpp>
 #include <ukikit/initrd/create.hpp>
 #include <ukikit/initrd/tree.hpp>
-#include <ukikit/pe.hpp>
+#include <ukikit/report/detect.hpp>
+#include <ukikit/report/initrd.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
-#include <ctime>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -24,118 +25,13 @@
 
 namespace ukikit::cli {
 
-namespace initrd_detail {
-
-using ojson = nlohmann::ordered_json;
-
-// The initramfs in `f`: the whole file, or the .initrd section of a PE/UKI.
-inline result<byte_span> initrd_bytes(const file::mapped_file& f, const std::string& path) {
-  byte_span all = f.bytes();
-  if (all.size() < 2 || all[0] != std::byte{'M'} || all[1] != std::byte{'Z'}) return all;
-  UKIKIT_TRY_ASSIGN(auto img, pe::parse(all, pe::strictness::permissive));
-  const pe::section* s = img.find(".initrd");
-  if (s == nullptr) return error(errc::invalid_argument, path + " is a PE image without .initrd");
-  return s->data();
-}
-
-inline std::string mode_string(std::uint64_t mode) {
-  std::string s(10, '-');
-  s[0] = cpio::type_letter(cpio::type_of(mode));
-  const char* rwx = "rwxrwxrwx";
-  for (int i = 0; i < 9; ++i)
-    if (mode & (0400u >> i)) s[1 + i] = rwx[i];
-  if (mode & 04000) s[3] = (mode & 0100) ? 's' : 'S';
-  if (mode & 02000) s[6] = (mode & 0010) ? 's' : 'S';
-  if (mode & 01000) s[9] = (mode & 0001) ? 't' : 'T';
-  return s;
-}
-
-inline std::string utc(std::uint64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  char buf[32] = "?";
-  if (::gmtime_r(&tt, &tm)) std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
-  return buf;
-}
-
-inline const char* type_name(cpio::file_type t) {
-  switch (t) {
-  case cpio::file_type::regular: return "file";
-  case cpio::file_type::directory: return "directory";
-  case cpio::file_type::symlink: return "symlink";
-  case cpio::file_type::character: return "character-device";
-  case cpio::file_type::block: return "block-device";
-  case cpio::file_type::fifo: return "fifo";
-  case cpio::file_type::socket: return "socket";
-  case cpio::file_type::unknown: break;
-  }
-  return "unknown";
-}
-
-} // namespace initrd_detail
-
-// The report as JSON: the contract's `initrd` key of ukiinspect, and the
-// output of `ukikit initrd info --json`.
+// The `initrd` object of ukiinspect and the report's text, kept under their
+// old names for inspect_command.hpp until it calls report/initrd.hpp itself.
 inline nlohmann::ordered_json initrd_json(const initrd::report& rep) {
-  using initrd_detail::ojson;
-  ojson segs = ojson::array();
-  for (const auto& s : rep.segments) {
-    segs.push_back({{"offset", s.offset},
-                    {"length", s.length},
-                    {"compression", std::string(compress::name(s.compression))},
-                    {"size", s.size},
-                    {"format", s.fmt ? ojson(std::string(cpio::name(*s.fmt))) : ojson(nullptr)},
-                    {"entries", s.entries},
-                    {"archives", s.archives},
-                    {"skipped", s.skipped}});
-  }
-  ojson notices = ojson::array(), warnings = ojson::array();
-  for (const auto& n : rep.notices) notices.push_back(n.text());
-  for (const auto& w : rep.warnings) warnings.push_back(w.text());
-  if (rep.notices_total > rep.notices.size())
-    notices.push_back(std::to_string(rep.notices_total - rep.notices.size()) + " more notices");
-  if (rep.warnings_total > rep.warnings.size())
-    warnings.push_back(std::to_string(rep.warnings_total - rep.warnings.size()) + " more warnings");
-  return ojson{{"segments", segs},
-               {"entries", rep.entries()},
-               {"padding", rep.padding},
-               {"notices", notices},
-               {"warnings", warnings},
-               {"error", rep.failure ? ojson(rep.failure->message()) : ojson(nullptr)},
-               {"truncated", rep.truncated ? ojson(rep.truncated->message()) : ojson(nullptr)}};
+  return ukikit::report::to_json(rep);
 }
-
-// The readable form of the same. Text from the input (names in messages)
-// is escaped (escape_controls), as in every text output.
 inline void print_initrd_report(const initrd::report& rep, const std::string& indent) {
-  std::printf("%s%-4s %12s %12s %-11s %12s %8s %8s\n", indent.c_str(), "#", "offset", "length",
-              "compression", "size", "entries", "archives");
-  std::size_t i = 0;
-  for (const auto& s : rep.segments) {
-    std::printf(
-        "%s%-4zu %12llu %12llu %-11s %12llu %8llu %8llu%s\n", indent.c_str(), i++,
-        static_cast<unsigned long long>(s.offset), static_cast<unsigned long long>(s.length),
-        std::string(compress::name(s.compression)).c_str(), static_cast<unsigned long long>(s.size),
-        static_cast<unsigned long long>(s.entries), static_cast<unsigned long long>(s.archives),
-        s.fmt && *s.fmt != cpio::format::newc
-            ? (" (" + std::string(cpio::name(*s.fmt)) + ")").c_str()
-            : "");
-  }
-  std::printf("%s%llu entries, %llu bytes of padding\n", indent.c_str(),
-              static_cast<unsigned long long>(rep.entries()),
-              static_cast<unsigned long long>(rep.padding));
-  for (const auto& n : rep.notices)
-    std::printf("%snotice: %s\n", indent.c_str(), escape_controls(n.text()).c_str());
-  if (rep.notices_total > rep.notices.size())
-    std::printf("%snotice: %llu more notices\n", indent.c_str(),
-                static_cast<unsigned long long>(rep.notices_total - rep.notices.size()));
-  for (const auto& w : rep.warnings)
-    std::printf("%swarning: %s\n", indent.c_str(), escape_controls(w.text()).c_str());
-  if (rep.warnings_total > rep.warnings.size())
-    std::printf("%swarning: %llu more warnings\n", indent.c_str(),
-                static_cast<unsigned long long>(rep.warnings_total - rep.warnings.size()));
-  if (rep.failure)
-    std::printf("%serror: %s\n", indent.c_str(), escape_controls(rep.failure->message()).c_str());
+  std::fputs(ukikit::report::render_text(rep, indent).c_str(), stdout);
 }
 
 struct initrd_options {
@@ -154,15 +50,34 @@ struct initrd_options {
 
 namespace initrd_detail {
 
+using ojson = nlohmann::ordered_json;
+
 inline result<initrd::walk_options> walk_options_of(const initrd_options& o) {
   initrd::walk_options w;
   UKIKIT_TRY_ASSIGN(w.max_output, parse_size(o.max_size));
   return w;
 }
 
+// --mtime, else SOURCE_DATE_EPOCH (decimal seconds that fit the 32-bit newc
+// field), else 0.
+inline result<std::uint64_t> mtime_of(const initrd_options& o) {
+  if (o.mtime) return *o.mtime;
+  const char* env = std::getenv("SOURCE_DATE_EPOCH");
+  if (env == nullptr || *env == '\0') return std::uint64_t{0};
+  const std::string_view text = env;
+  std::uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9' || v > (cpio::max_field - static_cast<std::uint64_t>(c - '0')) / 10)
+      return error(errc::invalid_argument,
+                   "SOURCE_DATE_EPOCH is not a 32-bit number of seconds: " + std::string(text));
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return v;
+}
+
 inline result<void> run_create(const initrd_options& o) {
   initrd::create_options co;
-  co.mtime = o.mtime;
+  UKIKIT_TRY_ASSIGN(co.mtime, mtime_of(o));
   co.uid = o.uid;
   co.gid = o.gid;
   co.data_align = o.align;
@@ -223,21 +138,7 @@ struct list_handler {
   result<bool> end(const cpio::entry& e) {
     if (e.is_trailer()) return true;
     if (o.json) {
-      ojson j{{"name", std::string(e.name_unread() ? e.name_start : e.name)},
-              {"type", type_name(e.type())},
-              {"mode", e.mode & 07777},
-              {"uid", e.uid},
-              {"gid", e.gid},
-              {"nlink", e.nlink},
-              {"mtime", e.mtime},
-              {"size", e.filesize},
-              {"ino", e.ino}};
-      if (e.type() == cpio::file_type::symlink) j["link_target"] = std::string(e.link_target);
-      if (e.type() == cpio::file_type::character || e.type() == cpio::file_type::block)
-        j["rdev"] = {e.rdev_major, e.rdev_minor};
-      if (!e.kernel_skip.empty()) j["kernel_skip"] = std::string(e.kernel_skip);
-      if (e.name_unread()) j["namesize"] = e.namesize;
-      entries.push_back(std::move(j));
+      entries.push_back(ukikit::report::to_json(e));
       return true;
     }
     if (!e.kernel_skip.empty()) {
@@ -254,10 +155,10 @@ struct list_handler {
     std::string size = std::to_string(e.filesize);
     if (e.type() == cpio::file_type::character || e.type() == cpio::file_type::block)
       size = std::to_string(e.rdev_major) + ", " + std::to_string(e.rdev_minor);
-    std::printf("%s %3llu %-8llu %-8llu %10s %s %s", mode_string(e.mode).c_str(),
+    std::printf("%s %3llu %-8llu %-8llu %10s %s %s", ukikit::report::mode_string(e.mode).c_str(),
                 static_cast<unsigned long long>(e.nlink), static_cast<unsigned long long>(e.uid),
-                static_cast<unsigned long long>(e.gid), size.c_str(), utc(e.mtime).c_str(),
-                name.c_str());
+                static_cast<unsigned long long>(e.gid), size.c_str(),
+                ukikit::report::utc(e.mtime).c_str(), name.c_str());
     if (e.type() == cpio::file_type::symlink)
       std::printf(" -> %s", escape_controls(e.link_target).c_str());
     std::fputc('\n', stdout);
@@ -269,16 +170,12 @@ struct list_handler {
 inline void print_tree(const initrd::tree& t, const initrd_options& o, ojson& entries) {
   for (const auto& [path, n] : t.nodes()) {
     if (o.json) {
-      ojson j{{"name", path},           {"type", type_name(n.type)},
-              {"mode", n.mode & 07777}, {"uid", n.uid},
-              {"gid", n.gid},           {"mtime", n.mtime},
-              {"size", n.size},         {"inode", n.inode}};
-      if (n.type == cpio::file_type::symlink) j["link_target"] = n.link_target;
-      entries.push_back(std::move(j));
+      entries.push_back(ukikit::report::to_json(path, n));
     } else if (o.verbose) {
-      std::printf("%s %-8llu %-8llu %10llu %s %s%s%s\n", mode_string(n.mode).c_str(),
+      std::printf("%s %-8llu %-8llu %10llu %s %s%s%s\n",
+                  ukikit::report::mode_string(n.mode).c_str(),
                   static_cast<unsigned long long>(n.uid), static_cast<unsigned long long>(n.gid),
-                  static_cast<unsigned long long>(n.size), utc(n.mtime).c_str(),
+                  static_cast<unsigned long long>(n.size), ukikit::report::utc(n.mtime).c_str(),
                   escape_controls(path).c_str(), n.type == cpio::file_type::symlink ? " -> " : "",
                   escape_controls(n.link_target).c_str());
     } else {
@@ -287,68 +184,88 @@ inline void print_tree(const initrd::tree& t, const initrd_options& o, ojson& en
   }
 }
 
+// The warnings of a walk on stderr, "TOOL: warning: …", and how many more
+// there were.
+inline void print_warnings(const initrd::report& rep, std::string_view tool) {
+  for (const auto& w : rep.warnings)
+    std::cerr << tool << ": warning: " << escape_controls(w.text()) << '\n';
+  if (rep.warnings.dropped() > 0)
+    std::cerr << tool << ": warning: " << rep.warnings.dropped() << " more warnings\n";
+}
+
+// The initramfs of the file `o.file` names: the .initrd section of a UKI,
+// else the whole file; the mapping stays open in `f`.
+inline result<byte_span> open_initramfs(const initrd_options& o,
+                                        std::optional<file::mapped_file>& f) {
+  UKIKIT_TRY_ASSIGN(auto mapped, file::mapped_file::open(o.file));
+  f.emplace(std::move(mapped));
+  f->advise_sequential();
+  auto bytes = ukikit::report::initrd_bytes(f->bytes());
+  if (!bytes) return bytes.error().prefixed(o.file);
+  return *bytes;
+}
+
 // list and info: walk, print, and fail (exit 2) where the kernel would, and
 // where a raw archive is cut short (the kernel keeps what came before; GNU
 // cpio, like us, calls that an error).
 inline int run_walk(const initrd_options& o, bool listing, std::string_view tool) {
-  auto f = file::mapped_file::open(o.file);
-  if (!f) return report(tool, f.error());
-  f->advise_sequential();
-  auto bytes = initrd_bytes(*f, o.file);
+  std::optional<file::mapped_file> f;
+  auto bytes = open_initramfs(o, f);
   if (!bytes) return report(tool, bytes.error());
   auto wo = walk_options_of(o);
   if (!wo) return report(tool, wo.error());
-  list_handler lh{o};
-  initrd::tree tree;
-  auto rep = listing && !o.tree ? initrd::walk(*bytes, *wo, lh) : initrd::walk(*bytes, *wo, tree);
-  if (!rep) return report(tool, rep.error());
-  for (const auto& d : tree.dropped())
-    rep->warn({d.offset, "entry \"" + cpio::detail::header_decoder::printable(d.name) +
-                             "\" dropped by the kernel: " + d.reason});
-  // The dropped entries the tree did not keep are counted as warnings, so
-  // that "N more warnings" counts them all (a warning saying how many would
-  // itself be past the report's cap).
-  rep->warnings_total += tree.dropped_total() - tree.dropped().size();
-  if (!tree.complete())
-    rep->warn({error::no_offset, "the resulting tree is incomplete: the model's step limit was "
-                                 "reached (long chains of symlinks)"});
-  if (listing && o.tree) print_tree(tree, o, lh.entries);
-  if (o.json) {
-    ojson j{{"file", o.file}};
-    if (listing) {
-      j["entries"] = std::move(lh.entries);
-      const auto& stopped = rep->failure ? rep->failure : rep->truncated;
-      j["error"] = stopped ? ojson(stopped->message()) : ojson(nullptr);
+  std::optional<error> stopped;
+  if (listing && !o.tree) { // entries as they come
+    list_handler lh{o};
+    auto rep = initrd::walk(*bytes, *wo, lh);
+    if (!rep) return report(tool, rep.error());
+    if (o.json) {
+      const auto& s = rep->stopped();
+      ojson j{{"file", o.file},
+              {"entries", std::move(lh.entries)},
+              {"error", s ? ojson(s->message()) : ojson(nullptr)}};
+      std::cout << json_text(j) << '\n';
     } else {
-      j.update(initrd_json(*rep));
-      j["paths"] = tree.size();
+      print_warnings(*rep, tool);
     }
-    std::cout << json_text(j) << '\n';
-  } else if (!listing) {
-    std::cout << o.file << ": initramfs, " << rep->segments.size() << " segments, " << tree.size()
-              << " paths in the resulting tree\n";
-    print_initrd_report(*rep, "  ");
-  } else {
-    for (const auto& w : rep->warnings)
-      std::cerr << tool << ": warning: " << escape_controls(w.text()) << '\n';
-    if (rep->warnings_total > rep->warnings.size())
-      std::cerr << tool << ": warning: " << rep->warnings_total - rep->warnings.size()
-                << " more warnings\n";
+    stopped = rep->stopped();
+  } else { // the tree the kernel leaves
+    auto info = ukikit::report::walk_tree(o.file, *bytes, *wo);
+    if (!info) return report(tool, info.error());
+    if (!listing) {
+      if (o.json) std::cout << json_text(ukikit::report::to_json(*info)) << '\n';
+      else std::cout << info->render_text();
+    } else {
+      ojson entries = ojson::array();
+      print_tree(info->tree, o, entries);
+      if (o.json) {
+        const auto& s = info->walk.stopped();
+        ojson j{{"file", o.file},
+                {"entries", std::move(entries)},
+                {"error", s ? ojson(s->message()) : ojson(nullptr)}};
+        std::cout << json_text(j) << '\n';
+      } else {
+        print_warnings(info->walk, tool);
+      }
+    }
+    stopped = info->walk.stopped();
   }
   std::fflush(stdout);
-  if (rep->failure) return report(tool, rep->failure->prefixed(o.file));
-  if (rep->truncated) return report(tool, rep->truncated->prefixed(o.file));
+  if (stopped) return report(tool, stopped->prefixed(o.file));
   return exit_ok;
+}
+
+// A refused or skipped entry: "\"NAME\" at offset 0x…: reason".
+inline std::string refusal_text(const finding& f) {
+  return "\"" + cpio::printable(f.subject) + "\" at offset " + hex(f.offset) + ": " + f.message;
 }
 
 // extract: walk into a cpio_extractor; refusals are listed on stderr and
 // make the exit status 1; a malformed or truncated input is 2, after what
 // came before it was extracted.
 inline int run_extract(const initrd_options& o, std::string_view tool) {
-  auto f = file::mapped_file::open(o.file);
-  if (!f) return report(tool, f.error());
-  f->advise_sequential();
-  auto bytes = initrd_bytes(*f, o.file);
+  std::optional<file::mapped_file> f;
+  auto bytes = open_initramfs(o, f);
   if (!bytes) return report(tool, bytes.error());
   auto wo = walk_options_of(o);
   if (!wo) return report(tool, wo.error());
@@ -369,24 +286,24 @@ inline int run_extract(const initrd_options& o, std::string_view tool) {
   for (const auto& w : rep->warnings)
     std::cerr << tool << ": warning: " << escape_controls(w.text()) << '\n';
   for (const auto& fnd : done->findings)
-    std::cerr << tool << ": " << escape_controls(fnd.text()) << '\n';
-  if (done->findings_total > done->findings.size())
-    std::cerr << tool << ": " << done->findings_total - done->findings.size()
-              << " more findings not shown\n";
+    std::cerr << tool << ": " << escape_controls(refusal_text(fnd)) << '\n';
+  if (done->findings.dropped() > 0)
+    std::cerr << tool << ": " << done->findings.dropped() << " more findings not shown\n";
   if (o.json) {
     ojson j{
         {"file", o.file},       {"directory", o.directory},   {"directories", done->directories},
         {"files", done->files}, {"symlinks", done->symlinks}, {"hardlinks", done->hardlinks},
         {"nodes", done->nodes}, {"refused", ojson::array()},  {"error", nullptr}};
-    if (const auto& stopped = rep->failure ? rep->failure : rep->truncated)
-      j["error"] = stopped->message();
+    if (const auto& stopped = rep->stopped()) j["error"] = stopped->message();
     for (const auto& fnd : done->findings)
-      j["refused"].push_back({{"name", fnd.name}, {"offset", fnd.offset}, {"reason", fnd.reason}});
+      j["refused"].push_back({{"name", fnd.subject},
+                              {"offset", fnd.offset},
+                              {"reason", fnd.message},
+                              {"code", std::string(fnd.code)}});
     std::cout << json_text(j) << '\n';
   }
-  if (rep->failure) return report(tool, rep->failure->prefixed(o.file));
-  if (rep->truncated) return report(tool, rep->truncated->prefixed(o.file));
-  return done->findings_total > 0 ? exit_failed : exit_ok;
+  if (const auto& stopped = rep->stopped()) return report(tool, stopped->prefixed(o.file));
+  return done->findings.empty() ? exit_ok : exit_failed;
 }
 
 } // namespace initrd_detail

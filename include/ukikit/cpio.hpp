@@ -14,14 +14,16 @@
 // reader is the pull-style view over one span built on it: an iterator of
 // entries whose name, data and symlink target point into the input.
 //
-// Two modes. strict follows the formats as GNU cpio and libarchive write
-// them and rejects everything else. kernel reads newc and crc as the Linux
-// initramfs unpacker (init/initramfs.c) does and records each quirk it
-// tolerates as a notice: `0x`-prefixed or non-hex header fields, non-zero
-// padding, and the entries the kernel skips silently (name size 0 or above
-// PATH_MAX, a symlink target above PATH_MAX, data on an entry that is not a
-// regular file or symlink). Both modes reject what the kernel rejects: a
-// name without its NUL, a wrong crc sum, a header past the input.
+// Two modes (ukikit::strictness). strict follows the formats as GNU cpio and
+// libarchive write them and rejects everything else. kernel reads newc and
+// crc as the Linux initramfs unpacker (init/initramfs.c) does and records
+// each quirk it tolerates as a finding (severity note, codes in cpio::code):
+// `0x`-prefixed or non-hex header fields, non-zero padding, and the entries
+// the kernel skips silently (name size 0 or above PATH_MAX, a symlink target
+// above PATH_MAX, data on an entry that is not a regular file or symlink).
+// permissive reads as kernel does: the kernel's reading is the one clear
+// meaning cpio input has. All modes reject what the kernel rejects: a name
+// without its NUL, a wrong crc sum, a header past the input.
 //
 // Between entries the parser skips zero bytes (padding, also between
 // archives) and stops at anything that does not start a header, reporting
@@ -32,6 +34,7 @@
 #pragma once
 
 #include "bytes.hpp"
+#include "diagnostics.hpp"
 #include "result.hpp"
 
 #include <algorithm>
@@ -60,7 +63,32 @@ constexpr std::string_view name(format f) noexcept {
   return "";
 }
 
-enum class strictness : std::uint8_t { strict, kernel };
+// strict, or kernel; permissive reads as kernel (see the top of the file).
+using strictness = ::ukikit::strictness;
+
+// The finding codes of the parser (README, "Initramfs archives"). Every one
+// is a note: a quirk read as the kernel reads it, in kernel (and permissive)
+// mode; strict mode rejects the same input with an error instead.
+namespace code {
+// A newc/crc header field starts with 0x: read as hex, as the kernel's
+// simple_strtoul(…, 16) does.
+inline constexpr std::string_view hex_prefix = "cpio.hex-prefix";
+// A newc/crc header field has a character that is not a hex digit: read up
+// to it, as simple_strtoul does.
+inline constexpr std::string_view non_hex_digit = "cpio.non-hex-digit";
+// A newc header has a non-zero check field (only crc has a checksum; the
+// kernel ignores it).
+inline constexpr std::string_view newc_check = "cpio.newc-check";
+// The kernel skips the entry without a word: name size 0 or above PATH_MAX,
+// a symlink target above PATH_MAX, data on an entry that is not a regular
+// file (entry::kernel_skip says which). The subject is the name, or its start.
+inline constexpr std::string_view entry_skipped = "cpio.entry-skipped";
+// Non-zero bytes after the NUL that ends a name, in the name field or its
+// padding.
+inline constexpr std::string_view name_padding = "cpio.nonzero-name-padding";
+// Non-zero bytes in the padding after an entry's data (once per entry).
+inline constexpr std::string_view nonzero_padding = "cpio.nonzero-padding";
+} // namespace code
 
 // Linux PATH_MAX: the kernel skips longer names and symlink targets, strict
 // mode rejects them. It also bounds the buffer for a name split across chunks.
@@ -70,6 +98,21 @@ inline constexpr std::string_view trailer_name = "TRAILER!!!";
 
 // How many bytes of a name the kernel skips unread are kept, to show it.
 inline constexpr std::size_t name_start_max = 64;
+
+// Text from an archive (a name, a header field) for a message: printable
+// ASCII stays, and `"`, `\` and every other byte become \xNN.
+inline std::string printable(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out.push_back(c);
+    } else {
+      out += "\\x";
+      out += to_hex(as_bytes(std::string_view(&c, 1)));
+    }
+  }
+  return out;
+}
 
 // File types, from the S_IFMT bits of the mode.
 enum class file_type : std::uint8_t {
@@ -149,35 +192,6 @@ struct entry {
   bool is_trailer() const noexcept {
     return name == trailer_name && type() != file_type::symlink && kernel_skip.empty();
   }
-};
-
-// A quirk the kernel mode tolerated, or an unusual but valid fact.
-struct notice {
-  std::uint64_t offset;
-  std::string message;
-  std::string text() const {
-    return offset == error::no_offset ? message : message + " at offset " + hex(offset);
-  }
-};
-
-// Notices, kept up to a limit and all counted: a hostile archive can have
-// a quirk in every field of every header.
-class notice_log {
-public:
-  static constexpr std::size_t max_kept = 1000;
-
-  void add(std::uint64_t offset, std::string message) {
-    ++total_;
-    if (kept_.size() < max_kept) kept_.push_back({offset, std::move(message)});
-  }
-  const std::vector<notice>& kept() const noexcept { return kept_; }
-  std::uint64_t total() const noexcept { return total_; }
-  // Moves the kept notices out; the count of the rest is returned by total().
-  std::vector<notice> take() noexcept { return std::exchange(kept_, {}); }
-
-private:
-  std::vector<notice> kept_;
-  std::uint64_t total_ = 0;
 };
 
 struct options {
@@ -331,7 +345,7 @@ struct header {
 
 class header_decoder {
 public:
-  header_decoder(strictness mode, notice_log& notices) : mode_(mode), notices_(notices) {}
+  header_decoder(strictness mode, finding_log& findings) : mode_(mode), findings_(findings) {}
 
   // `h` holds exactly header_size(f) bytes; `offset` is where they start.
   result<header> decode(format f, byte_span h, std::uint64_t offset) {
@@ -373,8 +387,9 @@ private:
     e.namesize = v[newc_namesize];
     e.check = v[newc_check];
     if (e.format == format::newc && e.check != 0) {
-      notices_.add(offset + magic_size + newc_check * newc_field_size,
-                   "newc header has a non-zero check field (" + hex(e.check) + ")");
+      findings_.add(severity::note, code::newc_check,
+                    "newc header has a non-zero check field (" + hex(e.check) + ")",
+                    offset + magic_size + newc_check * newc_field_size);
     }
     return success();
   }
@@ -398,7 +413,8 @@ private:
     if (mode_ == strictness::strict) return error(errc::malformed, what, at);
     // simple_strtoul(…, 16), as kernels have long parsed these fields;
     // newer ones may check them strictly (formats.md §1.2 rule 4).
-    notices_.add(at, what + " (read as " + hex(v) + " like the kernel)");
+    findings_.add(severity::note, prefixed ? code::hex_prefix : code::non_hex_digit,
+                  what + " (read as " + hex(v) + " like the kernel)", at);
     return v;
   }
 
@@ -460,21 +476,7 @@ private:
   }
 
   strictness mode_;
-  notice_log& notices_;
-
-public:
-  static std::string printable(std::string_view text) {
-    std::string out;
-    for (char c : text) {
-      if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-        out.push_back(c);
-      } else {
-        out += "\\x";
-        out += to_hex(as_bytes(std::string_view(&c, 1)));
-      }
-    }
-    return out;
-  }
+  finding_log& findings_;
 };
 
 } // namespace detail
@@ -483,10 +485,18 @@ public:
 // the kernel skips without reading its name, the start of it and the size
 // the header gives: "nnnn…" (name size 0x1001).
 inline std::string quoted_name(const entry& e) {
-  if (!e.name_unread()) return "\"" + detail::header_decoder::printable(e.name) + "\"";
+  if (!e.name_unread()) return "\"" + printable(e.name) + "\"";
   const bool longer = e.namesize > e.name_start.size() + 1; // the NUL ends a whole name
-  return "\"" + detail::header_decoder::printable(e.name_start) + (longer ? "…" : "") +
-         "\" (name size " + hex(e.namesize) + ")";
+  return "\"" + printable(e.name_start) + (longer ? "…" : "") + "\" (name size " + hex(e.namesize) +
+         ")";
+}
+
+// The format of the cpio header at the start of `b` (its magic: "070701",
+// "070702", "070707", or 070707 as a 16-bit word in either byte order), or
+// nullopt when no header starts there.
+inline std::optional<format> detect(byte_span b) noexcept {
+  bool other = false;
+  return detail::sniff(b, other);
 }
 
 // The push parser. See the top of the file.
@@ -496,7 +506,7 @@ public:
   // the kernel aligns raw archives to the start of the initramfs, and the
   // archives in a compressed segment to the start of its output.
   explicit parser(options opts = {}, std::uint64_t start = 0)
-      : opts_(opts), decoder_(opts.mode, notices_), offset_(start) {}
+      : opts_(opts), decoder_(opts.mode, findings_), offset_(start) {}
 
   // Consumes `chunk`, which continues the stream where the last one ended.
   template <class Handler> result<fed> feed(byte_span chunk, Handler& handler) {
@@ -526,10 +536,16 @@ public:
   std::uint64_t offset() const noexcept { return offset_; }
   std::uint64_t entries() const noexcept { return entries_; }
   std::uint64_t trailers() const noexcept { return trailers_; }
-  // The notices kept (at most notice_log::max_kept) and how many there were.
-  const std::vector<notice>& notices() const noexcept { return notices_.kept(); }
-  std::uint64_t notices_total() const noexcept { return notices_.total(); }
-  std::vector<notice> take_notices() noexcept { return notices_.take(); }
+  // The quirks read as the kernel reads them (cpio::code), each a note: the
+  // first finding_log::default_limit kept, all counted, since a hostile
+  // archive can have one in every field of every header.
+  const finding_log& findings() const noexcept { return findings_; }
+  // Moves the findings out; the parser's log is left empty.
+  finding_log take_findings() noexcept {
+    finding_log out;
+    out.append(std::move(findings_));
+    return out;
+  }
   // The format of the last header read.
   std::optional<format> last_format() const noexcept { return last_format_; }
 
@@ -652,14 +668,12 @@ private:
     if (other_format)
       return error(errc::malformed, "incorrect cpio method used: use -H newc option",
                    header_offset_);
-    return error(errc::malformed,
-                 "no cpio magic (\"" + detail::header_decoder::printable(text) + "\")",
-                 header_offset_);
+    return error(errc::malformed, "no cpio magic (\"" + printable(text) + "\")", header_offset_);
   }
 
   result<step> start_name() {
     entry& e = current_.e;
-    const bool kernel = opts_.mode == strictness::kernel;
+    const bool kernel = opts_.mode != strictness::strict;
     skip_name_ = false;
     if (e.namesize == 0 || e.namesize > path_max) {
       std::string what = "name size " + hex(e.namesize) +
@@ -698,7 +712,7 @@ private:
       remaining_ -= n;
       if (remaining_ > 0) return step::more;
       e.name_start = std::string_view(name_).substr(0, name_.find('\0'));
-      notices_.add(e.offset, "entry " + quoted_name(e) + " skipped: " + skip_what_);
+      skipped(e, "entry " + quoted_name(e) + " skipped: " + skip_what_);
     } else {
       auto field = take(chunk, pos, static_cast<std::size_t>(remaining_));
       if (!field) return step::more;
@@ -735,19 +749,27 @@ private:
     e.name = name_;
     auto tail = field.subspan(e.name.size());
     if (std::any_of(tail.begin(), tail.end(), [](std::byte b) { return b != std::byte{0}; })) {
-      std::string what =
-          "non-zero bytes after the name \"" + detail::header_decoder::printable(e.name) + "\"";
+      std::string what = "non-zero bytes after the name \"" + printable(e.name) + "\"";
       if (opts_.mode == strictness::strict) return error(errc::malformed, what, at);
-      notices_.add(at, what);
+      finding f(severity::note, code::name_padding, what, at);
+      f.subject = std::string(e.name);
+      findings_.add(std::move(f));
     }
     return success();
+  }
+
+  // The kernel skips `e` without a word.
+  void skipped(const entry& e, std::string what) {
+    finding f(severity::note, code::entry_skipped, std::move(what), e.offset);
+    f.subject = std::string(e.name_unread() ? e.name_start : e.name);
+    findings_.add(std::move(f));
   }
 
   // Decides how the body is read: collected (symlink target), passed on, or
   // skipped as the kernel skips it.
   result<void> start_data() {
     entry& e = current_.e;
-    const bool kernel = opts_.mode == strictness::kernel;
+    const bool kernel = opts_.mode != strictness::strict;
     const file_type t = e.type();
     sum_ = 0;
     link_.clear();
@@ -759,17 +781,16 @@ private:
               "symlink target of " + hex(e.filesize) + " bytes is longer than PATH_MAX";
           if (!kernel) return error(errc::malformed, what, e.offset);
           e.kernel_skip = "symlink target longer than PATH_MAX";
-          notices_.add(e.offset, "entry skipped: " + what);
+          skipped(e, "entry skipped: " + what);
         } else {
           collect_link_ = true;
         }
       } else if (t != file_type::regular) {
-        std::string what = std::string("entry \"") + detail::header_decoder::printable(e.name) +
-                           "\" of type '" + type_letter(t) + "' has " + hex(e.filesize) +
-                           " bytes of data";
+        std::string what = std::string("entry \"") + printable(e.name) + "\" of type '" +
+                           type_letter(t) + "' has " + hex(e.filesize) + " bytes of data";
         if (!kernel) return error(errc::malformed, what, e.offset);
         e.kernel_skip = "data on an entry that is not a regular file";
-        notices_.add(e.offset, "entry skipped: " + what);
+        skipped(e, "entry skipped: " + what);
       }
     }
     remaining_ = e.filesize;
@@ -802,8 +823,8 @@ private:
     if (e.format == format::crc && e.type() == file_type::regular && !skip_name_ &&
         sum_ != static_cast<std::uint32_t>(e.check)) {
       return error(errc::checksum_mismatch,
-                   "bad data checksum for \"" + detail::header_decoder::printable(e.name) +
-                       "\" (header " + hex(e.check) + ", data " + hex(sum_) + ")",
+                   "bad data checksum for \"" + printable(e.name) + "\" (header " + hex(e.check) +
+                       ", data " + hex(sum_) + ")",
                    e.offset);
     }
     remaining_ = current_.data_pad;
@@ -827,7 +848,9 @@ private:
       const std::uint64_t at = offset_ + static_cast<std::uint64_t>(bad - bytes.begin());
       std::string what = "non-zero padding after the data of " + quoted_name(current_.e);
       if (opts_.mode == strictness::strict) return error(errc::malformed, what, at);
-      notices_.add(at, what);
+      finding f(severity::note, code::nonzero_padding, what, at);
+      f.subject = std::string(current_.e.name_unread() ? current_.e.name_start : current_.e.name);
+      findings_.add(std::move(f));
       pad_noticed_ = true;
     }
     advance(pos, n);
@@ -837,7 +860,7 @@ private:
   }
 
   options opts_;
-  notice_log notices_;
+  finding_log findings_;
   detail::header_decoder decoder_;
   state state_ = state::between;
   detail::header current_;
@@ -923,7 +946,7 @@ public:
 
   // What follows the trailer (unread).
   byte_span rest() const noexcept { return input_.subspan(pos_); }
-  const std::vector<notice>& notices() const noexcept { return parser_.notices(); }
+  const finding_log& findings() const noexcept { return parser_.findings(); }
 
 private:
   byte_span input_;

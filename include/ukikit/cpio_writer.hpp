@@ -7,6 +7,11 @@
 // initrd/create.hpp. Options follow gen_init_cpio: `data_align` pads the name
 // field with NULs (counted in namesize) so that file data starts at a
 // multiple of it, and the archive may be padded to a block size at the end.
+//
+// Each entry is planned first (entry_end() says where it ends) and, as
+// systemd's src/boot/cpio.c asserts, the bytes written are checked against
+// the plan afterwards: a mismatch is an error, never a silently shifted
+// archive.
 #pragma once
 
 #include "bytes.hpp"
@@ -92,6 +97,27 @@ public:
 
   std::uint64_t written() const noexcept { return written_; }
 
+  // Where an entry that starts at `at` ends (its next header, 4-aligned),
+  // with a name of `name_length` bytes and `data_size` bytes of data: the
+  // plan the writer checks itself against, for callers that plan a whole
+  // archive (the trailer is an entry with name_length 10 and no data).
+  static std::uint64_t entry_end(std::uint64_t at, std::uint64_t name_length,
+                                 std::uint64_t data_size, std::uint64_t mode,
+                                 const write_options& options) noexcept {
+    const std::uint64_t name_end =
+        at + detail::newc_header_size + name_field(at, name_length, data_size, mode, options);
+    const std::uint64_t data_at = name_end + detail::pad(name_end, 4);
+    return data_at + data_size + detail::pad(data_at + data_size, 4);
+  }
+
+  // The end of an archive whose entries end at `entries_end`: the trailer,
+  // then the block padding.
+  static std::uint64_t archive_end(std::uint64_t entries_end,
+                                   const write_options& options) noexcept {
+    const std::uint64_t end = entry_end(entries_end, trailer_name.size(), 0, 0, options);
+    return options.block_size > 0 ? end + detail::pad(end, options.block_size) : end;
+  }
+
 private:
   writer(const write_options& options, compress::sink_ref sink) : options_(options), sink_(sink) {}
 
@@ -116,15 +142,11 @@ private:
       }
     }
 
-    std::uint64_t namesize = entry_name.size() + 1;
-    if (options_.data_align > 0 && !data.empty() && type_of(f.mode) == file_type::regular) {
-      // gen_init_cpio -a: grow the name field so the data lands aligned.
-      const std::uint64_t data_at = written_ + detail::newc_header_size + namesize;
-      const std::uint64_t aligned = data_at + detail::pad(data_at, options_.data_align);
-      if (aligned - written_ - detail::newc_header_size <= path_max) {
-        namesize = aligned - written_ - detail::newc_header_size;
-      }
-    }
+    const std::uint64_t start = written_;
+    const std::uint64_t namesize =
+        name_field(start, entry_name.size(), data.size(), f.mode, options_);
+    const std::uint64_t planned =
+        entry_end(start, entry_name.size(), data.size(), f.mode, options_);
     std::uint32_t sum = 0;
     if (options_.fmt == format::crc && type_of(f.mode) == file_type::regular) {
       for (std::byte b : data) sum += std::to_integer<std::uint32_t>(b);
@@ -134,7 +156,28 @@ private:
     const std::uint64_t name_end = written_ + (namesize - entry_name.size());
     UKIKIT_TRY(zeros(namesize - entry_name.size() + detail::pad(name_end, 4)));
     UKIKIT_TRY(emit(data));
-    return zeros(detail::pad(written_, 4));
+    UKIKIT_TRY(zeros(detail::pad(written_, 4)));
+    if (written_ != planned) { // the post-condition: bytes written = bytes planned
+      return error(errc::malformed, "cpio entry \"" + printable(entry_name) + "\": wrote " +
+                                        std::to_string(written_ - start) + " bytes, planned " +
+                                        std::to_string(planned - start));
+    }
+    return success();
+  }
+
+  // The namesize field: the name and its NUL, grown by gen_init_cpio -a
+  // padding so that the data of a regular file lands aligned.
+  static std::uint64_t name_field(std::uint64_t at, std::uint64_t name_length,
+                                  std::uint64_t data_size, std::uint64_t mode,
+                                  const write_options& options) noexcept {
+    const std::uint64_t namesize = name_length + 1;
+    if (options.data_align == 0 || data_size == 0 || type_of(mode) != file_type::regular)
+      return namesize;
+    const std::uint64_t data_at = at + detail::newc_header_size + namesize;
+    const std::uint64_t aligned = data_at + detail::pad(data_at, options.data_align);
+    return aligned - at - detail::newc_header_size <= path_max
+               ? aligned - at - detail::newc_header_size
+               : namesize;
   }
 
   static result<void> check_name(std::string_view n) {

@@ -109,6 +109,9 @@ public:
   }
 
   const std::vector<finding>& kept() const noexcept { return kept_; }
+  // Iteration goes over the kept findings.
+  std::vector<finding>::const_iterator begin() const noexcept { return kept_.begin(); }
+  std::vector<finding>::const_iterator end() const noexcept { return kept_.end(); }
   std::uint64_t dropped() const noexcept { return dropped_; }
   std::uint64_t total() const noexcept { return kept_.size() + dropped_; }
   bool empty() const noexcept { return total() == 0; }

@@ -19,13 +19,15 @@
 //   clean_path() does (unlink, or rmdir of an empty directory), so a symlink
 //   there is replaced, never written through; a non-empty directory is not
 //   replaced but refused.
-// - Refused and skipped entries go to the report and extraction goes on; a
+// - Refused and skipped entries go to the report as findings (warnings,
+//   extract::code, the entry's name as subject) and extraction goes on; a
 //   failure of the destination itself (no space, read-only filesystem, I/O)
 //   stops it with errc::io naming the path.
 #pragma once
 
 #include "bytes.hpp"
 #include "cpio.hpp"
+#include "diagnostics.hpp"
 #include "file.hpp"
 #include "result.hpp"
 
@@ -63,8 +65,55 @@ inline constexpr std::size_t max_depth = cpio::path_max / 2;
 // multiply-linked file first seen when the table is full is extracted as a
 // separate file, and the report says so.
 inline constexpr std::size_t max_links = 65536;
-// Findings kept in a report; report::findings_total counts all of them.
+// Findings a report keeps (its finding_log's limit; all are counted). Above
+// finding_log::default_limit: each finding is an entry the caller does not
+// get, and the list is how they learn which; 65536 of them take a few MiB.
 inline constexpr std::size_t max_findings = 65536;
+
+// The finding codes of extraction (README, "Initramfs archives"), one per
+// reason an entry is refused or skipped. All are warnings.
+namespace code {
+// The name is empty.
+inline constexpr std::string_view empty_name = "extract.empty-name";
+// The name starts with "/".
+inline constexpr std::string_view absolute_path = "extract.absolute-path";
+// The name has a ".." component.
+inline constexpr std::string_view dotdot = "extract.dotdot";
+// The name has more than max_depth components.
+inline constexpr std::string_view too_deep = "extract.too-deep";
+// A parent of the entry is a symlink (never followed).
+inline constexpr std::string_view through_symlink = "extract.through-symlink";
+// A parent of the entry is not a directory.
+inline constexpr std::string_view parent_not_directory = "extract.parent-not-directory";
+// A parent of the entry does not exist (for a hard link's first name).
+inline constexpr std::string_view parent_missing = "extract.parent-missing";
+// The entry's directory or a parent is a mount point inside the target
+// (another file system or a bind mount), which is not entered.
+inline constexpr std::string_view mount_point = "extract.mount-point";
+// The entry would replace a non-empty directory.
+inline constexpr std::string_view non_empty_directory = "extract.non-empty-directory";
+// "." (the target itself) with a type other than directory.
+inline constexpr std::string_view target_not_directory = "extract.target-not-directory";
+// A character or block device, without options::create_devices or root.
+inline constexpr std::string_view device_skipped = "extract.device-skipped";
+// A device number out of Linux's range (major 12 bits, minor 20 bits).
+inline constexpr std::string_view device_number = "extract.device-number-range";
+// A mode whose type bits name no file type.
+inline constexpr std::string_view unknown_type = "extract.unknown-type";
+// A hard link whose first name has since been replaced by another type.
+inline constexpr std::string_view link_target_replaced = "extract.link-target-replaced";
+// The hard link table is full (max_links): later links become separate files.
+inline constexpr std::string_view link_table_full = "extract.link-table-full";
+// What was opened for the entry's data is not a regular file.
+inline constexpr std::string_view not_regular_file = "extract.not-regular-file";
+// A symlink with an empty target.
+inline constexpr std::string_view empty_symlink_target = "extract.empty-symlink-target";
+// An entry the kernel skips without a word (cpio.entry-skipped): skipped too.
+inline constexpr std::string_view entry_skipped = "extract.entry-skipped";
+// The file system refused an operation for the entry (EEXIST, EACCES,
+// ENAMETOOLONG, …; the message names the call and the errno text).
+inline constexpr std::string_view os_refused = "extract.os-refused";
+} // namespace code
 
 // How paths under the target are resolved. automatic: openat2 where the
 // kernel has it, else the component walk.
@@ -79,21 +128,10 @@ struct options {
   bool create_devices = false;
 };
 
-// An entry that was refused or skipped, and why.
-struct finding {
-  std::string name;
-  std::uint64_t offset = 0; // of the entry's header
-  std::string reason;
-
-  std::string text() const {
-    return "\"" + cpio::detail::header_decoder::printable(name) + "\" at offset " + hex(offset) +
-           ": " + reason;
-  }
-};
-
 struct report {
-  std::vector<finding> findings;    // the first max_findings
-  std::uint64_t findings_total = 0; // all of them
+  // The entries refused or skipped: one warning each, with the entry's name
+  // (raw, as in the archive) as subject and its header's offset.
+  finding_log findings{max_findings};
   std::uint64_t directories = 0;
   std::uint64_t files = 0;
   std::uint64_t symlinks = 0;
@@ -110,11 +148,17 @@ namespace detail {
 using file::detail::fd_guard;
 
 // Inside the extractor, an entry that cannot be placed as asked travels as
-// an error with this code and becomes a finding at the handler boundary;
-// any other code (errc::io) stops the extraction.
+// an error with this errc and becomes a finding at the handler boundary;
+// any other errc (errc::io) stops the extraction. An error has no room for
+// the finding code: a function that can refuse takes `std::string_view*
+// refused_as` and sets the code there beside the error it returns
+// (os_refused when a system call refused).
 inline constexpr errc refused = errc::invalid_argument;
 
-inline error refusal(std::string why) { return error(refused, std::move(why)); }
+inline error refusal(std::string_view c, std::string why, std::string_view* refused_as) {
+  if (refused_as != nullptr) *refused_as = c;
+  return error(refused, std::move(why));
+}
 
 // Whether an errno says that the entry cannot be placed as the archive asks
 // (reported, extraction goes on) rather than that the destination fails.
@@ -143,17 +187,20 @@ constexpr bool entry_errno(int err) noexcept {
 // "cannot create a/b (File exists)" as a refusal, or an errc::io error that
 // names the full path.
 inline error failure(std::string_view what, const std::filesystem::path& root, std::string_view rel,
-                     int err) {
+                     int err, std::string_view* refused_as) {
   if (!entry_errno(err)) return file::detail::os_error(what, root / rel, err);
-  return refusal(std::string(what) + " " + std::string(rel.empty() ? "." : rel) + " (" +
-                 std::strerror(err) + ")");
+  return refusal(code::os_refused,
+                 std::string(what) + " " + std::string(rel.empty() ? "." : rel) + " (" +
+                     std::strerror(err) + ")",
+                 refused_as);
 }
 
-// The components of an entry name, or why it is refused. "." and "./" give
-// none: the target itself.
-inline result<std::vector<std::string>> split_name(std::string_view name) {
-  if (name.empty()) return refusal("empty name");
-  if (name.front() == '/') return refusal("absolute name");
+// The components of an entry name, or why it is refused (its code in
+// `*refused_as`). "." and "./" give none: the target itself.
+inline result<std::vector<std::string>> split_name(std::string_view name,
+                                                   std::string_view* refused_as = nullptr) {
+  if (name.empty()) return refusal(code::empty_name, "empty name", refused_as);
+  if (name.front() == '/') return refusal(code::absolute_path, "absolute name", refused_as);
   std::vector<std::string> parts;
   std::size_t at = 0;
   while (at <= name.size()) {
@@ -162,9 +209,11 @@ inline result<std::vector<std::string>> split_name(std::string_view name) {
     std::string_view part = name.substr(at, slash - at);
     at = slash + 1;
     if (part.empty() || part == ".") continue;
-    if (part == "..") return refusal("name has a \"..\" component");
+    if (part == "..") return refusal(code::dotdot, "name has a \"..\" component", refused_as);
     if (parts.size() == max_depth) {
-      return refusal("name is deeper than " + std::to_string(max_depth) + " components");
+      return refusal(code::too_deep,
+                     "name is deeper than " + std::to_string(max_depth) + " components",
+                     refused_as);
     }
     parts.emplace_back(part);
   }
@@ -289,8 +338,10 @@ public:
 
   // The directory `parts` names under the target, opened O_PATH. A missing
   // component is created (mode 0755) when `create`; a component that is a
-  // symlink or not a directory is refused (detail::refused).
-  result<detail::fd_guard> directory(std::span<const std::string> parts, bool create) const {
+  // symlink or not a directory is refused (detail::refused, with the finding
+  // code in `*refused_as` when given).
+  result<detail::fd_guard> directory(std::span<const std::string> parts, bool create,
+                                     std::string_view* refused_as = nullptr) const {
     if (parts.empty()) {
       detail::fd_guard dup(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
       if (dup.get() < 0) return file::detail::os_error("cannot duplicate", path_, errno);
@@ -301,13 +352,14 @@ public:
       if (fd >= 0) return detail::fd_guard(fd);
       // Missing, a symlink, not a directory: the walk says which component.
     }
-    return walk(parts, create);
+    return walk(parts, create, refused_as);
   }
 
 private:
   target() = default;
 
-  result<detail::fd_guard> walk(std::span<const std::string> parts, bool create) const {
+  result<detail::fd_guard> walk(std::span<const std::string> parts, bool create,
+                                std::string_view* refused_as) const {
     detail::fd_guard cur;
     int at = fd_.get();
     std::string rel;
@@ -318,29 +370,35 @@ private:
       int fd = ::openat(at, part.c_str(), flags);
       if (fd < 0 && errno == ENOENT && create) {
         if (::mkdirat(at, part.c_str(), 0755) != 0 && errno != EEXIST) {
-          return detail::failure("cannot create directory", path_, rel, errno);
+          return detail::failure("cannot create directory", path_, rel, errno, refused_as);
         }
         fd = ::openat(at, part.c_str(), flags);
       }
-      if (fd < 0) return not_a_directory(at, part, rel, errno);
+      if (fd < 0) return not_a_directory(at, part, rel, errno, refused_as);
       cur = detail::fd_guard(fd);
-      if (!on_target_mount(fd)) // as RESOLVE_NO_XDEV
-        return detail::refusal("parent " + rel + " is a mount point (not entered)");
+      if (!on_target_mount(fd)) { // as RESOLVE_NO_XDEV
+        return detail::refusal(code::mount_point,
+                               "parent " + rel + " is a mount point (not entered)", refused_as);
+      }
       at = fd;
     }
     return cur;
   }
 
-  error not_a_directory(int at, const std::string& part, const std::string& rel, int err) const {
+  error not_a_directory(int at, const std::string& part, const std::string& rel, int err,
+                        std::string_view* refused_as) const {
     struct stat st {};
     if (err == ENOTDIR || err == ELOOP) {
       if (::fstatat(at, part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
-        return detail::refusal("parent " + rel + " is a symlink (not followed)");
+        return detail::refusal(code::through_symlink,
+                               "parent " + rel + " is a symlink (not followed)", refused_as);
       }
-      return detail::refusal("parent " + rel + " is not a directory");
+      return detail::refusal(code::parent_not_directory, "parent " + rel + " is not a directory",
+                             refused_as);
     }
-    if (err == ENOENT) return detail::refusal("parent " + rel + " does not exist");
-    return detail::failure("cannot open directory", path_, rel, err);
+    if (err == ENOENT)
+      return detail::refusal(code::parent_missing, "parent " + rel + " does not exist", refused_as);
+    return detail::failure("cannot open directory", path_, rel, err, refused_as);
   }
 
   detail::fd_guard fd_;
@@ -363,11 +421,12 @@ public:
       // A name the kernel does not read is shown by its start (cpio::entry).
       if (e.name_unread()) {
         const bool whole = e.namesize == e.name_start.size() + 1;
-        record(std::string(e.name_start), e.offset,
+        record(code::entry_skipped, std::string(e.name_start), e.offset,
                "skipped as the kernel skips it (" + std::string(e.kernel_skip) + "; name size " +
                    hex(e.namesize) + (whole ? "" : ", first bytes shown") + ")");
       } else {
-        add_finding(e, "skipped as the kernel skips it (" + std::string(e.kernel_skip) + ")");
+        add_finding(e, code::entry_skipped,
+                    "skipped as the kernel skips it (" + std::string(e.kernel_skip) + ")");
       }
       return success();
     }
@@ -439,12 +498,13 @@ private:
   }
 
   result<void> place(const cpio::entry& e) {
-    UKIKIT_TRY_ASSIGN(parts_, detail::split_name(e.name));
+    UKIKIT_TRY_ASSIGN(parts_, detail::split_name(e.name, &refused_code_));
     rel_ = detail::join(parts_);
     const cpio::file_type t = e.type();
     if (parts_.empty() && t != cpio::file_type::directory) {
-      return detail::refusal(std::string("\".\" is the target directory, not type '") +
-                             cpio::type_letter(t) + "'");
+      return refuse(code::target_not_directory,
+                    std::string("\".\" is the target directory, not type '") +
+                        cpio::type_letter(t) + "'");
     }
     switch (t) {
     case cpio::file_type::directory: return make_directory();
@@ -454,24 +514,30 @@ private:
       return success();
     case cpio::file_type::character:
     case cpio::file_type::block:
-      if (!opts_.create_devices) return detail::refusal("skipped device node (disabled)");
-      if (!root_) return detail::refusal("skipped device node (not root)");
+      if (!opts_.create_devices)
+        return refuse(code::device_skipped, "skipped device node (disabled)");
+      if (!root_) return refuse(code::device_skipped, "skipped device node (not root)");
       return make_node(e);
     case cpio::file_type::fifo:
     case cpio::file_type::socket: return make_node(e);
     case cpio::file_type::unknown: break;
     }
-    return detail::refusal("unknown file type (mode " + hex(e.mode) + ")");
+    return refuse(code::unknown_type, "unknown file type (mode " + hex(e.mode) + ")");
   }
 
   const char* leaf() const noexcept { return parts_.back().c_str(); }
 
-  result<detail::fd_guard> parent() const {
-    return target_.directory(std::span(parts_).first(parts_.size() - 1), true);
+  result<detail::fd_guard> parent() {
+    return target_.directory(std::span(parts_).first(parts_.size() - 1), true, &refused_code_);
   }
 
-  error fail(std::string_view what, std::string_view rel, int err) const {
-    return detail::failure(what, target_.path(), rel, err);
+  error fail(std::string_view what, std::string_view rel, int err) {
+    return detail::failure(what, target_.path(), rel, err, &refused_code_);
+  }
+
+  // Refuses the current entry: a finding with code `c` (see settle()).
+  error refuse(std::string_view c, std::string why) {
+    return detail::refusal(c, std::move(why), &refused_code_);
   }
 
   // The kernel's clean_path(): removes what is at the entry's path unless
@@ -487,9 +553,10 @@ private:
     if (S_ISDIR(st.st_mode)) {
       if (::unlinkat(dir, leaf(), AT_REMOVEDIR) != 0) {
         if (errno == ENOTEMPTY || errno == EEXIST) {
-          return detail::refusal("would replace the non-empty directory " + rel_);
+          return refuse(code::non_empty_directory, "would replace the non-empty directory " + rel_);
         }
-        if (errno == EBUSY) return detail::refusal("directory " + rel_ + " is a mount point");
+        if (errno == EBUSY)
+          return refuse(code::mount_point, "directory " + rel_ + " is a mount point");
         return fail("cannot remove directory", rel_, errno);
       }
       dirs_.erase(rel_);
@@ -502,11 +569,11 @@ private:
   // A directory at the entry's name that is a mount point (the root of
   // another file system or of a bind mount) is refused: its mode, owner and
   // times belong to what is mounted, outside the target.
-  result<void> not_a_mount_point(int dir) const {
+  result<void> not_a_mount_point(int dir) {
     detail::fd_guard at(::openat(dir, leaf(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (at.get() < 0) return fail("cannot open directory", rel_, errno);
     if (!target_.on_target_mount(at.get()))
-      return detail::refusal("directory " + rel_ + " is a mount point (not entered)");
+      return refuse(code::mount_point, "directory " + rel_ + " is a mount point (not entered)");
     return {};
   }
 
@@ -534,15 +601,17 @@ private:
     if (it == links_.end() || it->second == rel_) return false;
     const std::string& first = it->second;
     UKIKIT_TRY(clear_way(dir, 0));
-    UKIKIT_TRY_ASSIGN(auto from, detail::split_name(first));
-    UKIKIT_TRY_ASSIGN(detail::fd_guard from_dir,
-                      target_.directory(std::span(from).first(from.size() - 1), false));
+    UKIKIT_TRY_ASSIGN(auto from, detail::split_name(first, &refused_code_));
+    UKIKIT_TRY_ASSIGN(
+        detail::fd_guard from_dir,
+        target_.directory(std::span(from).first(from.size() - 1), false, &refused_code_));
     struct stat st {};
     if (::fstatat(from_dir.get(), from.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       return fail("cannot link to", first, errno);
     }
     if ((st.st_mode & S_IFMT) != (e.mode & S_IFMT)) {
-      return detail::refusal("hard link target " + first + " has been replaced by another type");
+      return refuse(code::link_target_replaced,
+                    "hard link target " + first + " has been replaced by another type");
     }
     if (::linkat(from_dir.get(), from.back().c_str(), dir, leaf(), 0) != 0) {
       return fail("cannot link " + rel_ + " to", first, errno);
@@ -554,8 +623,9 @@ private:
   void remember_link(const cpio::entry& e) {
     if (e.nlink < 2 || links_.count(key_of(e)) != 0) return;
     if (links_.size() == max_links) {
-      add_finding(e, "hard link table full (" + std::to_string(max_links) +
-                         " entries): later links become separate files");
+      add_finding(e, code::link_table_full,
+                  "hard link table full (" + std::to_string(max_links) +
+                      " entries): later links become separate files");
       return;
     }
     links_.emplace(key_of(e), rel_);
@@ -580,7 +650,8 @@ private:
     if (file_.get() < 0) return fail("cannot create", rel_, errno);
     struct stat st {};
     if (::fstat(file_.get(), &st) != 0) return fail("cannot inspect", rel_, errno);
-    if (!S_ISREG(st.st_mode)) return detail::refusal(rel_ + " is not a regular file");
+    if (!S_ISREG(st.st_mode))
+      return refuse(code::not_regular_file, rel_ + " is not a regular file");
     // Kernel: a body sets the size first; a link without one keeps the data.
     if (e.filesize > 0 && ::ftruncate(file_.get(), static_cast<off_t>(e.filesize)) != 0) {
       return fail("cannot size", rel_, errno);
@@ -598,8 +669,9 @@ private:
     const bool device = type == S_IFCHR || type == S_IFBLK;
     // Linux device numbers: 12-bit major, 20-bit minor.
     if (device && (e.rdev_major > 0xfff || e.rdev_minor > 0xfffff)) {
-      return detail::refusal("device number " + hex(e.rdev_major) + ":" + hex(e.rdev_minor) +
-                             " is out of range (major <= 0xfff, minor <= 0xfffff)");
+      return refuse(code::device_number, "device number " + hex(e.rdev_major) + ":" +
+                                             hex(e.rdev_minor) +
+                                             " is out of range (major <= 0xfff, minor <= 0xfffff)");
     }
     UKIKIT_TRY_ASSIGN(detail::fd_guard dir, parent());
     UKIKIT_TRY_ASSIGN(bool linked, link_existing(e, dir.get()));
@@ -621,7 +693,7 @@ private:
 
   result<void> make_symlink(const cpio::entry& e) {
     const std::string to(e.link_target.substr(0, e.link_target.find('\0')));
-    if (to.empty()) return detail::refusal("symlink has an empty target");
+    if (to.empty()) return refuse(code::empty_symlink_target, "symlink has an empty target");
     UKIKIT_TRY_ASSIGN(detail::fd_guard dir, parent());
     UKIKIT_TRY(clear_way(dir.get(), 0));
     if (::symlinkat(to.c_str(), dir.get(), leaf()) != 0) {
@@ -676,43 +748,44 @@ private:
   }
 
   result<void> apply_directory(const std::string& rel) {
-    UKIKIT_TRY_ASSIGN(auto parts, detail::split_name(rel.empty() ? "." : rel));
+    UKIKIT_TRY_ASSIGN(auto parts, detail::split_name(rel.empty() ? "." : rel, &refused_code_));
     detail::fd_guard dir;
     constexpr int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     if (parts.empty()) {
       dir = detail::fd_guard(::openat(target_.fd(), ".", flags));
     } else {
-      UKIKIT_TRY_ASSIGN(detail::fd_guard up,
-                        target_.directory(std::span(parts).first(parts.size() - 1), false));
+      UKIKIT_TRY_ASSIGN(
+          detail::fd_guard up,
+          target_.directory(std::span(parts).first(parts.size() - 1), false, &refused_code_));
       dir = detail::fd_guard(::openat(up.get(), parts.back().c_str(), flags));
     }
     if (dir.get() < 0) return fail("cannot open directory", rel, errno);
     if (!target_.on_target_mount(dir.get()))
-      return detail::refusal("directory " + rel + " is a mount point (not entered)");
+      return refuse(code::mount_point, "directory " + rel + " is a mount point (not entered)");
     return set_attributes(dir.get(), rel);
   }
 
-  // A refusal becomes a finding for the current entry; any other error
-  // stops the extraction, at the entry's offset.
+  // A refusal becomes a finding for the current entry, with the code its
+  // maker set; any other error stops the extraction, at the entry's offset.
   result<void> settle(result<void> r) {
+    const std::string_view c = std::exchange(refused_code_, code::os_refused);
     if (r) return success();
     phase_ = phase::ignore;
     file_.reset();
     if (r.error().code() != detail::refused) {
       return error(r.error().code(), r.error().context(), current_.offset);
     }
-    record(current_.name, current_.offset, r.error().context());
+    record(c, current_.name, current_.offset, r.error().context());
     return success();
   }
 
-  void add_finding(const cpio::entry& e, std::string reason) {
-    record(std::string(e.name), e.offset, std::move(reason));
+  void add_finding(const cpio::entry& e, std::string_view c, std::string reason) {
+    record(c, std::string(e.name), e.offset, std::move(reason));
   }
-  void record(std::string name, std::uint64_t offset, std::string reason) {
-    ++report_.findings_total;
-    if (report_.findings.size() < max_findings) {
-      report_.findings.push_back({std::move(name), offset, std::move(reason)});
-    }
+  void record(std::string_view c, std::string name, std::uint64_t offset, std::string reason) {
+    finding f(severity::warning, c, std::move(reason), offset);
+    f.subject = std::move(name);
+    report_.findings.add(std::move(f));
   }
 
   target target_;
@@ -723,7 +796,9 @@ private:
   attributes current_;
   std::vector<std::string> parts_; // of the current entry
   std::string rel_;                // parts_ joined by '/'
-  detail::fd_guard file_;          // the regular file being written
+  // The code of the refusal on its way to settle() (see detail::refusal).
+  std::string_view refused_code_ = code::os_refused;
+  detail::fd_guard file_; // the regular file being written
   std::map<link_key, std::string> links_;
   std::map<std::string, deferred> dirs_;
 };

@@ -16,9 +16,12 @@
 //   quirk reported.
 //
 // The result is a report of segments (offset, length, compression,
-// decompressed size, entries, archives) with notices, warnings (early
-// microcode that the early loader will not find, odc archives that the kernel
-// rejects) and, where the kernel would stop with an error, the failure.
+// decompressed size, entries, archives) with findings (ukikit::finding):
+// notes for the cpio quirks read as the kernel reads them (cpio::code), and
+// warnings for what will not work as probably intended (initrd::code: early
+// microcode that the early loader will not find, odc archives that the
+// kernel rejects, a raw archive cut short) and, where the kernel would stop
+// with an error, the failure.
 // Entries go to a cpio handler as the parser delivers them (see cpio.hpp), so
 // listing and extraction stream: decompressed data is never held whole.
 #pragma once
@@ -26,6 +29,7 @@
 #include "bytes.hpp"
 #include "compress.hpp"
 #include "cpio.hpp"
+#include "diagnostics.hpp"
 #include "result.hpp"
 
 #include <cstddef>
@@ -43,6 +47,28 @@ inline constexpr std::uint64_t default_max_output = std::uint64_t{16}
                                                     << 30; // decompressed, all segments
 inline constexpr std::uint64_t max_segments = 100000;
 
+// The finding codes of the walk (README, "Initramfs archives"); the cpio
+// parser's notes keep their cpio::code. All are warnings.
+namespace code {
+// An odc or old binary archive: the kernel reads only newc and crc, and
+// stops there with an error (read here to be listed).
+inline constexpr std::string_view unsupported_format = "initrd.unsupported-cpio-format";
+// Early microcode (kernel/x86/microcode/…) that is not in an uncompressed
+// archive at the start of the initrd: the early loader does not find it.
+inline constexpr std::string_view misplaced_microcode = "initrd.misplaced-microcode";
+// Early microcode named "./kernel/…" or "/kernel/…": the early loader
+// matches the name from its first character.
+inline constexpr std::string_view microcode_path_prefix = "initrd.microcode-path-prefix";
+// Early microcode that is not a regular file.
+inline constexpr std::string_view microcode_not_a_file = "initrd.microcode-not-a-file";
+// Early microcode under a name the loaders do not ask for (they ask for
+// GenuineIntel.bin and AuthenticAMD.bin).
+inline constexpr std::string_view microcode_unknown_name = "initrd.microcode-unknown-name";
+// A raw archive runs out inside an entry: the kernel keeps what came before
+// and ignores the rest without a word (report::truncated is set too).
+inline constexpr std::string_view truncated = "initrd.truncated";
+} // namespace code
+
 struct segment {
   std::uint64_t offset = 0; // in the input
   std::uint64_t length = 0; // input bytes: the raw archive or the compressed stream
@@ -57,12 +83,14 @@ struct segment {
 struct report {
   std::vector<segment> segments;
   std::uint64_t padding = 0; // zero bytes between segments
-  // Quirks tolerated as the kernel does, and what will not work as probably
-  // intended; each kept up to cpio::notice_log::max_kept, all counted.
-  std::vector<cpio::notice> notices;
-  std::vector<cpio::notice> warnings;
-  std::uint64_t notices_total = 0;
-  std::uint64_t warnings_total = 0;
+  // The findings, one log per severity: notices holds the notes (quirks
+  // tolerated as the kernel does, cpio::code), warnings what will not work as
+  // probably intended (initrd::code; initrd::tree adds its own). Each keeps
+  // finding_log::default_limit (1000) findings and counts all: two logs, so
+  // that a flood of notes (a hostile archive can have one in every header
+  // field) never pushes a warning out.
+  finding_log notices{finding_log::default_limit};
+  finding_log warnings{finding_log::default_limit};
   // Where the kernel would stop with an error. (odc and old binary archives,
   // which the kernel rejects, are read and reported as warnings instead, so
   // that they can be listed.)
@@ -73,13 +101,22 @@ struct report {
   // `ukikit initrd list|info|extract` and ukiinspect.
   std::optional<error> truncated;
 
-  void note(cpio::notice n) {
-    ++notices_total;
-    if (notices.size() < cpio::notice_log::max_kept) notices.push_back(std::move(n));
+  void warn(std::string_view c, std::string message, std::uint64_t offset,
+            std::string subject = {}) {
+    finding f(severity::warning, c, std::move(message), offset);
+    f.subject = std::move(subject);
+    warnings.add(std::move(f));
   }
-  void warn(cpio::notice n) {
-    ++warnings_total;
-    if (warnings.size() < cpio::notice_log::max_kept) warnings.push_back(std::move(n));
+
+  // Where reading stopped short: the failure, else the truncation; both are
+  // errors of the input (the tools exit with status 2).
+  const std::optional<error>& stopped() const noexcept { return failure ? failure : truncated; }
+
+  // The kept findings, notes first, then warnings.
+  std::vector<finding> findings() const {
+    std::vector<finding> out = notices.kept();
+    out.insert(out.end(), warnings.kept().begin(), warnings.kept().end());
+    return out;
   }
 
   std::uint64_t entries() const noexcept {
@@ -177,9 +214,10 @@ private:
     const char* says = e.format == cpio::format::odc
                            ? "incorrect cpio method used: use -H newc option"
                            : "invalid magic at start of compressed archive";
-    rep_.warn({seg_->offset, std::string(cpio::name(e.format)) +
-                                 " cpio archive: the kernel reads only newc and crc (\"" + says +
-                                 "\")"});
+    rep_.warn(code::unsupported_format,
+              std::string(cpio::name(e.format)) +
+                  " cpio archive: the kernel reads only newc and crc (\"" + says + "\")",
+              seg_->offset);
   }
 
   void check_microcode(const cpio::entry& e) {
@@ -190,23 +228,26 @@ private:
     if (!bare.starts_with(microcode_prefix)) return;
     const std::uint64_t at = raw_ ? e.offset : seg_->offset;
     const std::string quoted = "early microcode \"" + std::string(n) + "\"";
+    auto warn = [&](std::string_view c, std::string why) {
+      rep_.warn(c, quoted + why, at, std::string(n));
+    };
     if (!raw_ || !early_) {
-      rep_.warn({at, quoted +
-                         " is not in an uncompressed archive at the start of the initrd: the early "
-                         "loader will not find it"});
+      warn(code::misplaced_microcode,
+           " is not in an uncompressed archive at the start of the initrd: the early loader will "
+           "not find it");
     } else if (bare.size() != n.size()) {
-      rep_.warn({at, quoted + " starts with ./ or /: the early loader matches "
-                              "\"kernel/x86/microcode/…\" from the first character"});
+      warn(code::microcode_path_prefix, " starts with ./ or /: the early loader matches "
+                                        "\"kernel/x86/microcode/…\" from the first character");
     } else if (e.type() != cpio::file_type::regular && e.type() != cpio::file_type::directory) {
-      rep_.warn(
-          {at, quoted + " is not a regular file: the early loader matches regular files only"});
+      warn(code::microcode_not_a_file,
+           " is not a regular file: the early loader matches regular files only");
     } else if (e.type() == cpio::file_type::regular) {
       // The loaders ask for these two names; dot files are the alignment
       // padding distributions add (".enuineIntel.align.0123456789abc").
       std::string_view file = bare.substr(microcode_prefix.size());
       if (file != "GenuineIntel.bin" && file != "AuthenticAMD.bin" && !file.starts_with('.')) {
-        rep_.warn({at, quoted + " is not a name the early loader looks for "
-                                "(GenuineIntel.bin or AuthenticAMD.bin)"});
+        warn(code::microcode_unknown_name, " is not a name the early loader looks for "
+                                           "(GenuineIntel.bin or AuthenticAMD.bin)");
       }
     }
   }
@@ -219,22 +260,20 @@ private:
   bool early_ = true;
 };
 
-// Moves a parser's notices into the report. Those of a compressed segment
-// get `prefix` and the decompressed offset in the message and `at` (the
-// segment) as their offset.
+// Moves a parser's findings into the report's notices. Those of a
+// compressed segment get `prefix` and the decompressed offset in the message
+// and `at` (the segment) as their offset.
 inline void take_notices(cpio::parser& p, report& rep, const std::string& prefix,
                          std::uint64_t at = error::no_offset) {
-  const std::uint64_t total = p.notices_total();
-  std::vector<cpio::notice> kept = p.take_notices();
-  for (auto& n : kept) {
+  finding_log log = p.take_findings();
+  for (finding& f : log.take()) {
     if (at != error::no_offset) {
-      n.message = prefix + "decompressed offset " + hex(n.offset) + ": " + n.message;
-      n.offset = at;
+      f.message = prefix + "decompressed offset " + hex(f.offset) + ": " + f.message;
+      f.offset = at;
     }
-    rep.note(std::move(n));
+    rep.notices.add(std::move(f));
   }
-  const std::uint64_t rest = total - kept.size();
-  rep.notices_total += rest; // counted, not kept
+  rep.notices.append(std::move(log)); // what the parser counted but did not keep
 }
 
 inline cpio::options parser_options(const walk_options& o) { return cpio::options{o.mode, true}; }
@@ -251,7 +290,7 @@ inline std::optional<error> undecodable(compress::format f, byte_span rest, std:
   if (f == compress::format::lz4 && rest[0] == std::byte{0x04}) { // 04 22 4d 18, not 02 21 4c 18
     return error(errc::malformed,
                  "invalid magic at start of compressed archive (an lz4 frame: the kernel reads "
-                 "only legacy lz4, lz4 -l)",
+                 "only the legacy lz4 format)",
                  pos);
   }
   constexpr std::size_t xz_check_flags = 7; // the stream flags' second byte, after the magic
@@ -264,8 +303,7 @@ inline std::optional<error> undecodable(compress::format f, byte_span rest, std:
                                              : "type " + std::to_string(check);
       return error(errc::unsupported,
                    "xz segment uses check " + name +
-                       ", which the kernel's xz decoder rejects (use xz "
-                       "--check=crc32)",
+                       ", which the kernel's xz decoder rejects (it accepts crc32 and none)",
                    pos);
     }
   }
@@ -339,8 +377,10 @@ private:
         // The kernel unpacks what came before and stops without a word
         // (only compressed segments are checked for their end state).
         const error cut = p.truncated_error();
-        rep_.warn({cut.offset(), cut.context() + ": the kernel keeps what came before and "
-                                                 "silently ignores the rest"});
+        rep_.warn(code::truncated,
+                  cut.context() + ": the kernel keeps what came before and silently ignores the "
+                                  "rest",
+                  cut.offset());
         rep_.truncated = cut;
         if (segment* s = counter_.current()) s->length = s->size = input_.size() - s->offset;
       }

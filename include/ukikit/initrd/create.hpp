@@ -8,8 +8,9 @@
 // - a list keeps its order (later entries override earlier ones in the
 //   kernel, so order is meaning); missing parent directories are added
 //   (mode 0755) before their first child;
-// - every entry gets the same mtime (the option, else SOURCE_DATE_EPOCH,
-//   else 0) and, for trees, the same uid and gid (default 0);
+// - every entry gets the same mtime (create_options::mtime, default 0; the
+//   tool passes --mtime or SOURCE_DATE_EPOCH, the library reads no
+//   environment) and, for trees, the same uid and gid (default 0);
 // - inode numbers count from 1 in archive order; hard links of a tree share
 //   one, with nlink their number in the archive and the data on the last,
 //   as GNU cpio and gen_init_cpio do; device numbers are 0:0.
@@ -24,7 +25,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
-#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -53,7 +53,7 @@ struct planned {
 
 struct create_options {
   cpio::format fmt = cpio::format::newc; // newc or crc
-  std::optional<std::uint64_t> mtime;    // default: SOURCE_DATE_EPOCH, else 0
+  std::uint64_t mtime = 0;               // of every entry (up to cpio::max_field)
   std::uint32_t uid = 0;                 // trees only; lists carry their own
   std::uint32_t gid = 0;
   std::uint64_t data_align = 0; // gen_init_cpio -a
@@ -61,22 +61,6 @@ struct create_options {
   std::optional<int> level;
   unsigned threads = 1;
 };
-
-// The mtime the options give: explicit, else SOURCE_DATE_EPOCH, else 0.
-inline result<std::uint64_t> effective_mtime(const create_options& o) {
-  if (o.mtime) return *o.mtime;
-  const char* env = std::getenv("SOURCE_DATE_EPOCH");
-  if (env == nullptr || *env == '\0') return std::uint64_t{0};
-  std::string_view text = env;
-  std::uint64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9' || v > (cpio::max_field - static_cast<std::uint64_t>(c - '0')) / 10)
-      return error(errc::invalid_argument,
-                   "SOURCE_DATE_EPOCH is not a 32-bit number of seconds: " + std::string(text));
-    v = v * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  return v;
-}
 
 namespace detail {
 
@@ -123,7 +107,7 @@ inline void number_inodes(std::vector<planned>& entries,
 
 // Plans the entries of the tree under `root` (not root itself).
 inline result<std::vector<planned>> plan_tree(const fs::path& root, const create_options& o) {
-  UKIKIT_TRY_ASSIGN(std::uint64_t mtime, effective_mtime(o));
+  const std::uint64_t mtime = o.mtime;
   std::error_code ec;
   if (!fs::is_directory(root, ec)) return error(errc::io, "not a directory: " + root.string());
   std::vector<std::string> names;
@@ -180,7 +164,7 @@ inline result<std::vector<planned>> plan_tree(const fs::path& root, const create
 // Relative locations are taken from `base`.
 inline result<std::vector<planned>> plan_list(std::string_view text, const fs::path& base,
                                               const create_options& o) {
-  UKIKIT_TRY_ASSIGN(std::uint64_t mtime, effective_mtime(o));
+  const std::uint64_t mtime = o.mtime;
   std::vector<planned> out;
   std::set<std::string> present;
   std::vector<std::pair<dev_t, ino_t>> identity;
@@ -333,9 +317,16 @@ private:
 
 } // namespace detail
 
-// Writes the planned entries as one archive with its trailer into `sink`.
+// Writes the planned entries as one archive with its trailer into `sink`,
+// and returns its size. The size is planned from the entries first (each
+// planned::size); an archive whose bytes written differ from the plan is an
+// error (the post-condition of systemd's cpio.c).
 inline result<std::uint64_t> write_archive(const std::vector<planned>& entries,
                                            const cpio::write_options& wo, compress::sink_ref sink) {
+  std::uint64_t planned_end = 0;
+  for (const auto& e : entries)
+    planned_end = cpio::writer::entry_end(planned_end, e.name.size(), e.size, e.fields.mode, wo);
+  planned_end = cpio::writer::archive_end(planned_end, wo);
   detail::buffered_sink buffered(sink);
   UKIKIT_TRY_ASSIGN(auto w, cpio::writer::create(wo, buffered));
   for (const auto& e : entries) {
@@ -355,6 +346,11 @@ inline result<std::uint64_t> write_archive(const std::vector<planned>& entries,
   }
   UKIKIT_TRY(w.finish());
   UKIKIT_TRY(buffered.flush());
+  if (w.written() != planned_end) {
+    return error(errc::malformed, "cpio archive of " + std::to_string(entries.size()) +
+                                      " entries: wrote " + std::to_string(w.written()) +
+                                      " bytes, planned " + std::to_string(planned_end));
+  }
   return w.written();
 }
 

@@ -1,6 +1,7 @@
 // The tree an initramfs leaves in the kernel's rootfs: every entry applied in
 // order as init/initramfs.c applies it, so later entries override earlier
-// ones, and entries the kernel drops without a word are reported.
+// ones, and entries the kernel drops without a word are reported as
+// findings (warnings, codes below).
 //
 // The rules (do_name, do_symlink, maybe_link, clean_path):
 // - a path is resolved from "/" component by component; parent components
@@ -22,6 +23,7 @@
 #pragma once
 
 #include "../cpio.hpp"
+#include "../diagnostics.hpp"
 #include "../result.hpp"
 
 #include <cstdint>
@@ -48,11 +50,15 @@ struct node {
   std::uint64_t inode = 0; // unique in the tree; hard links share it
 };
 
-struct dropped_entry {
-  std::string name;
-  std::uint64_t offset; // of the header, in its segment's stream
-  std::string reason;
-};
+namespace code {
+// The kernel drops the entry without a word (a missing parent, a parent that
+// is not a directory, a non-empty directory in the way, …). The subject is
+// the entry's name, the offset that of its header in its segment's stream.
+inline constexpr std::string_view tree_dropped = "initrd.tree-dropped";
+// The model stopped at tree::max_steps (long chains of symlinks): the tree
+// is incomplete.
+inline constexpr std::string_view tree_incomplete = "initrd.tree-incomplete";
+} // namespace code
 
 class tree {
 public:
@@ -62,8 +68,6 @@ public:
   // archive of long chained symlinks costs ~80k steps per entry; past this
   // the model stops (complete() is false) instead of taking hours.
   static constexpr std::uint64_t max_steps = std::uint64_t{1} << 24;
-  // Dropped entries kept (all are counted).
-  static constexpr std::size_t max_dropped = 1000;
 
   // The cpio handler interface (see cpio.hpp).
   result<void> begin(const cpio::entry&) { return success(); }
@@ -75,6 +79,11 @@ public:
       return true;
     }
     apply(e);
+    if (!complete_) {
+      findings_.add(severity::warning, code::tree_incomplete,
+                    "the resulting tree is incomplete: the model's step limit was reached (long "
+                    "chains of symlinks)");
+    }
     return true;
   }
 
@@ -85,8 +94,16 @@ public:
     return out;
   }
   std::size_t size() const noexcept { return paths_.size(); }
-  const std::vector<dropped_entry>& dropped() const noexcept { return dropped_; }
-  std::uint64_t dropped_total() const noexcept { return dropped_total_; }
+  // The entries the kernel drops (initrd.tree-dropped) and, when the step
+  // limit stopped the model, initrd.tree-incomplete; warnings, the first
+  // finding_log::default_limit kept, all counted.
+  const finding_log& findings() const noexcept { return findings_; }
+  // Moves the findings out; the tree's log is left empty.
+  finding_log take_findings() noexcept {
+    finding_log out;
+    out.append(std::move(findings_));
+    return out;
+  }
   // False when the step limit stopped the model.
   bool complete() const noexcept { return complete_; }
 
@@ -97,10 +114,12 @@ private:
     std::uint64_t names = 0; // paths that refer to it
   };
 
-  void drop(const cpio::entry& e, std::string reason) {
-    ++dropped_total_;
-    if (dropped_.size() < max_dropped)
-      dropped_.push_back({std::string(e.name), e.offset, std::move(reason)});
+  void drop(const cpio::entry& e, const std::string& reason) {
+    finding f(severity::warning, code::tree_dropped,
+              "entry \"" + cpio::printable(e.name) + "\" dropped by the kernel: " + reason,
+              e.offset);
+    f.subject = std::string(e.name);
+    findings_.add(std::move(f));
   }
 
   static std::vector<std::string_view> components(std::string_view path) {
@@ -289,8 +308,7 @@ private:
   std::map<std::string, std::uint64_t> paths_;
   std::unordered_map<std::uint64_t, inode_record> inodes_;
   std::map<link_key, std::string> links_;
-  std::vector<dropped_entry> dropped_;
-  std::uint64_t dropped_total_ = 0;
+  finding_log findings_;
   std::uint64_t next_inode_ = 0;
   std::uint64_t steps_ = 0;
   bool complete_ = true;
