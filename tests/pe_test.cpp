@@ -44,7 +44,8 @@ const finding* find_finding(const image& img, std::string_view c) {
   if (f->level != level)
     return ::testing::AssertionFailure() << c << " is a " << severity_name(f->level);
   if (f->offset != offset)
-    return ::testing::AssertionFailure() << c << " at " << hex(f->offset) << ", not " << hex(offset);
+    return ::testing::AssertionFailure()
+           << c << " at " << hex(f->offset) << ", not " << hex(offset);
   return ::testing::AssertionSuccess();
 }
 
@@ -202,8 +203,9 @@ TEST_F(stub_mutation, zero_sections_is_a_violation) {
   put16(bytes, pe_offset + pe_signature_size + offsetof(coff_header, number_of_sections), 0);
   auto r = parse(bytes, strictness::strict);
   ASSERT_TRUE(r.ok());
-  EXPECT_TRUE(has_finding(*r, code::no_sections, severity::error,
-                          pe_offset + pe_signature_size + offsetof(coff_header, number_of_sections)))
+  EXPECT_TRUE(
+      has_finding(*r, code::no_sections, severity::error,
+                  pe_offset + pe_signature_size + offsetof(coff_header, number_of_sections)))
       << all_findings(*r);
 }
 

@@ -171,8 +171,8 @@ TEST_F(report_test, a_hostile_section_table_is_a_finding_with_its_code) {
 TEST_F(report_test, verify_verdict_is_what_ukiverify_prints_for_pass_and_fail) {
   const std::string db = (work / "db.crt").string();
   const auto pcrpkey = t::read_file(work / "pcr.pub");
-  const std::string gate = t::tool("ukiverify") + " --cert " + q(db) + " --pcrpkey " +
-                           q(work / "pcr.pub") + " ";
+  const std::string gate =
+      t::tool("ukiverify") + " --cert " + q(db) + " --pcrpkey " + q(work / "pcr.pub") + " ";
 
   // PASS: signed by db, .pcrsig verifies with the PCR public key.
   auto pass = verify_file(uki, {db}, pcrpkey);
@@ -222,8 +222,8 @@ TEST_F(report_test, verify_verdict_is_what_ukiverify_prints_for_pass_and_fail) {
   EXPECT_TRUE(std::any_of(other.reasons.begin(), other.reasons.end(), [](const finding& f) {
     return f.code == code::signature_rejected;
   })) << json_text(to_json(other));
-  auto other_tool = t::run(t::tool("ukiverify") + " --json --cert " + q(work / "other.crt") + " " +
-                           q(uki));
+  auto other_tool =
+      t::run(t::tool("ukiverify") + " --json --cert " + q(work / "other.crt") + " " + q(uki));
   EXPECT_EQ(other_tool.status, 1);
   EXPECT_EQ(other_tool.out, json_text(ojson{{"files", ojson::array({to_json(other)})}}) + "\n");
 

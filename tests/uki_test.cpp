@@ -44,14 +44,15 @@ const finding* with_code(const finding_log& log, std::string_view c) {
 
 // The finding `c` is there, with this severity and absolute offset.
 template <class Findings>
-::testing::AssertionResult has_finding(const Findings& findings, std::string_view c,
-                                       severity level, std::uint64_t offset) {
+::testing::AssertionResult has_finding(const Findings& findings, std::string_view c, severity level,
+                                       std::uint64_t offset) {
   const finding* f = with_code(findings, c);
   if (!f) return ::testing::AssertionFailure() << "no " << c << " in\n" << all_findings(findings);
   if (f->level != level)
     return ::testing::AssertionFailure() << c << " is a " << severity_name(f->level);
   if (f->offset != offset)
-    return ::testing::AssertionFailure() << c << " at " << hex(f->offset) << ", not " << hex(offset);
+    return ::testing::AssertionFailure()
+           << c << " at " << hex(f->offset) << ", not " << hex(offset);
   return ::testing::AssertionSuccess();
 }
 
@@ -281,8 +282,8 @@ TEST(profile_parser, wants_a_7bit_ascii_id) {
   EXPECT_NE(strict.error().message().find("7-bit ASCII"), std::string::npos);
   auto permissive = parse_profile(text);
   ASSERT_TRUE(permissive.ok());
-  EXPECT_TRUE(has_finding(permissive->fields.findings, code::profile_id_not_ascii,
-                          severity::warning, 0));
+  EXPECT_TRUE(
+      has_finding(permissive->fields.findings, code::profile_id_not_ascii, severity::warning, 0));
   EXPECT_FALSE(parse_profile("ID=\"two words\"\n", strictness::strict).ok());
 }
 
@@ -528,8 +529,8 @@ TEST(sbat_parser, tolerates_what_shim_tolerates) {
   EXPECT_EQ(parsed->entries[1].line, 3u);
   EXPECT_TRUE(has_finding(parsed->findings, code::sbat_bom, severity::note, 0));
   EXPECT_TRUE(has_finding(parsed->findings, code::sbat_cr, severity::note, sbat_header.size() + 2));
-  EXPECT_TRUE(has_finding(parsed->findings, code::sbat_blank_line, severity::note,
-                          sbat_header.size() + 4));
+  EXPECT_TRUE(
+      has_finding(parsed->findings, code::sbat_blank_line, severity::note, sbat_header.size() + 4));
 }
 
 TEST(sbat_parser, extra_fields_are_an_error_only_when_strict) {
@@ -955,8 +956,10 @@ TEST(legacy_stub_lookup, last_match_and_name_prefix_as_the_252_stub_finds_sectio
                   {"cmdline", "second"},
                   {"dtb", "a devicetree candidate"}}));
   const auto findings = legacy_lookup_findings(*uki.image, 252, "systemd-stub 252");
-  EXPECT_TRUE(has_finding(findings, code::legacy_last_section, severity::warning, error::no_offset));
-  EXPECT_TRUE(has_finding(findings, code::legacy_prefix_match, severity::warning, error::no_offset));
+  EXPECT_TRUE(
+      has_finding(findings, code::legacy_last_section, severity::warning, error::no_offset));
+  EXPECT_TRUE(
+      has_finding(findings, code::legacy_prefix_match, severity::warning, error::no_offset));
   EXPECT_FALSE(predict_pcr11(v, 1, opts)); // no profiles before 257
 
   // From 257 on: exact names, the first match, and the stub's own .sbat is

@@ -132,7 +132,8 @@ inline constexpr std::uint32_t opt_section_alignment_offset =
     offsetof(optional_header32, section_alignment);
 inline constexpr std::uint32_t opt_file_alignment_offset =
     offsetof(optional_header32, file_alignment);
-inline constexpr std::uint32_t opt_size_of_image_offset = offsetof(optional_header32, size_of_image);
+inline constexpr std::uint32_t opt_size_of_image_offset =
+    offsetof(optional_header32, size_of_image);
 inline constexpr std::uint32_t opt_size_of_headers_offset =
     offsetof(optional_header32, size_of_headers);
 inline constexpr std::uint32_t opt_checksum_offset = offsetof(optional_header32, checksum);
@@ -594,8 +595,8 @@ inline void check_sections(image& img, finding_sink& diag) {
     if (cur.pointer_to_raw_data < prev.raw_end())
       diag.violation(code::section_raw_overlap,
                      section_label(cur, by_raw[k]) + " raw data overlaps " +
-                         section_label(prev, by_raw[k - 1]) + " (" +
-                         hex(cur.pointer_to_raw_data) + " < " + hex(prev.raw_end()) + ")",
+                         section_label(prev, by_raw[k - 1]) + " (" + hex(cur.pointer_to_raw_data) +
+                         " < " + hex(prev.raw_end()) + ")",
                      cur.header_offset);
   }
 }
@@ -718,10 +719,12 @@ inline result<image> parse(byte_span file, strictness mode = strictness::permiss
   UKIKIT_TRY_ASSIGN(cursor opt, c.sub(img.size_of_optional_header, "optional header"));
   UKIKIT_TRY_ASSIGN(std::uint16_t magic, cursor(opt).u16le("optional header magic"));
   if (magic == pe32_magic) {
-    UKIKIT_TRY(detail::read_optional_header<optional_header32>(img, opt, "PE32 optional header", diag));
+    UKIKIT_TRY(
+        detail::read_optional_header<optional_header32>(img, opt, "PE32 optional header", diag));
   } else if (magic == pe32plus_magic) {
     img.pe32plus = true;
-    UKIKIT_TRY(detail::read_optional_header<optional_header64>(img, opt, "PE32+ optional header", diag));
+    UKIKIT_TRY(
+        detail::read_optional_header<optional_header64>(img, opt, "PE32+ optional header", diag));
   } else {
     return error(errc::malformed,
                  "optional header magic " + hex(magic) + " is neither PE32 nor PE32+",
@@ -771,8 +774,7 @@ inline result<image> parse(byte_span file, strictness mode = strictness::permiss
   if (img.pointer_to_symbol_table != 0)
     diag.warning(code::symbol_table,
                  "COFF symbol table present (" + std::to_string(img.number_of_symbols) +
-                     " symbols at " + hex(img.pointer_to_symbol_table) +
-                     "; deprecated for images)",
+                     " symbols at " + hex(img.pointer_to_symbol_table) + "; deprecated for images)",
                  img.coff_header_offset() + offsetof(coff_header, pointer_to_symbol_table));
   return img;
 }

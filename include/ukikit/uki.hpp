@@ -260,8 +260,7 @@ public:
       if (img.subsystem != pe::subsystem_efi_application)
         add(code::not_efi_application,
             "Subsystem is " + std::to_string(img.subsystem) + ", not " +
-                std::to_string(pe::subsystem_efi_application) +
-                " (EFI application) as UAPI.5 asks",
+                std::to_string(pe::subsystem_efi_application) + " (EFI application) as UAPI.5 asks",
             img.optional_header_offset + pe::opt_subsystem_offset);
       if (is_uki() && !has(section_kind::osrel))
         add(code::no_osrel,
@@ -271,8 +270,8 @@ public:
     }
     if (profile_starts_.size() > max_profiles)
       add(code::too_many_profiles,
-          std::to_string(profile_starts_.size()) + " profiles; systemd-stub can select only @0 to @" +
-              std::to_string(max_profiles - 1),
+          std::to_string(profile_starts_.size()) +
+              " profiles; systemd-stub can select only @0 to @" + std::to_string(max_profiles - 1),
           entries_[profile_starts_[max_profiles]].section->header_offset);
     for (const duplicate& d : duplicates())
       add(code::duplicate_section,

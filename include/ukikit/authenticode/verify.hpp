@@ -247,7 +247,8 @@ inline verify_report verify(const pe::image& img, const signature_database& trus
     }
   if (img.findings.has_errors() && !pe_error_kept)
     rep.findings.push_back({severity::error, code::pe_invalid,
-                            "PE header rules are broken (" + std::to_string(img.findings.dropped()) +
+                            "PE header rules are broken (" +
+                                std::to_string(img.findings.dropped()) +
                                 " findings past the log's limit)"});
   auto ranges = compute_ranges(img);
   if (!ranges) {

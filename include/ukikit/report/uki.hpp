@@ -46,16 +46,16 @@ inline constexpr std::string_view initrd_warning = "uki.initrd-warning";
 } // namespace code
 
 struct inspect_options {
-  std::string name;      // the "file" key: the path as the user gave it
-  bool hashes = true;    // false (--no-hash): nothing that reads section data
+  std::string name;                     // the "file" key: the path as the user gave it
+  bool hashes = true;                   // false (--no-hash): nothing that reads section data
   std::optional<unsigned> stub_release; // PCR 11 for this stub; default: the UKI's own
   authenticode::consumed_fn consumed;   // told about each piece hashed for the digest
 };
 
 struct section_info {
-  std::size_t index = 0;               // in the image's section table
-  std::optional<std::size_t> profile;  // nullopt: the base; N: profile @N
-  std::optional<std::string> sha256;   // with hashes ("" when it cannot be computed)
+  std::size_t index = 0;              // in the image's section table
+  std::optional<std::size_t> profile; // nullopt: the base; N: profile @N
+  std::optional<std::string> sha256;  // with hashes ("" when it cannot be computed)
 };
 
 struct profile_info {
@@ -103,7 +103,8 @@ struct uki_report {
     std::vector<std::string> out;
     for (const auto& f : findings.kept())
       if (!quiet(f)) out.push_back(f.text());
-    if (findings.dropped() != 0) out.push_back(std::to_string(findings.dropped()) + " more findings");
+    if (findings.dropped() != 0)
+      out.push_back(std::to_string(findings.dropped()) + " more findings");
     return out;
   }
 };
@@ -177,8 +178,8 @@ inline void inspect_initrd(uki_report& r, const pe::section& s) {
     r.findings.add(severity::warning, code::initrd_warning, ".initrd: " + w.message,
                    w.offset == error::no_offset ? w.offset : s.pointer_to_raw_data + w.offset);
   if (rep->failure)
-    r.findings.add(
-        unreadable(code::initrd_invalid, rep->failure->rebased(s.pointer_to_raw_data), ".initrd: "));
+    r.findings.add(unreadable(code::initrd_invalid, rep->failure->rebased(s.pointer_to_raw_data),
+                              ".initrd: "));
   r.initrd = std::move(*rep);
 }
 
@@ -188,9 +189,9 @@ inline void inspect_uki_sections(uki_report& r, const uki::view& v, const measur
                                  bool release_given) {
   if (auto res = v.resolve(0)) inspect_texts(r, *res);
   if (pcr.stub_release) {
-    const std::string who = "systemd-stub " + (release_given || !r.stub
-                                                   ? std::to_string(pcr.stub_release)
-                                                   : r.stub->version);
+    const std::string who =
+        "systemd-stub " +
+        (release_given || !r.stub ? std::to_string(pcr.stub_release) : r.stub->version);
     add_all(r.findings, uki::stub_release_findings(v, pcr.stub_release, who));
     add_all(r.findings, uki::legacy_lookup_findings(r.image, pcr.stub_release, who));
   }
@@ -222,13 +223,12 @@ inline void inspect_uki_sections(uki_report& r, const uki::view& v, const measur
     auto res = v.resolve(n);
     if (!res || !res->find(uki::section_kind::pcrsig) || !res->find(uki::section_kind::pcrpkey))
       continue;
-    auto check = uki::verify_pcrsig(v, n, {}, {}, measure::signature_mode::systemd,
-                                    pcr.stub_release);
+    auto check =
+        uki::verify_pcrsig(v, n, {}, {}, measure::signature_mode::systemd, pcr.stub_release);
     const std::string where = v.profile_count() ? "profile @" + std::to_string(n) + ": " : "";
     for (const auto& f : check.findings)
       r.findings.add(severity::warning, f.code,
-                     where + ".pcrsig does not match the predicted PCR 11: " + f.message,
-                     f.offset);
+                     where + ".pcrsig does not match the predicted PCR 11: " + f.message, f.offset);
   }
 }
 
@@ -242,9 +242,8 @@ inline void inspect_authenticode(uki_report& r, const inspect_options& o) {
       sr.entry_offset = s->entry_offset;
       sr.subject = s->subject;
       sr.issuer = s->issuer;
-      sr.digest_algorithm = s->indirect.algorithm
-                                ? std::string(hash::name(*s->indirect.algorithm))
-                                : s->indirect.digest_oid;
+      sr.digest_algorithm = s->indirect.algorithm ? std::string(hash::name(*s->indirect.algorithm))
+                                                  : s->indirect.digest_oid;
       r.authenticode.signatures.push_back(std::move(sr));
     }
     return;
@@ -448,8 +447,8 @@ inline ojson to_json(const uki_report& r) {
   out["sections"] = sections;
   out["uki"] = r.uki;
   out["addon"] = r.addon;
-  out["stub"] = r.stub ? ojson{{"version", r.stub->version}, {"release", r.stub->release}}
-                       : ojson(nullptr);
+  out["stub"] =
+      r.stub ? ojson{{"version", r.stub->version}, {"release", r.stub->release}} : ojson(nullptr);
   if (r.uki || r.addon) {
     detail::texts_json(r, out);
     out["profiles"] = detail::profiles_json(r);

@@ -70,7 +70,7 @@ struct verify_options {
   measure::signature_mode pcrsig_mode = measure::signature_mode::systemd;
   std::optional<unsigned> stub_release; // default: the UKI's own stub
   bool allow_sha1 = false;
-  bool strict_sections = false; // a section twice in one range fails the image
+  bool strict_sections = false;       // a section twice in one range fails the image
   authenticode::consumed_fn consumed; // told about each piece hashed for the digest
 };
 
@@ -235,9 +235,8 @@ inline ojson to_json(const verdict& v) {
     }
     ojson sigs = ojson::array();
     for (const auto& s : v.authenticode.signatures) sigs.push_back(detail::signature_json(s));
-    entry["authenticode"] = {
-        {"sha256", v.authenticode.sha256 ? v.authenticode.sha256->hex() : ""},
-        {"signatures", sigs}};
+    entry["authenticode"] = {{"sha256", v.authenticode.sha256 ? v.authenticode.sha256->hex() : ""},
+                             {"signatures", sigs}};
     entry["findings"] = to_json(v.findings);
   }
   entry["passed"] = v.passed;

@@ -48,8 +48,7 @@ inline constexpr std::string_view kernel_compression_unsupported =
     "uki.kernel-compression-unsupported";
 inline constexpr std::string_view kernel_no_version_string = "uki.kernel-no-version-string";
 inline constexpr std::string_view kernel_version_past_end = "uki.kernel-version-past-end";
-inline constexpr std::string_view kernel_version_outside_setup =
-    "uki.kernel-version-outside-setup";
+inline constexpr std::string_view kernel_version_outside_setup = "uki.kernel-version-outside-setup";
 inline constexpr std::string_view kernel_version_unterminated = "uki.kernel-version-unterminated";
 inline constexpr std::string_view kernel_boot_flag = "uki.kernel-boot-flag";
 inline constexpr std::string_view kernel_no_payload_fields = "uki.kernel-no-payload-fields";
@@ -488,7 +487,8 @@ inline result<kernel_info> x86_facts_of(byte_span k, const kernel_options& optio
   x.setup_sects = h.setup_sects ? h.setup_sects : x86_default_setup_sects;
   x.kernel_version = h.kernel_version.value();
   if (h.boot_flag.value() != x86_boot_flag)
-    info.note(code::kernel_boot_flag, "x86 boot_flag is " + hex(h.boot_flag.value()) + ", not 0xaa55",
+    info.note(code::kernel_boot_flag,
+              "x86 boot_flag is " + hex(h.boot_flag.value()) + ", not 0xaa55",
               x86_setup_header_offset + offsetof(x86_setup_header, boot_flag));
   if (x.protocol >= x86_protocol_cmdline_size) x.cmdline_size = h.cmdline_size.value();
   if (x.protocol >= x86_protocol_payload) {

@@ -243,7 +243,8 @@ private:
     std::size_t p = pos;
     while (p < end && is_blank(text_[p])) ++p;
     if (p == end || text_[p] == '#') return success(); // blank line or comment
-    if (p > pos) rep_.note(code::osrel_leading_whitespace, where() + ": whitespace before the key", pos);
+    if (p > pos)
+      rep_.note(code::osrel_leading_whitespace, where() + ": whitespace before the key", pos);
     UKIKIT_TRY_ASSIGN(std::size_t eq, parse_key(p, end));
     os_release_entry e;
     e.key = std::string(text_.substr(p, eq - p));
@@ -289,9 +290,9 @@ private:
     std::size_t segments = 0;
     while (p < end && !is_blank(text_[p])) {
       if (segments++ > 0 && !concatenation_reported) {
-        UKIKIT_TRY(rep_.violation(code::osrel_concatenation,
-                                  where() + ": concatenated strings are not supported by os-release",
-                                  p));
+        UKIKIT_TRY(
+            rep_.violation(code::osrel_concatenation,
+                           where() + ": concatenated strings are not supported by os-release", p));
         concatenation_reported = true;
       }
       if (text_[p] == '"') {
@@ -635,10 +636,9 @@ inline result<cmdline> parse_cmdline(std::string_view text,
   if (nul != std::string_view::npos) {
     out.trailing_nuls = detail::trailing_nuls(text);
     if (nul + out.trailing_nuls != text.size())
-      UKIKIT_TRY(rep.violation(code::cmdline_after_nul,
-                               "bytes after the NUL at " + hex(base + nul) +
-                                   " are ignored by systemd-stub",
-                               nul));
+      UKIKIT_TRY(rep.violation(
+          code::cmdline_after_nul,
+          "bytes after the NUL at " + hex(base + nul) + " are ignored by systemd-stub", nul));
   }
   out.trailing_newline = !out.raw.empty() && out.raw.back() == '\n';
   auto [mangled, lead] = detail::stub_mangle(out.raw);
@@ -701,7 +701,8 @@ inline result<uname> parse_uname(std::string_view text, strictness mode = strict
       return rep.fail(errc::malformed, "has the whitespace or control character " + detail::show(c),
                       i);
     if (!detail::is_ascii(c)) {
-      UKIKIT_TRY(rep.violation(code::uname_not_ascii, "has the non-ASCII byte " + detail::show(c), i));
+      UKIKIT_TRY(
+          rep.violation(code::uname_not_ascii, "has the non-ASCII byte " + detail::show(c), i));
       break;
     }
   }
@@ -769,7 +770,8 @@ inline result<sbat_entry> sbat_row(std::string_view row, std::size_t pos, std::s
                         std::string(sbat_columns[0]) + ",…," + std::string(sbat_columns[5]) + ")",
                     pos);
   if (n > f.size())
-    UKIKIT_TRY(rep.violation(code::sbat_extra_fields, where + ": " + std::to_string(n) +
+    UKIKIT_TRY(rep.violation(code::sbat_extra_fields,
+                             where + ": " + std::to_string(n) +
                                  " fields; shim ignores everything after the sixth",
                              at[5] + f[5].size()));
   for (std::size_t i = 0; i < f.size(); ++i)
