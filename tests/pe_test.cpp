@@ -266,6 +266,38 @@ TEST_F(stub_mutation, certificate_table_not_at_end_is_a_violation) {
       << all_findings(*r);
 }
 
+TEST_F(stub_mutation, certificate_table_inside_a_section_breaks_three_rules) {
+  // The table entry points 4 bytes before the end of the last section: it
+  // overlaps it, is not 8-byte aligned, and data follow it.
+  const std::uint64_t dir = opt + sizeof(optional_header64) + dir_security * sizeof(data_directory);
+  auto img = parse(bytes);
+  ASSERT_TRUE(img.ok());
+  const std::uint64_t at = img->end_of_sections() - 4;
+  ASSERT_LT(at + 16, bytes.size());
+  put32(bytes, dir, static_cast<std::uint32_t>(at));
+  put32(bytes, dir + 4, 8);
+  for (auto mode : {strictness::strict, strictness::permissive}) {
+    auto r = parse(bytes, mode);
+    ASSERT_TRUE(r.ok());
+    const severity level = mode == strictness::strict ? severity::error : severity::warning;
+    EXPECT_TRUE(has_finding(*r, code::certificate_table_overlap, level, dir)) << all_findings(*r);
+    EXPECT_TRUE(has_finding(*r, code::certificate_table_unaligned, level, dir));
+    EXPECT_TRUE(has_finding(*r, code::certificate_table_not_last, level, at + 8));
+  }
+}
+
+TEST_F(stub_mutation, every_finding_names_its_rule) {
+  // Break several rules at once: each finding has a pe. code.
+  put32(bytes, section_field(0, offsetof(section_header, size_of_raw_data)), 0x1000000);
+  put32(bytes, opt + opt_file_alignment_offset, 0x300);
+  auto r = parse(bytes, strictness::strict);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(
+      has_finding(*r, code::file_alignment, severity::error, opt + opt_file_alignment_offset));
+  EXPECT_TRUE(r->findings.has_errors());
+  for (const auto& f : r->findings.kept()) EXPECT_TRUE(f.code.starts_with("pe.")) << f.text();
+}
+
 TEST_F(stub_mutation, virtual_size_larger_than_raw_data_is_a_warning) {
   put32(bytes, section_field(0, offsetof(section_header, virtual_size)), 0xd000);
   auto r = parse(bytes, strictness::strict);

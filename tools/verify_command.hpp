@@ -71,6 +71,7 @@ inline int run_verify(const verify_options& o, std::string_view tool) {
       // Hashed pages are dropped as the hashing passes: memory stays flat.
       vo.consumed = [&f](byte_span piece) { f->release(piece); };
       v = report::verify_uki(f->bytes(), vo);
+      vo.consumed = nullptr; // it refers to this file
     } else {
       v = report::unreadable(path, f.error());
     }
