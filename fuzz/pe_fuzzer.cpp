@@ -1,4 +1,4 @@
-// pe_fuzzer: the PE parser with diagnostics in both modes, every section
+// pe_fuzzer: the PE parser with its findings in every mode, every section
 // span read, the CheckSum, the Authenticode ranges and digest, and the
 // section editor planning and re-parsing an image.
 #include <ukikit/authenticode.hpp>
@@ -23,7 +23,11 @@ void exercise(ukikit::byte_span in, ukikit::pe::strictness mode) {
   if (!img) return;
   volatile unsigned sink = 0;
   for (const auto& s : img->sections) sink = sink + touch(s.raw) + touch(s.data());
-  for (const auto& d : img->diagnostics) sink = sink + static_cast<unsigned>(d.text().size());
+  for (const auto& f : img->findings.kept()) {
+    if (!f.code.starts_with("pe.")) __builtin_trap(); // every finding names its rule
+    if (f.is_error() && mode != pe::strictness::strict) __builtin_trap(); // only strict refuses
+    sink = sink + static_cast<unsigned>(f.text().size());
+  }
   sink = sink + pe::compute_checksum(*img);
   if (auto r = authenticode::compute_ranges(*img)) {
     for (auto range : r->ranges) sink = sink + touch(range);
@@ -52,5 +56,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ukikit::byte_span in(reinterpret_cast<const std::byte*>(data), size);
   exercise(in, ukikit::pe::strictness::strict);
   exercise(in, ukikit::pe::strictness::permissive);
+  exercise(in, ukikit::pe::strictness::kernel); // no kernel reads PE: permissive
   return 0;
 }

@@ -19,6 +19,11 @@ void exercise(std::string_view text, ukikit::uki::strictness mode) {
     return;
   }
   if (parsed->entries.empty()) __builtin_trap();
+  for (const auto& f : parsed->findings.kept()) {
+    if (mode == strictness::strict && f.level != ukikit::severity::note) __builtin_trap();
+    if (!f.code.starts_with("uki.sbat-")) __builtin_trap();
+    if (f.offset < base || f.offset > base + text.size()) __builtin_trap();
+  }
   if (parsed->entries[0].component_name != "sbat" || parsed->entries[0].component_generation != 1)
     __builtin_trap();
   // Rows come in order: offsets grow; line numbers (counted by LF, while

@@ -1,8 +1,10 @@
 // uki_fuzzer: a PE parsed as a UKI: the view, every profile's resolution and
 // its duplicates, every text section through its parser, and the kernel
-// facts of .linux, the stub's identity; the cmdline and uname parsers also
-// run on the raw input.
+// facts of .linux, the stub's identity, and the inspect report without
+// hashes and its JSON; the cmdline and uname parsers also run on the raw
+// input.
 #include <ukikit/pe.hpp>
+#include <ukikit/report.hpp>
 #include <ukikit/uki.hpp>
 
 #include <algorithm>
@@ -87,6 +89,16 @@ void exercise_pe(byte_span in) {
     for (char ch : stub->version)
       if (ch <= ' ' || ch > '~') __builtin_trap();
   }
+  // The inspect report (without hashes: no digests, no initramfs walk) and
+  // its JSON: every finding names its rule.
+  report::inspect_options o;
+  o.hashes = false;
+  auto r = report::inspect_uki(in, o);
+  if (!r) __builtin_trap(); // pe::parse accepted it above
+  for (const auto& f : r->findings.kept())
+    if (f.code.empty() || f.code.find('.') == std::string_view::npos) __builtin_trap();
+  if (r->warnings().size() > r->findings.kept().size() + 1) __builtin_trap();
+  sink = sink + report::json_text(report::to_json(*r)).size();
 }
 
 } // namespace

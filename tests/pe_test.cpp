@@ -29,15 +29,29 @@ void put16(std::vector<std::byte>& b, std::uint64_t off, std::uint16_t v) {
   for (int i = 0; i < 2; ++i) b[off + i] = static_cast<std::byte>((v >> (8 * i)) & 0xff);
 }
 
-bool has_diagnostic(const image& img, std::string_view text, diagnostic::level level) {
-  for (const auto& d : img.diagnostics)
-    if (d.severity == level && d.message.find(text) != std::string::npos) return true;
-  return false;
+// The first finding of `img` with this code, or nullptr.
+const finding* find_finding(const image& img, std::string_view c) {
+  for (const auto& f : img.findings.kept())
+    if (f.code == c) return &f;
+  return nullptr;
 }
 
-std::string all_diagnostics(const image& img) {
+// The finding `c` is there, with this severity and offset.
+::testing::AssertionResult has_finding(const image& img, std::string_view c, severity level,
+                                       std::uint64_t offset) {
+  const finding* f = find_finding(img, c);
+  if (!f) return ::testing::AssertionFailure() << "no " << c;
+  if (f->level != level)
+    return ::testing::AssertionFailure() << c << " is a " << severity_name(f->level);
+  if (f->offset != offset)
+    return ::testing::AssertionFailure()
+           << c << " at " << hex(f->offset) << ", not " << hex(offset);
+  return ::testing::AssertionSuccess();
+}
+
+std::string all_findings(const image& img) {
   std::string s;
-  for (const auto& d : img.diagnostics) s += d.text() + "\n";
+  for (const auto& f : img.findings.kept()) s += std::string(f.code) + ": " + f.text() + "\n";
   return s;
 }
 
@@ -72,7 +86,7 @@ TEST_P(debian_pe, section_table_agrees_with_objdump) {
   auto bytes = t::read_file(path);
   auto img = parse_file(bytes, strictness::strict);
   ASSERT_TRUE(img.ok()) << img.error().message();
-  EXPECT_FALSE(img->has_errors()) << all_diagnostics(*img);
+  EXPECT_FALSE(img->findings.has_errors()) << all_findings(*img);
   EXPECT_EQ(img->machine, machine_x86_64);
   EXPECT_EQ(machine_name(img->machine), "x86_64");
   EXPECT_TRUE(img->pe32plus);
@@ -156,7 +170,7 @@ protected:
 };
 
 TEST_F(stub_mutation, rejects_e_lfanew_outside_the_file) {
-  put32(bytes, 0x3c, static_cast<std::uint32_t>(bytes.size() + 16));
+  put32(bytes, offsetof(dos_header, e_lfanew), static_cast<std::uint32_t>(bytes.size() + 16));
   auto r = parse(bytes);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), errc::out_of_range);
@@ -171,14 +185,14 @@ TEST_F(stub_mutation, rejects_missing_pe_signature) {
 }
 
 TEST_F(stub_mutation, rejects_absurd_section_count) {
-  put16(bytes, pe_offset + 4 + offsetof(coff_header, number_of_sections), 0xffff);
+  put16(bytes, pe_offset + pe_signature_size + offsetof(coff_header, number_of_sections), 0xffff);
   auto r = parse(bytes);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), errc::limit_exceeded);
 }
 
 TEST_F(stub_mutation, section_table_past_end_of_file_is_truncation) {
-  put16(bytes, pe_offset + 4 + offsetof(coff_header, number_of_sections), 4000);
+  put16(bytes, pe_offset + pe_signature_size + offsetof(coff_header, number_of_sections), 4000);
   auto r = parse(bytes);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), errc::truncated);
@@ -186,24 +200,25 @@ TEST_F(stub_mutation, section_table_past_end_of_file_is_truncation) {
 }
 
 TEST_F(stub_mutation, zero_sections_is_a_violation) {
-  put16(bytes, pe_offset + 4 + offsetof(coff_header, number_of_sections), 0);
+  put16(bytes, pe_offset + pe_signature_size + offsetof(coff_header, number_of_sections), 0);
   auto r = parse(bytes, strictness::strict);
   ASSERT_TRUE(r.ok());
-  EXPECT_TRUE(has_diagnostic(*r, "NumberOfSections is 0", diagnostic::level::error));
+  EXPECT_TRUE(
+      has_finding(*r, code::no_sections, severity::error,
+                  pe_offset + pe_signature_size + offsetof(coff_header, number_of_sections)))
+      << all_findings(*r);
 }
 
 TEST_F(stub_mutation, raw_data_past_end_is_an_error_when_strict_and_clipped_when_permissive) {
   put32(bytes, section_field(0, offsetof(section_header, size_of_raw_data)), 0x1000000);
   auto strict = parse(bytes, strictness::strict);
   ASSERT_TRUE(strict.ok());
-  EXPECT_TRUE(has_diagnostic(*strict, "section .text raw data extends past end of file",
-                             diagnostic::level::error))
-      << all_diagnostics(*strict);
+  EXPECT_TRUE(has_finding(*strict, code::section_past_end, severity::error, section_field(0, 0)))
+      << all_findings(*strict);
   auto loose = parse(bytes, strictness::permissive);
   ASSERT_TRUE(loose.ok());
-  EXPECT_FALSE(loose->has_errors());
-  EXPECT_TRUE(has_diagnostic(*loose, "section .text raw data extends past end of file",
-                             diagnostic::level::warning));
+  EXPECT_FALSE(loose->findings.has_errors());
+  EXPECT_TRUE(has_finding(*loose, code::section_past_end, severity::warning, section_field(0, 0)));
   EXPECT_EQ(loose->sections[0].raw.size(), bytes.size() - loose->sections[0].pointer_to_raw_data);
 }
 
@@ -217,19 +232,21 @@ TEST_F(stub_mutation, overlapping_raw_and_virtual_ranges_are_reported) {
         img->sections[0].virtual_address + 0x1000);
   auto r = parse(bytes, strictness::strict);
   ASSERT_TRUE(r.ok());
-  EXPECT_TRUE(has_diagnostic(*r, "section .reloc raw data overlaps section .text",
-                             diagnostic::level::error))
-      << all_diagnostics(*r);
-  EXPECT_TRUE(has_diagnostic(*r, "section .reloc virtual range overlaps section .text",
-                             diagnostic::level::error));
+  EXPECT_TRUE(has_finding(*r, code::section_raw_overlap, severity::error, section_field(1, 0)))
+      << all_findings(*r);
+  EXPECT_TRUE(has_finding(*r, code::section_overlap, severity::error, section_field(1, 0)));
+  auto loose = parse(bytes, strictness::kernel); // no kernel reads PE: permissive
+  ASSERT_TRUE(loose.ok());
+  EXPECT_FALSE(loose->findings.has_errors()) << all_findings(*loose);
+  EXPECT_TRUE(has_finding(*loose, code::section_overlap, severity::warning, section_field(1, 0)));
 }
 
 TEST_F(stub_mutation, duplicate_section_names_are_reported) {
   std::memcpy(bytes.data() + section_field(1, 0), ".text\0\0\0", 8);
   auto r = parse(bytes);
   ASSERT_TRUE(r.ok());
-  EXPECT_TRUE(has_diagnostic(*r, "duplicate section .text", diagnostic::level::warning))
-      << all_diagnostics(*r);
+  EXPECT_TRUE(has_finding(*r, code::duplicate_section, severity::warning, section_field(1, 0)))
+      << all_findings(*r);
   EXPECT_EQ(r->find(".text"), &r->sections[0])
       << "find() returns the first match, as systemd-stub does";
 }
@@ -245,18 +262,48 @@ TEST_F(stub_mutation, certificate_table_not_at_end_is_a_violation) {
   put32(bytes, dir + 4, 8);
   auto r = parse(bytes, strictness::strict);
   ASSERT_TRUE(r.ok());
-  EXPECT_TRUE(has_diagnostic(*r, "certificate table is not at the end of the file",
-                             diagnostic::level::error))
-      << all_diagnostics(*r);
+  EXPECT_TRUE(has_finding(*r, code::certificate_table_not_last, severity::error, end + 8))
+      << all_findings(*r);
+}
+
+TEST_F(stub_mutation, certificate_table_inside_a_section_breaks_three_rules) {
+  // The table entry points 4 bytes before the end of the last section: it
+  // overlaps it, is not 8-byte aligned, and data follow it.
+  const std::uint64_t dir = opt + sizeof(optional_header64) + dir_security * sizeof(data_directory);
+  auto img = parse(bytes);
+  ASSERT_TRUE(img.ok());
+  const std::uint64_t at = img->end_of_sections() - 4;
+  ASSERT_LT(at + 16, bytes.size());
+  put32(bytes, dir, static_cast<std::uint32_t>(at));
+  put32(bytes, dir + 4, 8);
+  for (auto mode : {strictness::strict, strictness::permissive}) {
+    auto r = parse(bytes, mode);
+    ASSERT_TRUE(r.ok());
+    const severity level = mode == strictness::strict ? severity::error : severity::warning;
+    EXPECT_TRUE(has_finding(*r, code::certificate_table_overlap, level, dir)) << all_findings(*r);
+    EXPECT_TRUE(has_finding(*r, code::certificate_table_unaligned, level, dir));
+    EXPECT_TRUE(has_finding(*r, code::certificate_table_not_last, level, at + 8));
+  }
+}
+
+TEST_F(stub_mutation, every_finding_names_its_rule) {
+  // Break several rules at once: each finding has a pe. code.
+  put32(bytes, section_field(0, offsetof(section_header, size_of_raw_data)), 0x1000000);
+  put32(bytes, opt + opt_file_alignment_offset, 0x300);
+  auto r = parse(bytes, strictness::strict);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(
+      has_finding(*r, code::file_alignment, severity::error, opt + opt_file_alignment_offset));
+  EXPECT_TRUE(r->findings.has_errors());
+  for (const auto& f : r->findings.kept()) EXPECT_TRUE(f.code.starts_with("pe.")) << f.text();
 }
 
 TEST_F(stub_mutation, virtual_size_larger_than_raw_data_is_a_warning) {
   put32(bytes, section_field(0, offsetof(section_header, virtual_size)), 0xd000);
   auto r = parse(bytes, strictness::strict);
   ASSERT_TRUE(r.ok());
-  EXPECT_TRUE(has_diagnostic(*r, "section .text VirtualSize 0xd000 exceeds SizeOfRawData",
-                             diagnostic::level::warning))
-      << all_diagnostics(*r);
+  EXPECT_TRUE(has_finding(*r, code::section_zero_filled, severity::warning, section_field(0, 0)))
+      << all_findings(*r);
   EXPECT_EQ(r->sections[0].data().size(), r->sections[0].size_of_raw_data);
 }
 
@@ -326,7 +373,7 @@ TEST_F(writer_test, appended_sections_are_where_objdump_and_objcopy_find_them) {
   auto bytes = build(*e);
   auto out = parse(bytes, strictness::strict);
   ASSERT_TRUE(out.ok()) << out.error().message();
-  EXPECT_FALSE(out->has_errors()) << all_diagnostics(*out);
+  EXPECT_FALSE(out->findings.has_errors()) << all_findings(*out);
   ASSERT_EQ(out->sections.size(), image.sections.size() + 3);
   // Existing sections keep their addresses and bytes.
   for (std::size_t i = 0; i < image.sections.size(); ++i) {
@@ -440,7 +487,7 @@ TEST_F(writer_test, replace_in_place_and_remove) {
   auto bytes = build(*e);
   auto out = parse(bytes, strictness::strict);
   ASSERT_TRUE(out.ok());
-  EXPECT_FALSE(out->has_errors()) << all_diagnostics(*out);
+  EXPECT_FALSE(out->findings.has_errors()) << all_findings(*out);
   EXPECT_EQ(out->find(".sbat")->virtual_address, image.find(".sbat")->virtual_address)
       << "replaced in place";
   EXPECT_EQ(out->find(".sbat")->virtual_size, sbat.size());
@@ -466,7 +513,7 @@ TEST_F(writer_test, replacement_that_would_overlap_the_next_section_moves) {
   auto bytes = build(*e);
   auto out = parse(bytes, strictness::strict);
   ASSERT_TRUE(out.ok());
-  EXPECT_FALSE(out->has_errors()) << all_diagnostics(*out);
+  EXPECT_FALSE(out->findings.has_errors()) << all_findings(*out);
   EXPECT_GT(out->find(".sbat")->virtual_address, image.sections.back().virtual_address);
   EXPECT_EQ(out->find(".sbat")->virtual_size, size);
 }
@@ -482,7 +529,7 @@ TEST_F(writer_test, a_growing_code_section_is_refused_and_a_data_section_moves) 
   auto bytes = build(*e);
   auto out = parse(bytes, strictness::strict);
   ASSERT_TRUE(out.ok());
-  EXPECT_FALSE(out->has_errors()) << all_diagnostics(*out);
+  EXPECT_FALSE(out->findings.has_errors()) << all_findings(*out);
   EXPECT_GT(out->find(".sbat")->virtual_address, image.sections.back().virtual_address);
 }
 

@@ -5,13 +5,10 @@
 #include "cli.hpp"
 #include "initrd_commands.hpp"
 
-#include <ukikit/authenticode.hpp>
 #include <ukikit/file.hpp>
 #include <ukikit/initrd.hpp>
-#include <ukikit/measure.hpp>
 #include <ukikit/pe.hpp>
-#include <ukikit/uki.hpp>
-#include <ukikit/uki/pcr.hpp>
+#include <ukikit/report.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -33,233 +30,6 @@ struct inspect_options {
 using ojson = nlohmann::ordered_json;
 
 namespace detail {
-
-inline std::string hex32(std::uint64_t v) { return hex(v); }
-
-inline ojson section_json(const uki::section_entry& e, bool hashes) {
-  const pe::section& s = *e.section;
-  ojson j{{"name", s.name},
-          {"virtual_address", s.virtual_address},
-          {"virtual_size", s.virtual_size},
-          {"file_offset", s.pointer_to_raw_data},
-          {"size", s.size_of_raw_data}};
-  if (hashes) {
-    auto d = hash::compute(hash::algorithm::sha256, s.data());
-    j["sha256"] = d ? d->hex() : "";
-  }
-  j["profile"] = e.profile ? ojson(*e.profile) : ojson(nullptr);
-  return j;
-}
-
-// The text sections of a resolution, parsed; problems become warnings.
-inline void uki_text_json(const uki::resolution& r, ojson& out,
-                          std::vector<std::string>& warnings) {
-  auto text_of = [&](uki::section_kind k) -> const pe::section* {
-    const auto* e = r.find(k);
-    return e ? e->section : nullptr;
-  };
-  if (const auto* s = text_of(uki::section_kind::cmdline)) {
-    auto c = uki::parse_cmdline(*s);
-    if (c) {
-      out["cmdline"] = c->text;
-      for (const auto& f : c->findings) warnings.push_back(".cmdline: " + f.text());
-    } else {
-      warnings.push_back(".cmdline: " + c.error().message());
-    }
-  }
-  if (const auto* s = text_of(uki::section_kind::osrel)) {
-    auto o = uki::parse_os_release(*s);
-    if (o) {
-      ojson obj = ojson::object();
-      for (const auto& e : o->entries) obj[e.key] = e.value;
-      out["os_release"] = obj;
-      for (const auto& f : o->findings) warnings.push_back(".osrel: " + f.text());
-    } else {
-      warnings.push_back(".osrel: " + o.error().message());
-    }
-  }
-  if (const auto* s = text_of(uki::section_kind::uname)) {
-    auto u = uki::parse_uname(*s);
-    if (u) out["uname"] = u->release;
-    else warnings.push_back(".uname: " + u.error().message());
-  }
-  if (const auto* s = text_of(uki::section_kind::sbat)) {
-    auto b = uki::parse_sbat(*s);
-    if (b) {
-      ojson rows = ojson::array();
-      for (const auto& e : b->entries)
-        rows.push_back({{"component_name", std::string(e.component_name)},
-                        {"component_generation", e.component_generation},
-                        {"vendor_name", std::string(e.vendor_name)},
-                        {"vendor_package_name", std::string(e.vendor_package_name)},
-                        {"vendor_version", std::string(e.vendor_version)},
-                        {"vendor_url", std::string(e.vendor_url)}});
-      out["sbat"] = rows;
-      for (const auto& f : b->findings) warnings.push_back(".sbat: " + f.text());
-    } else {
-      warnings.push_back(".sbat: " + b.error().message());
-    }
-  }
-  if (const auto* e = r.find(uki::section_kind::linux_)) {
-    auto k = uki::kernel_facts(e->section->data());
-    if (k && !k->versions.empty())
-      out["kernel"] = {{"format", uki::format_name(k->format)},
-                       {"version", k->version()},
-                       {"uname", k->uname()}};
-  }
-}
-
-inline result<ojson> inspect_pe(const std::string& path, const pe::image& img,
-                                const inspect_options& o, const file::mapped_file& f) {
-  std::vector<std::string> warnings;
-  uki::view v(img);
-  // A multi-profile UKI repeats section names by design; the UKI view
-  // reports the duplicates that matter (within one profile range).
-  const bool profiles = v.profile_count() > 0;
-  for (const auto& d : img.diagnostics)
-    if (!(profiles && d.message.starts_with("duplicate section"))) warnings.push_back(d.text());
-  ojson out{{"file", path},
-            {"format", img.pe32plus ? "PE32+" : "PE32"},
-            {"machine", pe::machine_name(img.machine)},
-            {"subsystem", img.subsystem},
-            {"image_base", img.image_base},
-            {"section_alignment", img.section_alignment},
-            {"file_alignment", img.file_alignment},
-            {"size_of_image", img.size_of_image},
-            {"size_of_headers", img.size_of_headers},
-            {"time_date_stamp", img.time_date_stamp},
-            {"nx_compat", (img.dll_characteristics & pe::dll_characteristics_nx_compat) != 0}};
-  ojson checksum{{"stored", img.checksum}};
-  if (!o.no_hash) {
-    const std::uint32_t computed = pe::compute_checksum(img);
-    checksum["computed"] = computed;
-    checksum["valid"] = computed == img.checksum;
-    if (img.checksum != 0 && computed != img.checksum)
-      warnings.push_back("CheckSum " + hex(img.checksum) + " is wrong (computed " + hex(computed) +
-                         ")");
-  }
-  out["checksum"] = checksum;
-
-  ojson sections = ojson::array();
-  for (const auto& e : v.sections()) sections.push_back(section_json(e, !o.no_hash));
-  out["sections"] = sections;
-  out["uki"] = v.is_uki();
-  out["addon"] = v.is_addon();
-  for (const auto& fnd : v.findings()) warnings.push_back(fnd.text());
-
-  // The stub inside, which decides what PCR 11 measures.
-  const auto stub = uki::identify_stub(img, o.no_hash); // --no-hash: .sdmagic only
-  out["stub"] =
-      stub ? ojson{{"version", stub->version}, {"release", stub->release}} : ojson(nullptr);
-  measure::options pcr_opts;
-  pcr_opts.stub_release = o.stub_release.value_or(stub ? stub->release : 0);
-
-  if (v.is_uki() || v.is_addon()) {
-    if (auto r = v.resolve(0)) uki_text_json(*r, out, warnings);
-    const std::string who = o.stub_release || !stub
-                                ? "systemd-stub " + std::to_string(pcr_opts.stub_release)
-                                : "systemd-stub " + stub->version;
-    if (pcr_opts.stub_release) {
-      for (auto& line : uki::stub_findings(v, pcr_opts.stub_release, who))
-        warnings.push_back(std::move(line));
-      for (auto& line : uki::legacy_findings(img, pcr_opts.stub_release, who))
-        warnings.push_back(std::move(line));
-    }
-    ojson profiles = ojson::array();
-    for (std::size_t n = 0; n < v.profile_count(); ++n) {
-      ojson p{{"index", n}};
-      auto range = v.profile(n);
-      if (range && !range->empty()) {
-        auto meta = uki::parse_profile(*range->front().section);
-        if (meta) {
-          p["id"] = meta->id ? ojson(*meta->id) : ojson(nullptr);
-          p["title"] = meta->title ? ojson(*meta->title) : ojson(nullptr);
-        } else {
-          warnings.push_back("profile @" + std::to_string(n) + ": " + meta.error().message());
-        }
-      }
-      if (!o.no_hash)
-        if (auto pred = uki::predict_pcr11(v, n, pcr_opts)) p["pcr11"] = measure::to_json(*pred);
-      profiles.push_back(p);
-    }
-    out["profiles"] = profiles;
-    // The initramfs, walked as the kernel reads it (this decompresses it,
-    // so --no-hash leaves it out).
-    auto base = v.resolve(0);
-    if (const auto* e = base ? base->find(uki::section_kind::initrd) : nullptr) {
-      if (o.no_hash) {
-        out["initrd"] = nullptr;
-      } else {
-        auto rep = initrd::examine(e->section->data());
-        if (rep) {
-          out["initrd"] = initrd_json(*rep);
-          for (const auto& w : rep->warnings) warnings.push_back(".initrd: " + w.text());
-          if (rep->failure) warnings.push_back(".initrd: " + rep->failure->message());
-        } else {
-          warnings.push_back(".initrd: " + rep.error().message());
-        }
-      }
-    }
-    if (!o.no_hash) {
-      auto pred = uki::predict_pcr11(v, 0, pcr_opts);
-      if (pred) out["pcr11"] = measure::to_json(*pred);
-      else warnings.push_back("PCR 11: " + pred.error().message());
-      // .pcrsig against the embedded .pcrpkey, per profile.
-      const std::size_t count = std::max<std::size_t>(v.profile_count(), 1);
-      for (std::size_t n = 0; n < count; ++n) {
-        auto r = v.resolve(n);
-        if (!r || !r->find(uki::section_kind::pcrsig) || !r->find(uki::section_kind::pcrpkey))
-          continue;
-        auto rep = uki::verify_pcrsig(v, n, {}, {}, measure::signature_mode::systemd,
-                                      pcr_opts.stub_release);
-        for (const auto& p : rep.problems)
-          warnings.push_back(
-              std::string(v.profile_count() ? "profile @" + std::to_string(n) + ": " : "") +
-              ".pcrsig does not match the predicted PCR 11: " + p);
-      }
-    }
-  }
-
-  // Authenticode: the digest and what each signature claims (no trust here).
-  ojson ac{{"sha256", nullptr}, {"signatures", ojson::array()}};
-  if (!o.no_hash) {
-    authenticode::signature_database none;
-    authenticode::verify_options vopt;
-    vopt.strict = false; // report what the gate would refuse, as warnings
-    vopt.consumed = [&f](byte_span piece) { f.release(piece); };
-    auto rep = authenticode::verify(img, none, nullptr, vopt);
-    if (rep.sha256) ac["sha256"] = rep.sha256->hex();
-    for (const auto& s : rep.signatures) {
-      ac["signatures"].push_back({{"subject", s.subject},
-                                  {"issuer", s.issuer},
-                                  {"digest_algorithm", s.digest_algorithm},
-                                  {"digest_matches", s.digest_matches},
-                                  {"signature_valid", s.signature_valid},
-                                  {"nested_signatures", s.nested_signatures}});
-      for (const auto& n : s.notes) warnings.push_back(n);
-      if (!s.digest_matches && !s.computed.empty())
-        warnings.push_back("signature digest mismatch: signed=" + s.claimed +
-                           ", computed=" + s.computed);
-    }
-    for (const auto& f : rep.findings)
-      if (f.code != authenticode::code::not_signed) warnings.push_back(f.text());
-    ac["findings"] = to_json(rep.findings);
-  } else {
-    for (const auto& e : authenticode::walk_certificate_table(img).entries) {
-      auto s = authenticode::parse_signature(e);
-      if (s)
-        ac["signatures"].push_back(
-            {{"subject", s->subject},
-             {"issuer", s->issuer},
-             {"digest_algorithm", s->indirect.algorithm
-                                      ? std::string(hash::name(*s->indirect.algorithm))
-                                      : s->indirect.digest_oid}});
-    }
-  }
-  out["authenticode"] = ac;
-  out["warnings"] = warnings;
-  return out;
-}
 
 // An initramfs file: the segment report, as JSON into `all` or printed.
 inline int inspect_initrd(const std::string& path, byte_span bytes, const inspect_options& o,
@@ -389,15 +159,15 @@ inline int run_inspect(const inspect_options& o, std::string_view tool) {
       if (detail::inspect_initrd(path, bytes, o, all) != exit_ok) rc = exit_usage;
       continue;
     }
-    auto img = pe::parse(bytes, pe::strictness::permissive);
-    if (!img) {
-      rc = report(tool, img.error().prefixed(
-                            path + " (ukiinspect reads PE images, UKIs and initramfs files; OCI "
-                                   "images are not supported yet)"));
-      continue;
-    }
+    const std::string not_pe = path + " (ukiinspect reads PE images, UKIs and initramfs files; "
+                                      "OCI images are not supported yet)";
     if (o.section) {
-      const pe::section* s = img->find(*o.section);
+      auto img = pe::parse(bytes, pe::strictness::permissive);
+      const pe::section* s = img ? img->find(*o.section) : nullptr;
+      if (!img) {
+        rc = report(tool, img.error().prefixed(not_pe));
+        continue;
+      }
       if (!s) {
         rc = report(tool, error(errc::invalid_argument, path + " has no section " + *o.section));
         continue;
@@ -407,15 +177,22 @@ inline int run_inspect(const inspect_options& o, std::string_view tool) {
         return report(tool, error(errc::io, "cannot write to stdout"));
       continue;
     }
-    auto j = detail::inspect_pe(path, *img, o, *f);
-    if (!j) {
-      rc = report(tool, j.error());
+    report::inspect_options ro;
+    ro.name = path;
+    ro.hashes = !o.no_hash;
+    ro.stub_release = o.stub_release;
+    ro.consumed = [&f](byte_span piece) { f->release(piece); }; // hashed pages are dropped
+    auto r = report::inspect_uki(bytes, ro);
+    if (!r) {
+      rc = report(tool, r.error().prefixed(not_pe));
       continue;
     }
-    if (o.json) all.push_back(std::move(*j));
-    else detail::print_report(*j);
+    auto j = report::to_json(*r);
+    if (o.json) all.push_back(std::move(j));
+    else detail::print_report(j);
   }
-  if (o.json) std::cout << json_text(all.size() == 1 ? all.front() : ojson{{"files", all}}) << '\n';
+  if (o.json)
+    std::cout << report::json_text(all.size() == 1 ? all.front() : ojson{{"files", all}}) << '\n';
   return rc;
 }
 

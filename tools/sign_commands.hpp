@@ -25,9 +25,8 @@ inline result<pe_input> open_pe(const std::string& path) {
   pe_input in;
   UKIKIT_TRY_ASSIGN(in.file, file::mapped_file::open(path));
   UKIKIT_TRY_ASSIGN(in.image, pe::parse(in.file.bytes(), pe::strictness::permissive));
-  for (const auto& d : in.image.diagnostics)
-    if (d.severity == pe::diagnostic::level::error)
-      return error(errc::malformed, path + ": " + d.text());
+  for (const auto& f : in.image.findings.kept())
+    if (f.is_error()) return error(errc::malformed, path + ": " + f.text());
   return in;
 }
 

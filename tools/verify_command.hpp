@@ -7,9 +7,8 @@
 
 #include <ukikit/authenticode.hpp>
 #include <ukikit/file.hpp>
-#include <ukikit/pe.hpp>
-#include <ukikit/uki.hpp>
-#include <ukikit/uki/pcr.hpp>
+#include <ukikit/measure.hpp>
+#include <ukikit/report.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -33,72 +32,15 @@ struct verify_options {
   bool json = false;
 };
 
-// Load every --cert (PEM, DER or EFI signature list) into one database.
-inline result<authenticode::signature_database>
-load_databases(const std::vector<std::string>& paths) {
-  authenticode::signature_database all;
-  for (const auto& p : paths) {
-    UKIKIT_TRY_ASSIGN(auto f, file::mapped_file::open(p));
-    auto db = authenticode::load_trust(f.bytes(), p);
-    if (!db) return std::move(db).error();
-    all.merge(std::move(*db));
-  }
-  return all;
-}
-
-inline nlohmann::ordered_json signature_json(const authenticode::signature_result& s) {
-  return {{"subject", s.subject},
-          {"issuer", s.issuer},
-          {"digest_algorithm", s.digest_algorithm},
-          {"digest_matches", s.digest_matches},
-          {"signed_digest", s.claimed},
-          {"computed_digest", s.computed},
-          {"signature_valid", s.signature_valid},
-          {"trusted", s.trusted},
-          {"revoked", s.revoked},
-          {"nested_signatures", s.nested_signatures},
-          {"passed", s.passed()},
-          {"problems", s.problems},
-          {"notes", s.notes}};
-}
-
-// With a PCR public key (given, or the UKI's own .pcrpkey), every profile's
-// .pcrsig must verify for the PCR 11 values predicted from the sections.
-inline void check_pcrsig(const pe::image& img, byte_span pcrpkey, const verify_options& o,
-                         measure::signature_mode mode, std::vector<std::string>& problems,
-                         nlohmann::ordered_json& entry) {
-  uki::view v(img);
-  if (!v.is_uki() && !v.is_addon()) return;
-  const bool embedded_key =
-      std::any_of(v.sections().begin(), v.sections().end(),
-                  [](const uki::section_entry& e) { return e.kind == uki::section_kind::pcrpkey; });
-  if (pcrpkey.empty() && !embedded_key) return;
-  nlohmann::ordered_json reports = nlohmann::ordered_json::array();
-  const std::size_t profiles = std::max<std::size_t>(v.profile_count(), 1);
-  for (std::size_t n = 0; n < profiles; ++n) {
-    auto rep = uki::verify_pcrsig(v, n, pcrpkey, o.phases, mode,
-                                  o.stub_release.value_or(uki::stub_release(img)));
-    const std::string where = v.profile_count() ? "profile @" + std::to_string(n) + ": " : "";
-    for (const auto& p : rep.problems) problems.push_back(where + p);
-    reports.push_back({{"profile", n},
-                       {"present", rep.present},
-                       {"passed", rep.problems.empty()},
-                       {"problems", rep.problems}});
-  }
-  entry["pcrsig"] = reports;
-}
-
 inline int run_verify(const verify_options& o, std::string_view tool) {
-  auto trust = load_databases(o.certs);
+  auto trust = report::load_databases(o.certs);
   if (!trust) return report(tool, trust.error());
   std::optional<authenticode::signature_database> dbx;
   if (!o.dbx.empty()) {
-    auto d = load_databases(o.dbx);
+    auto d = report::load_databases(o.dbx);
     if (!d) return report(tool, d.error());
     dbx = std::move(*d);
   }
-  authenticode::verify_options vopt;
-  vopt.allow_sha1 = o.allow_sha1;
   std::optional<file::mapped_file> pcrpkey;
   if (o.pcrpkey) {
     auto k = file::mapped_file::open(*o.pcrpkey);
@@ -107,65 +49,51 @@ inline int run_verify(const verify_options& o, std::string_view tool) {
   }
   auto mode = measure::parse_signature_mode(o.pcrsig_mode);
   if (!mode) return report(tool, mode.error());
+  report::verify_options vo;
+  vo.trust = &*trust;
+  vo.dbx = dbx ? &*dbx : nullptr;
+  vo.required_sections = o.required_sections;
+  vo.pcrpkey = pcrpkey ? pcrpkey->bytes() : byte_span();
+  vo.phases = o.phases;
+  vo.pcrsig_mode = *mode;
+  vo.stub_release = o.stub_release;
+  vo.allow_sha1 = o.allow_sha1;
+  vo.strict_sections = o.strict_sections;
 
   int rc = exit_ok;
   nlohmann::ordered_json files = nlohmann::ordered_json::array();
   for (const auto& path : o.files) {
-    nlohmann::ordered_json entry{{"file", path}};
-    std::vector<std::string> reasons;
+    vo.name = path;
     auto f = file::mapped_file::open(path);
-    std::optional<pe::image> img;
+    report::verdict v;
     if (f) {
       f->advise_sequential();
-      auto parsed = pe::parse(f->bytes(), pe::strictness::strict);
-      if (parsed) img = std::move(*parsed);
-      else reasons.push_back(parsed.error().message());
-    } else {
-      reasons.push_back(f.error().message());
-    }
-    if (!img) {
-      rc = exit_usage;
-    } else {
       // Hashed pages are dropped as the hashing passes: memory stays flat.
-      vopt.consumed = [&f](byte_span piece) { f->release(piece); };
-      auto rep = authenticode::verify(*img, *trust, dbx ? &*dbx : nullptr, vopt);
-      reasons = rep.reasons();
-      for (const auto& name : o.required_sections)
-        if (!img->find(name)) reasons.push_back("required section " + name + " is missing");
-      check_pcrsig(*img, pcrpkey ? pcrpkey->bytes() : byte_span(), o, *mode, reasons, entry);
-      nlohmann::ordered_json sigs = nlohmann::ordered_json::array();
-      for (const auto& s : rep.signatures) sigs.push_back(signature_json(s));
-      entry["authenticode"] = {{"sha256", rep.sha256 ? rep.sha256->hex() : ""},
-                               {"signatures", sigs}};
-      // The same section twice in a range: a warning, an error with --strict-sections.
-      auto dups = uki::duplicate_section_findings(
-          uki::view(*img), o.strict_sections ? severity::error : severity::warning);
-      for (const auto& d : dups) {
-        if (d.is_error()) reasons.push_back(d.text());
-        else if (!o.json)
-          std::cerr << tool << ": warning: " << escape_controls(path) << ": "
-                    << escape_controls(d.text()) << '\n';
-        rep.findings.push_back(d);
-      }
-      entry["findings"] = to_json(rep.findings);
-      if (!reasons.empty() && rc == exit_ok) rc = exit_failed;
+      vo.consumed = [&f](byte_span piece) { f->release(piece); };
+      v = report::verify_uki(f->bytes(), vo);
+      vo.consumed = nullptr; // it refers to this file
+    } else {
+      v = report::unreadable(path, f.error());
     }
-    bool passed = reasons.empty();
-    entry["passed"] = passed;
-    entry["problems"] = reasons;
+    if (!v.readable) rc = exit_usage;
+    else if (!v.passed && rc == exit_ok) rc = exit_failed;
+    if (!o.json)
+      for (const auto& w : v.warnings)
+        std::cerr << tool << ": warning: " << escape_controls(path) << ": "
+                  << escape_controls(w.text()) << '\n';
     if (o.json) {
-      files.push_back(entry);
-    } else if (passed) {
+      files.push_back(report::to_json(v));
+    } else if (v.passed) {
       std::cout << "PASS " << escape_controls(path) << '\n';
     } else {
       // Reasons quote subjects and names from the input: no raw control bytes.
       std::cout << "FAIL " << escape_controls(path) << ":";
-      for (std::size_t i = 0; i < reasons.size(); ++i)
-        std::cout << (i ? "; " : " ") << escape_controls(reasons[i]);
+      for (std::size_t i = 0; i < v.problems.size(); ++i)
+        std::cout << (i ? "; " : " ") << escape_controls(v.problems[i]);
       std::cout << '\n';
     }
   }
-  if (o.json) std::cout << json_text(nlohmann::ordered_json{{"files", files}}) << '\n';
+  if (o.json) std::cout << report::json_text(nlohmann::ordered_json{{"files", files}}) << '\n';
   return rc;
 }
 

@@ -1,10 +1,11 @@
 // PE/COFF: a zero-copy view of a PE32 or PE32+ image (DOS header, COFF
 // header, optional header, data directories, section table, certificate
-// table, overlay) with diagnostics, and the PE CheckSum.
+// table, overlay) with findings, and the PE CheckSum.
 //
 // Parsing fails only when the headers themselves cannot be read. Everything
-// else a loader or signer would trip over is a diagnostic with an offset:
-// in strict mode (verification) it is an error, in permissive mode
+// else a loader or signer would trip over is a finding (ukikit::finding,
+// one code per rule, see pe::code) with the offset of the header field: in
+// strict mode (verification) a broken rule is an error, in permissive mode
 // (inspection) a warning that says what was tolerated. Section contents are
 // spans into the input.
 //
@@ -13,6 +14,7 @@
 #pragma once
 
 #include "bytes.hpp"
+#include "diagnostics.hpp"
 #include "result.hpp"
 
 #include <algorithm>
@@ -123,17 +125,30 @@ struct optional_header64 {
 static_assert(sizeof(optional_header64) == 112);
 
 // Offsets inside the optional header that both layouts share.
-inline constexpr std::uint32_t opt_size_of_code_offset = 0x04;
-inline constexpr std::uint32_t opt_size_of_initialized_data_offset = 0x08;
-inline constexpr std::uint32_t opt_size_of_image_offset = 0x38;
-inline constexpr std::uint32_t opt_size_of_headers_offset = 0x3c;
-inline constexpr std::uint32_t opt_checksum_offset = 0x40;
+inline constexpr std::uint32_t opt_size_of_code_offset = offsetof(optional_header32, size_of_code);
+inline constexpr std::uint32_t opt_size_of_initialized_data_offset =
+    offsetof(optional_header32, size_of_initialized_data);
 inline constexpr std::uint32_t opt_section_alignment_offset =
     offsetof(optional_header32, section_alignment);
 inline constexpr std::uint32_t opt_file_alignment_offset =
     offsetof(optional_header32, file_alignment);
+inline constexpr std::uint32_t opt_size_of_image_offset =
+    offsetof(optional_header32, size_of_image);
+inline constexpr std::uint32_t opt_size_of_headers_offset =
+    offsetof(optional_header32, size_of_headers);
+inline constexpr std::uint32_t opt_checksum_offset = offsetof(optional_header32, checksum);
+inline constexpr std::uint32_t opt_subsystem_offset = offsetof(optional_header32, subsystem);
+static_assert(opt_size_of_code_offset == offsetof(optional_header64, size_of_code));
+static_assert(opt_size_of_initialized_data_offset ==
+              offsetof(optional_header64, size_of_initialized_data));
 static_assert(opt_section_alignment_offset == offsetof(optional_header64, section_alignment));
 static_assert(opt_file_alignment_offset == offsetof(optional_header64, file_alignment));
+static_assert(opt_size_of_image_offset == offsetof(optional_header64, size_of_image));
+static_assert(opt_size_of_headers_offset == offsetof(optional_header64, size_of_headers));
+static_assert(opt_checksum_offset == offsetof(optional_header64, checksum));
+static_assert(opt_subsystem_offset == offsetof(optional_header64, subsystem));
+// The CheckSum field, which the CheckSum and the Authenticode digest skip.
+inline constexpr std::uint32_t checksum_size = sizeof(le32);
 
 struct data_directory {
   le32 virtual_address; // an RVA, except for the certificate table: a file offset
@@ -239,19 +254,39 @@ constexpr std::string_view efi_arch(std::uint16_t m) noexcept {
 
 // ---- the view ----------------------------------------------------------------
 
-enum class strictness : std::uint8_t { strict, permissive };
+// strict: a broken rule is an error finding; permissive: a warning, and the
+// clear meaning is used. The kernel does not read PE images, so
+// strictness::kernel behaves as permissive.
+using strictness = ukikit::strictness;
 
-struct diagnostic {
-  enum class level : std::uint8_t { warning, error } severity;
-  std::string message;
-  std::uint64_t offset = error::no_offset;
-
-  std::string text() const {
-    std::string s = message;
-    if (offset != error::no_offset) s += " at offset " + hex(offset);
-    return s;
-  }
-};
+// Finding codes of the PE checks (README, "Finding codes"), one per rule.
+namespace code {
+inline constexpr std::string_view lfanew_unaligned = "pe.lfanew-unaligned";
+inline constexpr std::string_view no_sections = "pe.no-sections";
+inline constexpr std::string_view too_many_directories = "pe.too-many-directories";
+inline constexpr std::string_view directories_truncated = "pe.directories-truncated";
+inline constexpr std::string_view file_alignment = "pe.file-alignment";
+inline constexpr std::string_view section_alignment = "pe.section-alignment";
+inline constexpr std::string_view section_table_past_headers = "pe.section-table-past-headers";
+inline constexpr std::string_view headers_past_end = "pe.headers-past-end";
+inline constexpr std::string_view section_past_end = "pe.section-past-end";
+inline constexpr std::string_view section_in_headers = "pe.section-in-headers";
+inline constexpr std::string_view section_zero_filled = "pe.section-zero-filled";
+inline constexpr std::string_view section_unaligned = "pe.section-unaligned";
+inline constexpr std::string_view section_past_image = "pe.section-past-image";
+inline constexpr std::string_view duplicate_section = "pe.duplicate-section";
+inline constexpr std::string_view section_overlap = "pe.section-overlap";
+inline constexpr std::string_view section_raw_overlap = "pe.section-raw-overlap";
+inline constexpr std::string_view certificate_table_empty = "pe.certificate-table-empty";
+inline constexpr std::string_view certificate_table_past_end = "pe.certificate-table-past-end";
+inline constexpr std::string_view certificate_table_overlap = "pe.certificate-table-overlap";
+inline constexpr std::string_view certificate_table_unaligned = "pe.certificate-table-unaligned";
+inline constexpr std::string_view certificate_table_not_last = "pe.certificate-table-not-last";
+inline constexpr std::string_view symbol_table = "pe.symbol-table";
+// Not found by parse(): the CheckSum needs every byte; whoever computes it
+// (compute_checksum) reports a mismatch with this code.
+inline constexpr std::string_view checksum_mismatch = "pe.checksum-mismatch";
+} // namespace code
 
 struct section {
   std::string name;                // up to 8 bytes, NULs trimmed
@@ -288,8 +323,8 @@ struct certificate_entry {
 struct image {
   byte_span file;
   bool pe32plus = false;
-  std::uint32_t pe_offset = 0;              // e_lfanew
-  std::uint64_t optional_header_offset = 0; // e_lfanew + 24
+  std::uint32_t pe_offset = 0;              // e_lfanew: the PE signature
+  std::uint64_t optional_header_offset = 0; // after the signature and the COFF header
   std::uint64_t section_table_offset = 0;
 
   // COFF header
@@ -325,8 +360,13 @@ struct image {
   std::uint32_t certificate_table_size = 0;
   bool has_certificate_table() const noexcept { return certificate_table_size != 0; }
 
-  std::vector<diagnostic> diagnostics;
+  // What parse() found besides hard errors: errors only in strict mode.
+  finding_log findings;
 
+  // File offset of the COFF header, after the PE signature.
+  std::uint64_t coff_header_offset() const noexcept {
+    return std::uint64_t{pe_offset} + pe_signature_size;
+  }
   std::uint64_t checksum_offset() const noexcept {
     return optional_header_offset + opt_checksum_offset;
   }
@@ -345,11 +385,6 @@ struct image {
     for (const auto& s : sections)
       if (s.name == name) return &s;
     return nullptr;
-  }
-
-  bool has_errors() const noexcept {
-    return std::any_of(diagnostics.begin(), diagnostics.end(),
-                       [](const diagnostic& d) { return d.severity == diagnostic::level::error; });
   }
 
   // End of the last section's raw data, and of the headers: where an overlay
@@ -418,7 +453,7 @@ std::uint32_t compute_checksum(const Range& pieces, std::uint64_t checksum_offse
     std::uint64_t end = pos + p.size();
     // Split around the CheckSum field, which counts as zero.
     std::uint64_t skip_begin = std::clamp(checksum_offset, pos, end);
-    std::uint64_t skip_end = std::clamp(checksum_offset + 4, pos, end);
+    std::uint64_t skip_end = std::clamp(checksum_offset + checksum_size, pos, end);
     byte_span before = p.first(static_cast<std::size_t>(skip_begin - pos));
     byte_span after = p.subspan(static_cast<std::size_t>(skip_end - pos));
     sum = detail::checksum_add(sum, before, pos);
@@ -442,22 +477,23 @@ inline std::uint32_t compute_checksum(const image& img) noexcept {
 
 namespace detail {
 
-class diagnostics_sink {
+// Where parse() reports: a broken rule is an error when strict and a
+// tolerated warning otherwise (permissive, and kernel, which reads no PE).
+class finding_sink {
 public:
-  diagnostics_sink(std::vector<diagnostic>& out, strictness mode) : out_(out), mode_(mode) {}
-  // A violation: an error when strict, a tolerated warning when permissive.
-  void violation(std::string message, std::uint64_t offset = error::no_offset) {
-    out_.push_back(
-        {mode_ == strictness::strict ? diagnostic::level::error : diagnostic::level::warning,
-         std::move(message), offset});
+  finding_sink(finding_log& out, strictness mode) : out_(out), mode_(mode) {}
+  // A rule of the specification is broken.
+  void violation(std::string_view c, std::string message, std::uint64_t offset = error::no_offset) {
+    out_.add(mode_ == strictness::strict ? severity::error : severity::warning, c,
+             std::move(message), offset);
   }
   // Unusual but legal.
-  void warning(std::string message, std::uint64_t offset = error::no_offset) {
-    out_.push_back({diagnostic::level::warning, std::move(message), offset});
+  void warning(std::string_view c, std::string message, std::uint64_t offset = error::no_offset) {
+    out_.add(severity::warning, c, std::move(message), offset);
   }
 
 private:
-  std::vector<diagnostic>& out_;
+  finding_log& out_;
   strictness mode_;
 };
 
@@ -483,54 +519,67 @@ inline std::string section_label(const section& s, std::size_t index) {
   return "section " + (s.name.empty() ? "#" + std::to_string(index) : s.name);
 }
 
-inline void check_sections(image& img, diagnostics_sink& diag) {
+// The checks of one section on its own.
+inline void check_section(image& img, std::size_t i, finding_sink& diag) {
   const std::uint64_t file_size = img.file.size();
+  section& s = img.sections[i];
+  const std::string label = section_label(s, i);
+  if (s.size_of_raw_data != 0) {
+    if (s.raw_end() > file_size) {
+      diag.violation(code::section_past_end,
+                     label + " raw data extends past end of file (" + hex(s.pointer_to_raw_data) +
+                         " + " + hex(s.size_of_raw_data) + " > " + hex(file_size) + ")",
+                     s.header_offset);
+      if (s.pointer_to_raw_data < file_size)
+        s.raw = img.file.subspan(s.pointer_to_raw_data,
+                                 static_cast<std::size_t>(file_size - s.pointer_to_raw_data));
+    } else {
+      s.raw = img.file.subspan(s.pointer_to_raw_data, s.size_of_raw_data);
+    }
+    if (s.pointer_to_raw_data < img.size_of_headers)
+      diag.violation(code::section_in_headers,
+                     label + " raw data starts inside the headers (" + hex(s.pointer_to_raw_data) +
+                         " < SizeOfHeaders " + hex(img.size_of_headers) + ")",
+                     s.header_offset);
+  }
+  if (s.virtual_size > s.size_of_raw_data && s.size_of_raw_data != 0 &&
+      !(s.characteristics & scn_cnt_uninitialized_data))
+    diag.warning(code::section_zero_filled,
+                 label + " VirtualSize " + hex(s.virtual_size) + " exceeds SizeOfRawData " +
+                     hex(s.size_of_raw_data) + " (the rest is zero-filled in memory)",
+                 s.header_offset);
+  // Real EFI binaries (systemd-boot 252) have unaligned VirtualAddresses
+  // and firmware loads them: a warning, never an error.
+  if (img.section_alignment != 0 && s.virtual_address % img.section_alignment != 0)
+    diag.warning(code::section_unaligned,
+                 label + " VirtualAddress " + hex(s.virtual_address) +
+                     " is not a multiple of SectionAlignment " + hex(img.section_alignment),
+                 s.header_offset);
+  if (s.virtual_end() > img.size_of_image)
+    diag.violation(code::section_past_image,
+                   label + " ends past SizeOfImage (" + hex(s.virtual_end()) + " > " +
+                       hex(img.size_of_image) + ")",
+                   s.header_offset);
+}
+
+inline void check_sections(image& img, finding_sink& diag) {
   std::vector<std::size_t> by_raw;
   for (std::size_t i = 0; i < img.sections.size(); ++i) {
-    section& s = img.sections[i];
+    check_section(img, i, diag);
+    const section& s = img.sections[i];
+    if (s.size_of_raw_data != 0 && s.raw_end() <= img.file.size()) by_raw.push_back(i);
     const std::string label = section_label(s, i);
-    if (s.size_of_raw_data != 0) {
-      if (s.raw_end() > file_size) {
-        diag.violation(label + " raw data extends past end of file (" + hex(s.pointer_to_raw_data) +
-                           " + " + hex(s.size_of_raw_data) + " > " + hex(file_size) + ")",
-                       s.header_offset);
-        if (s.pointer_to_raw_data < file_size)
-          s.raw = img.file.subspan(s.pointer_to_raw_data,
-                                   static_cast<std::size_t>(file_size - s.pointer_to_raw_data));
-      } else {
-        s.raw = img.file.subspan(s.pointer_to_raw_data, s.size_of_raw_data);
-        by_raw.push_back(i);
-      }
-      if (s.pointer_to_raw_data < img.size_of_headers)
-        diag.violation(label + " raw data starts inside the headers (" +
-                           hex(s.pointer_to_raw_data) + " < SizeOfHeaders " +
-                           hex(img.size_of_headers) + ")",
-                       s.header_offset);
-    }
-    if (s.virtual_size > s.size_of_raw_data && s.size_of_raw_data != 0 &&
-        !(s.characteristics & scn_cnt_uninitialized_data))
-      diag.warning(label + " VirtualSize " + hex(s.virtual_size) + " exceeds SizeOfRawData " +
-                       hex(s.size_of_raw_data) + " (the rest is zero-filled in memory)",
-                   s.header_offset);
-    // Real EFI binaries (systemd-boot 252) have unaligned VirtualAddresses
-    // and firmware loads them: a warning, never an error.
-    if (img.section_alignment != 0 && s.virtual_address % img.section_alignment != 0)
-      diag.warning(label + " VirtualAddress " + hex(s.virtual_address) +
-                       " is not a multiple of SectionAlignment " + hex(img.section_alignment),
-                   s.header_offset);
-    if (s.virtual_end() > img.size_of_image)
-      diag.violation(label + " ends past SizeOfImage (" + hex(s.virtual_end()) + " > " +
-                         hex(img.size_of_image) + ")",
-                     s.header_offset);
     for (std::size_t j = 0; j < i; ++j) {
       const section& o = img.sections[j];
       if (o.name == s.name && !s.name.empty())
-        diag.warning("duplicate " + label + " (first at section table index " + std::to_string(j) +
+        diag.warning(code::duplicate_section,
+                     "duplicate " + label + " (first at section table index " + std::to_string(j) +
                          ")",
                      s.header_offset);
       if (s.virtual_size && o.virtual_size && s.virtual_address < o.virtual_end() &&
           o.virtual_address < s.virtual_end())
-        diag.violation(label + " virtual range overlaps " + section_label(o, j) + " (" +
+        diag.violation(code::section_overlap,
+                       label + " virtual range overlaps " + section_label(o, j) + " (" +
                            hex(s.virtual_address) + "-" + hex(s.virtual_end()) + " and " +
                            hex(o.virtual_address) + "-" + hex(o.virtual_end()) + ")",
                        s.header_offset);
@@ -544,57 +593,95 @@ inline void check_sections(image& img, diagnostics_sink& diag) {
     const section& prev = img.sections[by_raw[k - 1]];
     const section& cur = img.sections[by_raw[k]];
     if (cur.pointer_to_raw_data < prev.raw_end())
-      diag.violation(section_label(cur, by_raw[k]) + " raw data overlaps " +
+      diag.violation(code::section_raw_overlap,
+                     section_label(cur, by_raw[k]) + " raw data overlaps " +
                          section_label(prev, by_raw[k - 1]) + " (" + hex(cur.pointer_to_raw_data) +
                          " < " + hex(prev.raw_end()) + ")",
                      cur.header_offset);
   }
 }
 
-inline void check_certificate_table(image& img, diagnostics_sink& diag) {
+inline void check_certificate_table(image& img, finding_sink& diag) {
   if (!img.has_security_directory_entry()) return;
   const data_directory& d = img.directories[dir_security];
   std::uint64_t off = d.virtual_address.value(), size = d.size.value();
   if (size == 0) {
     if (off != 0)
-      diag.warning("certificate table entry has an offset but no size",
+      diag.warning(code::certificate_table_empty,
+                   "certificate table entry has offset " + hex(off) + " but size 0",
                    img.security_directory_offset());
     return;
   }
   const std::uint64_t file_size = img.file.size();
   if (off + size > file_size) {
-    diag.violation("certificate table extends past end of file (" + hex(off) + " + " + hex(size) +
+    diag.violation(code::certificate_table_past_end,
+                   "certificate table extends past end of file (" + hex(off) + " + " + hex(size) +
                        " > " + hex(file_size) + ")",
                    img.security_directory_offset());
     return;
   }
   if (off < img.end_of_sections())
-    diag.violation("certificate table overlaps the headers or a section (" + hex(off) + " < " +
+    diag.violation(code::certificate_table_overlap,
+                   "certificate table overlaps the headers or a section (" + hex(off) + " < " +
                        hex(img.end_of_sections()) + ")",
                    img.security_directory_offset());
-  if (off % 8 != 0)
-    diag.violation("certificate table is not 8-byte aligned (" + hex(off) + ")",
+  if (off % sizeof(std::uint64_t) != 0)
+    diag.violation(code::certificate_table_unaligned,
+                   "certificate table is not 8-byte aligned (" + hex(off) + ")",
                    img.security_directory_offset());
   if (off + size != file_size)
-    diag.violation("certificate table is not at the end of the file (" +
+    diag.violation(code::certificate_table_not_last,
+                   "certificate table is not at the end of the file (" +
                        hex(file_size - off - size) + " bytes follow it)",
                    off + size);
   img.certificate_table_offset = off;
   img.certificate_table_size = static_cast<std::uint32_t>(size);
 }
 
+// The optional header (PE32 or PE32+) and its data directories, from `opt`
+// (the SizeOfOptionalHeader bytes).
+template <record H>
+result<void> read_optional_header(image& img, cursor& opt, std::string_view what,
+                                  finding_sink& diag) {
+  UKIKIT_TRY_ASSIGN(auto h, opt.read<H>(what));
+  load_optional_header(img, h);
+  const std::uint64_t count_offset =
+      img.optional_header_offset + offsetof(H, number_of_rva_and_sizes);
+  // Data directories: NumberOfRvaAndSizes of them, as far as the optional
+  // header holds them.
+  std::uint32_t ndirs = img.number_of_rva_and_sizes;
+  if (ndirs > max_data_directories) {
+    diag.warning(code::too_many_directories,
+                 "NumberOfRvaAndSizes " + std::to_string(ndirs) + " is more than " +
+                     std::to_string(max_data_directories) + "; the rest are ignored",
+                 count_offset);
+    ndirs = max_data_directories;
+  }
+  if (ndirs > opt.remaining() / sizeof(data_directory)) {
+    diag.violation(code::directories_truncated,
+                   "optional header holds " +
+                       std::to_string(opt.remaining() / sizeof(data_directory)) +
+                       " data directories, NumberOfRvaAndSizes says " + std::to_string(ndirs),
+                   count_offset);
+    ndirs = static_cast<std::uint32_t>(opt.remaining() / sizeof(data_directory));
+    img.number_of_rva_and_sizes = ndirs;
+  }
+  UKIKIT_TRY_ASSIGN(auto dirs, opt.array<data_directory>(ndirs, "data directories"));
+  img.directories.assign(dirs.begin(), dirs.end());
+  return success();
+}
+
 } // namespace detail
 
 // Parse a PE image. Fails only when the headers cannot be read; every other
-// finding is in image::diagnostics (errors in strict mode, warnings in
-// permissive mode).
+// finding is in image::findings (errors in strict mode, warnings otherwise).
 inline result<image> parse(byte_span file, strictness mode = strictness::permissive) {
   image img;
   img.file = file;
-  detail::diagnostics_sink diag(img.diagnostics, mode);
+  detail::finding_sink diag(img.findings, mode);
   cursor c(file);
 
-  if (file.size() < 2 || load<le16>(file).value() != dos_magic)
+  if (file.size() < sizeof(le16) || load<le16>(file).value() != dos_magic)
     return error(errc::malformed, "not a PE file (no MZ signature)", 0);
   UKIKIT_TRY_ASSIGN(auto dos, c.read<dos_header>("DOS header"));
   const std::uint32_t lfanew = dos.e_lfanew.value();
@@ -603,8 +690,8 @@ inline result<image> parse(byte_span file, strictness mode = strictness::permiss
     return error(errc::out_of_range,
                  "e_lfanew " + hex(lfanew) + " is outside the file (size " + hex(file.size()) + ")",
                  offsetof(dos_header, e_lfanew));
-  if (lfanew % 8 != 0)
-    diag.warning("e_lfanew " + hex(lfanew) + " is not 8-byte aligned",
+  if (lfanew % sizeof(std::uint64_t) != 0)
+    diag.warning(code::lfanew_unaligned, "e_lfanew " + hex(lfanew) + " is not 8-byte aligned",
                  offsetof(dos_header, e_lfanew));
   img.pe_offset = lfanew;
 
@@ -619,70 +706,51 @@ inline result<image> parse(byte_span file, strictness mode = strictness::permiss
   img.size_of_optional_header = coff.size_of_optional_header.value();
   img.characteristics = coff.characteristics.value();
   const std::uint32_t nsections = coff.number_of_sections.value();
-  if (nsections == 0)
-    diag.violation("NumberOfSections is 0",
-                   lfanew + pe_signature_size + offsetof(coff_header, number_of_sections));
+  const std::uint64_t nsections_offset =
+      img.coff_header_offset() + offsetof(coff_header, number_of_sections);
+  if (nsections == 0) diag.violation(code::no_sections, "NumberOfSections is 0", nsections_offset);
   if (nsections > max_sections)
     return error(errc::limit_exceeded,
                  "NumberOfSections " + std::to_string(nsections) + " exceeds the limit " +
                      std::to_string(max_sections),
-                 lfanew + pe_signature_size + offsetof(coff_header, number_of_sections));
+                 nsections_offset);
 
   img.optional_header_offset = c.offset();
   UKIKIT_TRY_ASSIGN(cursor opt, c.sub(img.size_of_optional_header, "optional header"));
   UKIKIT_TRY_ASSIGN(std::uint16_t magic, cursor(opt).u16le("optional header magic"));
-  std::size_t fixed_size = 0;
   if (magic == pe32_magic) {
-    UKIKIT_TRY_ASSIGN(auto h, opt.read<optional_header32>("PE32 optional header"));
-    detail::load_optional_header(img, h);
-    fixed_size = sizeof(optional_header32);
+    UKIKIT_TRY(
+        detail::read_optional_header<optional_header32>(img, opt, "PE32 optional header", diag));
   } else if (magic == pe32plus_magic) {
-    UKIKIT_TRY_ASSIGN(auto h, opt.read<optional_header64>("PE32+ optional header"));
-    detail::load_optional_header(img, h);
     img.pe32plus = true;
-    fixed_size = sizeof(optional_header64);
+    UKIKIT_TRY(
+        detail::read_optional_header<optional_header64>(img, opt, "PE32+ optional header", diag));
   } else {
     return error(errc::malformed,
                  "optional header magic " + hex(magic) + " is neither PE32 nor PE32+",
                  img.optional_header_offset);
   }
 
-  // Data directories: NumberOfRvaAndSizes of them, as far as the optional
-  // header holds them.
-  std::uint32_t ndirs = img.number_of_rva_and_sizes;
-  if (ndirs > max_data_directories) {
-    diag.warning("NumberOfRvaAndSizes " + std::to_string(ndirs) + " is more than " +
-                     std::to_string(max_data_directories) + "; the rest are ignored",
-                 img.optional_header_offset + fixed_size - 4);
-    ndirs = max_data_directories;
-  }
-  if (ndirs > opt.remaining() / sizeof(data_directory)) {
-    diag.violation("optional header holds " +
-                       std::to_string(opt.remaining() / sizeof(data_directory)) +
-                       " data directories, NumberOfRvaAndSizes says " + std::to_string(ndirs),
-                   img.optional_header_offset + fixed_size - 4);
-    ndirs = static_cast<std::uint32_t>(opt.remaining() / sizeof(data_directory));
-    img.number_of_rva_and_sizes = ndirs;
-  }
-  UKIKIT_TRY_ASSIGN(auto dirs, opt.array<data_directory>(ndirs, "data directories"));
-  img.directories.assign(dirs.begin(), dirs.end());
-
   if (img.file_alignment == 0 || (img.file_alignment & (img.file_alignment - 1)) != 0)
-    diag.violation("FileAlignment " + hex(img.file_alignment) + " is not a power of two",
+    diag.violation(code::file_alignment,
+                   "FileAlignment " + hex(img.file_alignment) + " is not a power of two",
                    img.optional_header_offset + opt_file_alignment_offset);
   if (img.section_alignment == 0 || (img.section_alignment & (img.section_alignment - 1)) != 0)
-    diag.violation("SectionAlignment " + hex(img.section_alignment) + " is not a power of two",
+    diag.violation(code::section_alignment,
+                   "SectionAlignment " + hex(img.section_alignment) + " is not a power of two",
                    img.optional_header_offset + opt_section_alignment_offset);
 
   // The section table follows the optional header.
   img.section_table_offset = c.offset();
   UKIKIT_TRY_ASSIGN(auto table, c.array<section_header>(nsections, "section table"));
   if (c.offset() > img.size_of_headers)
-    diag.violation("section table ends past SizeOfHeaders (" + hex(c.offset()) + " > " +
+    diag.violation(code::section_table_past_headers,
+                   "section table ends past SizeOfHeaders (" + hex(c.offset()) + " > " +
                        hex(img.size_of_headers) + ")",
                    img.section_table_offset);
   if (img.size_of_headers > file.size())
-    diag.violation("SizeOfHeaders " + hex(img.size_of_headers) + " is past end of file (" +
+    diag.violation(code::headers_past_end,
+                   "SizeOfHeaders " + hex(img.size_of_headers) + " is past end of file (" +
                        hex(file.size()) + ")",
                    img.optional_header_offset + opt_size_of_headers_offset);
   img.sections.reserve(nsections);
@@ -704,10 +772,10 @@ inline result<image> parse(byte_span file, strictness mode = strictness::permiss
   detail::check_certificate_table(img, diag);
 
   if (img.pointer_to_symbol_table != 0)
-    diag.warning("COFF symbol table present (" + std::to_string(img.number_of_symbols) +
+    diag.warning(code::symbol_table,
+                 "COFF symbol table present (" + std::to_string(img.number_of_symbols) +
                      " symbols at " + hex(img.pointer_to_symbol_table) + "; deprecated for images)",
-                 img.pe_offset + pe_signature_size +
-                     offsetof(coff_header, pointer_to_symbol_table));
+                 img.coff_header_offset() + offsetof(coff_header, pointer_to_symbol_table));
   return img;
 }
 

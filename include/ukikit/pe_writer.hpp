@@ -271,7 +271,7 @@ public:
       return error(errc::limit_exceeded, "SizeOfImage would pass 4 GiB");
 
     // COFF header and optional header fields.
-    const std::uint64_t coff = img.pe_offset + 4;
+    const std::uint64_t coff = img.coff_header_offset();
     put16(out.headers, coff + offsetof(coff_header, number_of_sections),
           static_cast<std::uint16_t>(sections_.size()));
     put32(out.headers, coff + offsetof(coff_header, pointer_to_symbol_table), 0);

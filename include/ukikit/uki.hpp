@@ -33,6 +33,15 @@
 
 namespace ukikit::uki {
 
+// Finding codes of the UKI checks (README, "Finding codes"), one per rule.
+namespace code {
+inline constexpr std::string_view duplicate_section = "uki.duplicate-section";
+inline constexpr std::string_view not_efi_application = "uki.not-efi-application";
+inline constexpr std::string_view no_osrel = "uki.no-osrel";
+inline constexpr std::string_view too_many_profiles = "uki.too-many-profiles";
+inline constexpr std::string_view empty_section = "uki.empty-section";
+} // namespace code
+
 // ---- section roles -------------------------------------------------------------
 
 // The UKI sections in systemd's enum order, which is the PCR 11 measurement
@@ -240,35 +249,42 @@ public:
 
   // What a reader should know about the image as a UKI: what makes bootctl
   // and kernel-install say "not a UKI", profiles the stub cannot select,
-  // duplicates, UKI sections with no data.
+  // duplicates, UKI sections with no data. All warnings.
   std::vector<finding> findings() const {
     std::vector<finding> out;
+    auto add = [&out](std::string_view c, std::string message, std::uint64_t offset) {
+      out.emplace_back(severity::warning, c, std::move(message), offset);
+    };
     const pe::image& img = *img_;
     if (is_uki() || is_addon()) {
       if (img.subsystem != pe::subsystem_efi_application)
-        out.push_back({"Subsystem is " + std::to_string(img.subsystem) +
-                           ", not 10 (EFI application) as UAPI.5 asks",
-                       img.optional_header_offset + offsetof(pe::optional_header64, subsystem)});
+        add(code::not_efi_application,
+            "Subsystem is " + std::to_string(img.subsystem) + ", not " +
+                std::to_string(pe::subsystem_efi_application) + " (EFI application) as UAPI.5 asks",
+            img.optional_header_offset + pe::opt_subsystem_offset);
       if (is_uki() && !has(section_kind::osrel))
-        out.push_back({"no .osrel section: bootctl and kernel-install do not treat the image as a "
-                       "UKI without one",
-                       error::no_offset});
+        add(code::no_osrel,
+            "no .osrel section: bootctl and kernel-install do not treat the image as a UKI "
+            "without one",
+            error::no_offset);
     }
     if (profile_starts_.size() > max_profiles)
-      out.push_back({std::to_string(profile_starts_.size()) +
-                         " profiles; systemd-stub can select only @0 to @" +
-                         std::to_string(max_profiles - 1),
-                     entries_[profile_starts_[max_profiles]].section->header_offset});
+      add(code::too_many_profiles,
+          std::to_string(profile_starts_.size()) +
+              " profiles; systemd-stub can select only @0 to @" + std::to_string(max_profiles - 1),
+          entries_[profile_starts_[max_profiles]].section->header_offset);
     for (const duplicate& d : duplicates())
-      out.push_back({"duplicate " + std::string(name(d.kind)) + " in " + range_name(d.used) +
-                         " (section table index " + std::to_string(d.ignored.index) +
-                         "); systemd-stub uses the first, at index " + std::to_string(d.used.index),
-                     d.ignored.section->header_offset});
+      add(code::duplicate_section,
+          "duplicate " + std::string(name(d.kind)) + " in " + range_name(d.used) +
+              " (section table index " + std::to_string(d.ignored.index) +
+              "); systemd-stub uses the first, at index " + std::to_string(d.used.index),
+          d.ignored.section->header_offset);
     for (const section_entry& e : entries_)
       if (e.kind && e.kind != section_kind::profile && e.section->data().empty())
-        out.push_back({std::string(name(*e.kind)) + " (section table index " +
-                           std::to_string(e.index) + ") has no data",
-                       e.section->header_offset});
+        add(code::empty_section,
+            std::string(name(*e.kind)) + " (section table index " + std::to_string(e.index) +
+                ") has no data",
+            e.section->header_offset);
     return out;
   }
 
@@ -357,17 +373,13 @@ inline std::optional<stub_identity> identify_stub(const pe::image& img, bool sdm
 
 // ---- the verify gate's section checks ------------------------------------------
 
-namespace code {
-inline constexpr std::string_view duplicate_section = "uki.duplicate-section";
-} // namespace code
-
 // The same section kind twice in one profile range (base or a profile):
 // which one a stub uses depends on its release (257 and later take the
 // first; older stubs' locate_sections overwrote, so the last one won), and
 // a signer reviewing one may ship the other. `level` is the gate's choice:
 // error with ukiverify --strict-sections, warning otherwise.
-inline std::vector<::ukikit::finding> duplicate_section_findings(const view& v, severity level) {
-  std::vector<::ukikit::finding> out;
+inline std::vector<finding> duplicate_section_findings(const view& v, severity level) {
+  std::vector<finding> out;
   for (const duplicate& d : v.duplicates())
     out.push_back({level, code::duplicate_section,
                    "duplicate " + std::string(name(d.kind)) + " in " + view::range_name(d.used) +

@@ -237,9 +237,19 @@ inline verify_report verify(const pe::image& img, const signature_database& trus
                             const verify_options& opt = {}) {
   verify_report rep;
   const severity gate = opt.strict ? severity::error : severity::warning;
-  for (const auto& d : img.diagnostics)
-    if (d.severity == pe::diagnostic::level::error)
-      rep.findings.push_back({severity::error, code::pe_invalid, d.message, d.offset});
+  // The PE rules the image breaks (errors when parsed strictly), each with its
+  // own code; pe.invalid when the PE findings log dropped the errors.
+  bool pe_error_kept = false;
+  for (const auto& f : img.findings.kept())
+    if (f.is_error()) {
+      rep.findings.push_back(f);
+      pe_error_kept = true;
+    }
+  if (img.findings.has_errors() && !pe_error_kept)
+    rep.findings.push_back({severity::error, code::pe_invalid,
+                            "PE header rules are broken (" +
+                                std::to_string(img.findings.dropped()) +
+                                " findings past the log's limit)"});
   auto ranges = compute_ranges(img);
   if (!ranges) {
     rep.findings.push_back({severity::error, code::digest_unavailable, ranges.error().context(),

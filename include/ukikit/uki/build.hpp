@@ -207,9 +207,8 @@ inline result<std::string> public_key_pem(EVP_PKEY* key) {
 inline result<built_uki> build(const build_input& in) {
   built_uki out;
   UKIKIT_TRY_ASSIGN(pe::image stub, pe::parse(in.stub, pe::strictness::permissive));
-  for (const auto& d : stub.diagnostics)
-    if (d.severity == pe::diagnostic::level::error)
-      return error(errc::malformed, "stub: " + d.text());
+  for (const auto& f : stub.findings.kept())
+    if (f.is_error()) return error(errc::malformed, "stub: " + f.text());
   UKIKIT_TRY_ASSIGN(pe::editor ed, pe::editor::open(stub));
   const auto identity = identify_stub(stub);
   measure::options pcr_options = in.pcr_options;

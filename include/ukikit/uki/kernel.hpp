@@ -20,6 +20,7 @@
 
 #include "../bytes.hpp"
 #include "../compress.hpp"
+#include "../diagnostics.hpp"
 #include "../result.hpp"
 #include "text.hpp"
 
@@ -33,6 +34,27 @@
 #include <vector>
 
 namespace ukikit::uki {
+
+// Finding codes of the kernel facts (README, "Finding codes"), one per rule.
+// Every one is a warning: the headers were read, a fact is missing or odd.
+namespace code {
+inline constexpr std::string_view kernel_version_invalid = "uki.kernel-version-invalid";
+inline constexpr std::string_view kernel_versions_disagree = "uki.kernel-versions-disagree";
+inline constexpr std::string_view kernel_payload_corrupt = "uki.kernel-payload-corrupt";
+inline constexpr std::string_view kernel_no_banner = "uki.kernel-no-banner";
+inline constexpr std::string_view kernel_zboot_type_unknown = "uki.kernel-zboot-type-unknown";
+inline constexpr std::string_view kernel_zboot_type_mismatch = "uki.kernel-zboot-type-mismatch";
+inline constexpr std::string_view kernel_compression_unsupported =
+    "uki.kernel-compression-unsupported";
+inline constexpr std::string_view kernel_no_version_string = "uki.kernel-no-version-string";
+inline constexpr std::string_view kernel_version_past_end = "uki.kernel-version-past-end";
+inline constexpr std::string_view kernel_version_outside_setup = "uki.kernel-version-outside-setup";
+inline constexpr std::string_view kernel_version_unterminated = "uki.kernel-version-unterminated";
+inline constexpr std::string_view kernel_boot_flag = "uki.kernel-boot-flag";
+inline constexpr std::string_view kernel_no_payload_fields = "uki.kernel-no-payload-fields";
+inline constexpr std::string_view kernel_payload_past_end = "uki.kernel-payload-past-end";
+inline constexpr std::string_view kernel_image_size = "uki.kernel-image-size";
+} // namespace code
 
 // Decompressed output accepted from a kernel payload: an arm64 Image is
 // 30-70 MiB, so 256 MiB leaves room and still stops a bomb.
@@ -188,7 +210,11 @@ struct kernel_info {
   std::optional<arm64_facts> arm64;
   std::optional<zboot_facts> zboot;
   std::uint64_t decompressed = 0; // payload bytes decoded while looking for the banner
-  std::vector<finding> findings;
+  std::vector<finding> findings;  // warnings, each with its code
+
+  void note(std::string_view c, std::string message, std::uint64_t offset) {
+    findings.emplace_back(severity::warning, c, std::move(message), offset);
+  }
 
   std::string_view version() const noexcept {
     return versions.empty() ? std::string_view() : std::string_view(versions.front().version);
@@ -297,11 +323,12 @@ inline void add_version(kernel_info& info, version_source source, std::string ve
                         std::uint64_t offset, std::string how) {
   std::string release = first_word(version);
   if (auto u = parse_uname(release, strictness::strict, offset); !u)
-    info.findings.push_back({"kernel version " + u.error().context(), offset});
+    info.note(code::kernel_version_invalid, "kernel version " + u.error().context(), offset);
   if (!info.versions.empty() && info.versions.front().uname != release)
-    info.findings.push_back({"version strings disagree: " + info.versions.front().uname + " (" +
-                                 info.versions.front().how + ") and " + release + " (" + how + ")",
-                             offset});
+    info.note(code::kernel_versions_disagree,
+              "version strings disagree: " + info.versions.front().uname + " (" +
+                  info.versions.front().how + ") and " + release + " (" + how + ")",
+              offset);
   info.versions.push_back({source, std::move(version), std::move(release), offset, std::move(how)});
 }
 
@@ -335,9 +362,10 @@ inline void scan_payload(kernel_info& info, compress::format fmt, byte_span payl
     scanner.finish();
     if (!decoded) {
       const error e = decoded.error().rebased(payload_offset);
-      info.findings.push_back({"decompressing the " + std::string(compress::name(fmt)) +
-                                   " payload failed: " + e.context(),
-                               e.has_offset() ? e.offset() : payload_offset});
+      info.note(code::kernel_payload_corrupt,
+                "decompressing the " + std::string(compress::name(fmt)) +
+                    " payload failed: " + e.context(),
+                e.has_offset() ? e.offset() : payload_offset);
     }
   }
   if (const auto& banner = scanner.found()) {
@@ -346,10 +374,10 @@ inline void scan_payload(kernel_info& info, compress::format fmt, byte_span payl
                     std::string(compress::name(fmt)) + " payload (" + hex(payload.size()) +
                     " bytes at " + hex(payload_offset) + ")");
   } else if (decoded) {
-    info.findings.push_back({"no \"Linux version\" banner in the decompressed " +
-                                 std::string(compress::name(fmt)) + " payload (" + hex(produced) +
-                                 " bytes)",
-                             payload_offset});
+    info.note(code::kernel_no_banner,
+              "no \"Linux version\" banner in the decompressed " +
+                  std::string(compress::name(fmt)) + " payload (" + hex(produced) + " bytes)",
+              payload_offset);
   }
 }
 
@@ -358,7 +386,7 @@ inline bool has_pe_header(byte_span k) noexcept {
   auto dos = load<pe::dos_header>(k);
   if (dos.e_magic.value() != pe::dos_magic) return false;
   std::uint64_t at = dos.e_lfanew.value();
-  return at + 4 <= k.size() &&
+  return at + pe::pe_signature_size <= k.size() &&
          load<le32>(k.subspan(static_cast<std::size_t>(at))).value() == pe::pe_signature;
 }
 
@@ -390,26 +418,27 @@ inline result<kernel_info> zboot_facts_of(byte_span k, const kernel_options& opt
                     subview(k, z.payload_offset, z.payload_size, "zboot payload"));
   const compress::format seen = compress::detect(payload);
   if (z.compression == compress::format::none) {
-    info.findings.push_back({"zboot compression type '" + z.compression_type +
-                                 "' is unknown; using the payload's magic (" +
-                                 std::string(compress::name(seen)) + ")",
-                             offsetof(zboot_header, compression_type)});
+    info.note(code::kernel_zboot_type_unknown,
+              "zboot compression type '" + z.compression_type +
+                  "' is unknown; using the payload's magic (" + std::string(compress::name(seen)) +
+                  ")",
+              offsetof(zboot_header, compression_type));
     z.compression = seen;
   } else if (seen != z.compression && z.compression != compress::format::lzma) {
     // lzma-alone has no reliable magic; the others do.
-    info.findings.push_back({"zboot header says " + z.compression_type +
-                                 " but the payload starts like " +
-                                 std::string(compress::name(seen)),
-                             z.payload_offset});
+    info.note(code::kernel_zboot_type_mismatch,
+              "zboot header says " + z.compression_type + " but the payload starts like " +
+                  std::string(compress::name(seen)),
+              z.payload_offset);
   }
   info.zboot = z;
   if (compress::supported(z.compression)) {
     scan_payload(info, z.compression, payload, z.payload_offset, options.max_decompressed);
   } else {
-    info.findings.push_back(
-        {"cannot look for the version: " + std::string(compress::name(z.compression)) +
-             " payloads are not supported (ukikit decodes zstd, xz, lzma, gzip)",
-         z.payload_offset});
+    info.note(code::kernel_compression_unsupported,
+              "cannot look for the version: " + std::string(compress::name(z.compression)) +
+                  " payloads are not supported (ukikit decodes zstd, xz, lzma, gzip)",
+              z.payload_offset);
   }
   return info;
 }
@@ -417,28 +446,29 @@ inline result<kernel_info> zboot_facts_of(byte_span k, const kernel_options& opt
 // The string kernel_version points to, within the file.
 inline void x86_header_version(kernel_info& info, byte_span k, const x86_facts& x) {
   if (x.kernel_version == 0) {
-    info.findings.push_back({"x86 setup header has no kernel_version string",
-                             x86_setup_header_offset + offsetof(x86_setup_header, kernel_version)});
+    info.note(code::kernel_no_version_string, "x86 setup header has no kernel_version string",
+              x86_setup_header_offset + offsetof(x86_setup_header, kernel_version));
     return;
   }
   const std::uint64_t at = x86_kernel_version_base + x.kernel_version;
   const std::uint64_t setup_end = (std::uint64_t{x.setup_sects} + 1) * x86_sector_size;
   if (at >= k.size()) {
-    info.findings.push_back({"x86 kernel_version " + hex(x.kernel_version) +
-                                 " + 0x200 points past end of file (" + hex(at) +
-                                 " >= " + hex(k.size()) + ")",
-                             x86_setup_header_offset + offsetof(x86_setup_header, kernel_version)});
+    info.note(code::kernel_version_past_end,
+              "x86 kernel_version " + hex(x.kernel_version) + " + 0x200 points past end of file (" +
+                  hex(at) + " >= " + hex(k.size()) + ")",
+              x86_setup_header_offset + offsetof(x86_setup_header, kernel_version));
     return;
   }
   if (at >= setup_end)
-    info.findings.push_back({"x86 kernel_version string at " + hex(at) +
-                                 " lies outside the setup code (ends at " + hex(setup_end) + ")",
-                             at});
+    info.note(code::kernel_version_outside_setup,
+              "x86 kernel_version string at " + hex(at) + " lies outside the setup code (ends at " +
+                  hex(setup_end) + ")",
+              at);
   cursor c(k, 0);
   (void)c.seek(at);
   auto s = c.cstring(max_kernel_version_length, "x86 kernel version string");
   if (!s) {
-    info.findings.push_back({s.error().context(), at});
+    info.note(code::kernel_version_unterminated, s.error().context(), at);
     return;
   }
   add_version(info, version_source::x86_boot_header, std::string(*s), at,
@@ -457,8 +487,9 @@ inline result<kernel_info> x86_facts_of(byte_span k, const kernel_options& optio
   x.setup_sects = h.setup_sects ? h.setup_sects : x86_default_setup_sects;
   x.kernel_version = h.kernel_version.value();
   if (h.boot_flag.value() != x86_boot_flag)
-    info.findings.push_back({"x86 boot_flag is " + hex(h.boot_flag.value()) + ", not 0xaa55",
-                             x86_setup_header_offset + offsetof(x86_setup_header, boot_flag)});
+    info.note(code::kernel_boot_flag,
+              "x86 boot_flag is " + hex(h.boot_flag.value()) + ", not 0xaa55",
+              x86_setup_header_offset + offsetof(x86_setup_header, boot_flag));
   if (x.protocol >= x86_protocol_cmdline_size) x.cmdline_size = h.cmdline_size.value();
   if (x.protocol >= x86_protocol_payload) {
     // The payload offset counts from the protected-mode code after the setup sectors.
@@ -473,17 +504,17 @@ inline result<kernel_info> x86_facts_of(byte_span k, const kernel_options& optio
   if (options.x86_payload) {
     auto payload = subview(k, x.payload_file_offset, x.payload_length, "x86 payload");
     if (x.protocol < x86_protocol_payload)
-      info.findings.push_back({"boot protocol " + hex(x.protocol) + " has no payload fields",
-                               x86_setup_header_offset + offsetof(x86_setup_header, version)});
+      info.note(code::kernel_no_payload_fields,
+                "boot protocol " + hex(x.protocol) + " has no payload fields",
+                x86_setup_header_offset + offsetof(x86_setup_header, version));
     else if (!payload)
-      info.findings.push_back(
-          {payload.error().context(),
-           x86_setup_header_offset + offsetof(x86_setup_header, payload_offset)});
+      info.note(code::kernel_payload_past_end, payload.error().context(),
+                x86_setup_header_offset + offsetof(x86_setup_header, payload_offset));
     else if (!compress::supported(x.payload_compression))
-      info.findings.push_back({"x86 payload compression " +
-                                   std::string(compress::name(x.payload_compression)) +
-                                   " is not supported",
-                               x.payload_file_offset});
+      info.note(code::kernel_compression_unsupported,
+                "x86 payload compression " + std::string(compress::name(x.payload_compression)) +
+                    " is not supported",
+                x.payload_file_offset);
     else
       scan_payload(info, x.payload_compression, *payload, x.payload_file_offset,
                    options.max_decompressed);
@@ -504,15 +535,16 @@ inline result<kernel_info> arm64_facts_of(byte_span k) {
   static constexpr std::uint32_t page_sizes[] = {0, 4096, 16384, 65536};
   a.page_size = page_sizes[(a.flags >> arm64_page_size_shift) & 0x3];
   if (a.image_size != 0 && a.image_size < k.size())
-    info.findings.push_back({"arm64 image_size " + hex(a.image_size) +
-                                 " is smaller than the file (" + hex(k.size()) + ")",
-                             offsetof(arm64_image_header, image_size)});
+    info.note(code::kernel_image_size,
+              "arm64 image_size " + hex(a.image_size) + " is smaller than the file (" +
+                  hex(k.size()) + ")",
+              offsetof(arm64_image_header, image_size));
   info.arm64 = a;
   if (auto banner = find_banner(k)) {
     add_version(info, version_source::image_banner, banner->first, banner->second,
                 "\"Linux version\" at " + hex(banner->second) + " of the image");
   } else {
-    info.findings.push_back({"no \"Linux version\" banner in the arm64 image", 0});
+    info.note(code::kernel_no_banner, "no \"Linux version\" banner in the arm64 image", 0);
   }
   return info;
 }

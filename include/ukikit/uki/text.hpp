@@ -4,7 +4,8 @@
 //
 // Every parser takes the section text (trailing NULs allowed, and reported),
 // a strictness and the absolute offset of the text's first byte, and returns
-// the parsed value or an error whose offset points at the offending byte.
+// the parsed value, with its findings (ukikit::finding, one code per rule,
+// see uki::code), or an error whose offset points at the offending byte.
 // The rules come from the specifications, and each is one of three kinds:
 // - the text cannot be read as intended (an os-release value with an
 //   unquoted `$`, an SBAT row with four fields): always an error;
@@ -13,7 +14,8 @@
 //   when permissive;
 // - the specification says "should", or it is a fact worth knowing (a key
 //   assigned twice, a control character the stub turns into a space): a
-//   finding in both modes.
+//   finding (a note) in both modes.
+// No kernel parses these texts: strictness::kernel behaves as permissive.
 //
 // Sources: os-release(5); systemd-stub's mangle_stub_cmdline and the kernel's
 // next_arg (lib/cmdline.c) for the command line; shim's SBAT.md and its
@@ -22,6 +24,7 @@
 #pragma once
 
 #include "../bytes.hpp"
+#include "../diagnostics.hpp"
 #include "../pe.hpp"
 #include "../result.hpp"
 
@@ -37,23 +40,50 @@
 
 namespace ukikit::uki {
 
-using strictness = pe::strictness;
+// strict: a broken "must" is an error; permissive: a finding. No kernel
+// reads these texts, so strictness::kernel behaves as permissive.
+using strictness = ukikit::strictness;
 
-// Something a parser tolerated or wants the reader to know, with the
-// absolute offset of the byte it is about.
-struct finding {
-  std::string message;
-  std::uint64_t offset = error::no_offset;
-
-  std::string text() const {
-    if (offset == error::no_offset) return message;
-    return message + " at offset " + hex(offset);
-  }
-};
-
-// At most this many findings per parse; the rest are counted in one last
-// finding, so that a hostile section cannot make a report of gigabytes.
-inline constexpr std::size_t max_findings = 64;
+// Finding codes of the text sections (README, "Finding codes"), one per rule.
+// The os-release rules hold for .osrel and for .profile, which has its syntax.
+namespace code {
+inline constexpr std::string_view osrel_crlf = "uki.osrel-crlf";
+inline constexpr std::string_view osrel_leading_whitespace = "uki.osrel-leading-whitespace";
+inline constexpr std::string_view osrel_duplicate_key = "uki.osrel-duplicate-key";
+inline constexpr std::string_view osrel_concatenation = "uki.osrel-concatenation";
+inline constexpr std::string_view osrel_stray_backslash = "uki.osrel-stray-backslash";
+inline constexpr std::string_view osrel_unquoted_escape = "uki.osrel-unquoted-escape";
+inline constexpr std::string_view osrel_unquoted_special = "uki.osrel-unquoted-special";
+inline constexpr std::string_view osrel_trailing_whitespace = "uki.osrel-trailing-whitespace";
+inline constexpr std::string_view osrel_trailing_comment = "uki.osrel-trailing-comment";
+inline constexpr std::string_view osrel_control_character = "uki.osrel-control-character";
+inline constexpr std::string_view osrel_invalid_utf8 = "uki.osrel-invalid-utf8";
+inline constexpr std::string_view profile_id_empty = "uki.profile-id-empty";
+inline constexpr std::string_view profile_id_not_ascii = "uki.profile-id-not-ascii";
+inline constexpr std::string_view profile_unknown_field = "uki.profile-unknown-field";
+inline constexpr std::string_view cmdline_after_nul = "uki.cmdline-after-nul";
+inline constexpr std::string_view cmdline_leading_whitespace = "uki.cmdline-leading-whitespace";
+inline constexpr std::string_view cmdline_control_character = "uki.cmdline-control-character";
+inline constexpr std::string_view cmdline_trailing_whitespace = "uki.cmdline-trailing-whitespace";
+inline constexpr std::string_view cmdline_invalid_utf8 = "uki.cmdline-invalid-utf8";
+inline constexpr std::string_view cmdline_nbsp = "uki.cmdline-nbsp";
+inline constexpr std::string_view cmdline_too_long = "uki.cmdline-too-long";
+inline constexpr std::string_view cmdline_unbalanced_quote = "uki.cmdline-unbalanced-quote";
+inline constexpr std::string_view uname_not_ascii = "uki.uname-not-ascii";
+inline constexpr std::string_view uname_not_a_release = "uki.uname-not-a-release";
+inline constexpr std::string_view sbat_extra_fields = "uki.sbat-extra-fields";
+inline constexpr std::string_view sbat_not_ascii = "uki.sbat-not-ascii";
+inline constexpr std::string_view sbat_blank_line = "uki.sbat-blank-line";
+inline constexpr std::string_view sbat_cr = "uki.sbat-cr";
+inline constexpr std::string_view sbat_bom = "uki.sbat-bom";
+inline constexpr std::string_view sbat_duplicate_component = "uki.sbat-duplicate-component";
+// The text cannot be read at all: the parser's error, as a report states it.
+inline constexpr std::string_view osrel_invalid = "uki.osrel-invalid";
+inline constexpr std::string_view profile_invalid = "uki.profile-invalid";
+inline constexpr std::string_view cmdline_invalid = "uki.cmdline-invalid";
+inline constexpr std::string_view uname_invalid = "uki.uname-invalid";
+inline constexpr std::string_view sbat_invalid = "uki.sbat-invalid";
+} // namespace code
 
 // The kernel's __NEW_UTS_LEN: `uname -r` is at most 64 bytes.
 inline constexpr std::size_t max_uname_length = 64;
@@ -69,27 +99,26 @@ inline constexpr std::array<std::string_view, 6> sbat_columns{
 namespace detail {
 
 // Collects findings and turns "must" violations into errors when strict.
+// Messages start with what the text is (".cmdline: …").
 class reporter {
 public:
-  reporter(std::string_view what, std::vector<finding>& out, strictness mode, std::uint64_t base)
+  reporter(std::string_view what, finding_log& out, strictness mode, std::uint64_t base)
       : what_(what), out_(out), mode_(mode), base_(base) {}
 
   std::uint64_t at(std::size_t pos) const noexcept { return base_ + pos; }
 
-  // The specification says "must" and the meaning is still clear.
-  result<void> violation(std::string message, std::size_t pos) {
+  // The specification says "must" and the meaning is still clear: an error
+  // when strict, else a warning.
+  result<void> violation(std::string_view c, std::string message, std::size_t pos) {
     if (mode_ == strictness::strict) return fail(errc::malformed, std::move(message), pos);
-    note(std::move(message) + " (tolerated)", pos);
+    out_.add(severity::warning, c, std::string(what_) + ": " + std::move(message) + " (tolerated)",
+             at(pos));
     return success();
   }
 
   // "should", or a fact worth reporting.
-  void note(std::string message, std::size_t pos) {
-    if (out_.size() < max_findings) {
-      out_.push_back({std::string(what_) + ": " + std::move(message), at(pos)});
-    } else if (out_.size() == max_findings) {
-      out_.push_back({std::string(what_) + ": more findings not shown", at(pos)});
-    }
+  void note(std::string_view c, std::string message, std::size_t pos) {
+    out_.add(severity::note, c, std::string(what_) + ": " + std::move(message), at(pos));
   }
 
   error fail(errc code, std::string message, std::size_t pos) const {
@@ -98,7 +127,7 @@ public:
 
 private:
   std::string_view what_;
-  std::vector<finding>& out_;
+  finding_log& out_;
   strictness mode_;
   std::uint64_t base_;
 };
@@ -169,7 +198,7 @@ struct os_release_entry {
 struct os_release {
   std::vector<os_release_entry> entries; // in file order; a key assigned twice appears twice
   std::size_t trailing_nuls = 0;
-  std::vector<finding> findings;
+  finding_log findings;
 
   // The value after sourcing the file: the last assignment of `key`.
   std::optional<std::string_view> get(std::string_view key) const noexcept {
@@ -207,13 +236,15 @@ private:
 
   result<void> parse_line(std::size_t pos, std::size_t end) {
     if (end > pos && text_[end - 1] == '\r') {
-      UKIKIT_TRY(rep_.violation(where() + " ends with CR (DOS line ending); CR ignored", end - 1));
+      UKIKIT_TRY(rep_.violation(code::osrel_crlf,
+                                where() + " ends with CR (DOS line ending); CR ignored", end - 1));
       --end;
     }
     std::size_t p = pos;
     while (p < end && is_blank(text_[p])) ++p;
     if (p == end || text_[p] == '#') return success(); // blank line or comment
-    if (p > pos) rep_.note(where() + ": whitespace before the key", pos);
+    if (p > pos)
+      rep_.note(code::osrel_leading_whitespace, where() + ": whitespace before the key", pos);
     UKIKIT_TRY_ASSIGN(std::size_t eq, parse_key(p, end));
     os_release_entry e;
     e.key = std::string(text_.substr(p, eq - p));
@@ -224,7 +255,8 @@ private:
     check_value(e.value, eq + 1);
     for (const auto& prev : entries_)
       if (prev.key == e.key) {
-        rep_.note(where() + ": " + e.key + " assigned again (first on " + line_label(prev.line) +
+        rep_.note(code::osrel_duplicate_key,
+                  where() + ": " + e.key + " assigned again (first on " + line_label(prev.line) +
                       "); the last assignment wins",
                   p);
         break;
@@ -259,7 +291,8 @@ private:
     while (p < end && !is_blank(text_[p])) {
       if (segments++ > 0 && !concatenation_reported) {
         UKIKIT_TRY(
-            rep_.violation(where() + ": concatenated strings are not supported by os-release", p));
+            rep_.violation(code::osrel_concatenation,
+                           where() + ": concatenated strings are not supported by os-release", p));
         concatenation_reported = true;
       }
       if (text_[p] == '"') {
@@ -291,7 +324,8 @@ private:
         out += next;
         ++p;
       } else {
-        UKIKIT_TRY(rep_.violation(where() + ": backslash before " + show(next) +
+        UKIKIT_TRY(rep_.violation(code::osrel_stray_backslash,
+                                  where() + ": backslash before " + show(next) +
                                       " must itself be escaped; kept as a backslash, as sh does",
                                   p));
         out += '\\';
@@ -324,13 +358,15 @@ private:
           if (end < text_.size()) return continuation(p);
           return rep_.fail(errc::malformed, where() + ": backslash at end of file", p);
         }
-        UKIKIT_TRY(
-            rep_.violation(where() + ": backslash escape outside quotes; quote the value", p));
+        UKIKIT_TRY(rep_.violation(code::osrel_unquoted_escape,
+                                  where() + ": backslash escape outside quotes; quote the value",
+                                  p));
         out += text_[++p];
         continue;
       }
       if (!unquoted_safe(c) && !reported) {
-        UKIKIT_TRY(rep_.violation(where() + ": value with " + show(c) + " must be quoted", p));
+        UKIKIT_TRY(rep_.violation(code::osrel_unquoted_special,
+                                  where() + ": value with " + show(c) + " must be quoted", p));
         reported = true;
       }
       out += c;
@@ -342,11 +378,11 @@ private:
     std::size_t q = p;
     while (q < end && is_blank(text_[q])) ++q;
     if (q == end) {
-      if (q > p) rep_.note(where() + ": trailing whitespace", p);
+      if (q > p) rep_.note(code::osrel_trailing_whitespace, where() + ": trailing whitespace", p);
       return success();
     }
     if (text_[q] == '#') {
-      rep_.note(where() + ": comment after the value", q);
+      rep_.note(code::osrel_trailing_comment, where() + ": comment after the value", q);
       return success();
     }
     return rep_.fail(errc::malformed,
@@ -358,10 +394,12 @@ private:
   void check_value(const std::string& value, std::size_t pos) {
     for (char c : value)
       if (is_control(c)) {
-        rep_.note(where() + ": value has the non-printable character " + show(c), pos);
+        rep_.note(code::osrel_control_character,
+                  where() + ": value has the non-printable character " + show(c), pos);
         break;
       }
-    if (invalid_utf8(value)) rep_.note(where() + ": value is not valid UTF-8", pos);
+    if (invalid_utf8(value))
+      rep_.note(code::osrel_invalid_utf8, where() + ": value is not valid UTF-8", pos);
   }
 
   // os-release(5) asks for quotes around "spaces, semicolons or other
@@ -441,10 +479,11 @@ inline result<profile_metadata> parse_profile(std::string_view text,
   for (const auto& e : fields.entries) {
     const std::size_t pos = static_cast<std::size_t>(e.offset - base);
     if (e.key == "ID") {
-      if (e.value.empty()) UKIKIT_TRY(rep.violation("ID is empty", pos));
+      if (e.value.empty()) UKIKIT_TRY(rep.violation(code::profile_id_empty, "ID is empty", pos));
       for (char c : e.value) {
         if (!detail::is_ascii(c) || detail::is_control(c) || c == ' ') {
           UKIKIT_TRY(rep.violation(
+              code::profile_id_not_ascii,
               "ID has " + detail::show(c) + "; UAPI.5 wants a brief 7-bit ASCII identifier", pos));
           break;
         }
@@ -453,7 +492,8 @@ inline result<profile_metadata> parse_profile(std::string_view text,
     } else if (e.key == "TITLE") {
       out.title = e.value;
     } else {
-      rep.note(e.key + " is not a .profile field (UAPI.5 defines ID= and TITLE=)", pos);
+      rep.note(code::profile_unknown_field,
+               e.key + " is not a .profile field (UAPI.5 defines ID= and TITLE=)", pos);
     }
   }
   out.fields = std::move(fields);
@@ -477,7 +517,7 @@ struct cmdline {
   std::vector<cmdline_word> words;
   // Index of the first word after "--": the kernel passes those to init.
   std::optional<std::size_t> init_args;
-  std::vector<finding> findings;
+  finding_log findings;
 };
 
 namespace detail {
@@ -553,23 +593,28 @@ inline kernel_arg next_arg(std::string_view s, std::size_t start) {
 }
 
 inline void cmdline_findings(const cmdline& c, std::size_t lead, reporter& rep) {
-  if (lead > 0) rep.note("leading whitespace is dropped by systemd-stub", 0);
+  if (lead > 0)
+    rep.note(code::cmdline_leading_whitespace, "leading whitespace is dropped by systemd-stub", 0);
   std::string_view body = c.raw;
   if (c.trailing_newline) body.remove_suffix(1);
   for (std::size_t i = lead; i < body.size(); ++i) {
     if (body[i] != ' ' && stub_whitespace(body[i])) {
-      rep.note("control character " + show(body[i]) + " becomes a space in systemd-stub", i);
+      rep.note(code::cmdline_control_character,
+               "control character " + show(body[i]) + " becomes a space in systemd-stub", i);
       break;
     }
   }
   if (!body.empty() && stub_whitespace(body.back()))
-    rep.note("trailing whitespace is dropped by systemd-stub", body.size() - 1);
-  if (auto bad = invalid_utf8(c.raw)) rep.note("not valid UTF-8", *bad);
+    rep.note(code::cmdline_trailing_whitespace, "trailing whitespace is dropped by systemd-stub",
+             body.size() - 1);
+  if (auto bad = invalid_utf8(c.raw)) rep.note(code::cmdline_invalid_utf8, "not valid UTF-8", *bad);
   if (auto nbsp = c.text.find('\xa0'); nbsp != std::string::npos)
-    rep.note("byte 0xa0 (U+00A0, or part of a UTF-8 character) is whitespace to the kernel",
+    rep.note(code::cmdline_nbsp,
+             "byte 0xa0 (U+00A0, or part of a UTF-8 character) is whitespace to the kernel",
              lead + nbsp);
   if (c.text.size() >= kernel_command_line_size)
-    rep.note("longer than the kernel's COMMAND_LINE_SIZE (" + std::to_string(c.text.size()) +
+    rep.note(code::cmdline_too_long,
+             "longer than the kernel's COMMAND_LINE_SIZE (" + std::to_string(c.text.size()) +
                  " >= " + std::to_string(kernel_command_line_size) + "); the kernel truncates it",
              0);
 }
@@ -592,6 +637,7 @@ inline result<cmdline> parse_cmdline(std::string_view text,
     out.trailing_nuls = detail::trailing_nuls(text);
     if (nul + out.trailing_nuls != text.size())
       UKIKIT_TRY(rep.violation(
+          code::cmdline_after_nul,
           "bytes after the NUL at " + hex(base + nul) + " are ignored by systemd-stub", nul));
   }
   out.trailing_newline = !out.raw.empty() && out.raw.back() == '\n';
@@ -608,7 +654,8 @@ inline result<cmdline> parse_cmdline(std::string_view text,
                    s.begin() + static_cast<std::ptrdiff_t>(arg.end), '"') %
             2 !=
         0)
-      rep.note("unbalanced double quote: the kernel reads to the end of the line as one word",
+      rep.note(code::cmdline_unbalanced_quote,
+               "unbalanced double quote: the kernel reads to the end of the line as one word",
                lead + pos);
     if (!out.init_args && !arg.value && arg.param == "--") out.init_args = out.words.size() + 1;
     out.words.push_back({out.raw.substr(lead + pos, arg.end - pos), std::move(arg.param),
@@ -625,7 +672,7 @@ struct uname {
   std::string_view release;      // e.g. "6.1.0-56-amd64"
   bool trailing_newline = false; // one '\n' after it (as `uname -r > file` leaves)
   std::size_t trailing_nuls = 0;
-  std::vector<finding> findings;
+  finding_log findings;
 };
 
 // Parses a .uname section: one line of at most 64 printable ASCII bytes
@@ -654,12 +701,13 @@ inline result<uname> parse_uname(std::string_view text, strictness mode = strict
       return rep.fail(errc::malformed, "has the whitespace or control character " + detail::show(c),
                       i);
     if (!detail::is_ascii(c)) {
-      UKIKIT_TRY(rep.violation("has the non-ASCII byte " + detail::show(c), i));
+      UKIKIT_TRY(
+          rep.violation(code::uname_not_ascii, "has the non-ASCII byte " + detail::show(c), i));
       break;
     }
   }
   if (!detail::is_digit(body.front()))
-    rep.note("does not start with a digit, as kernel releases do", 0);
+    rep.note(code::uname_not_a_release, "does not start with a digit, as kernel releases do", 0);
   out.release = body;
   return out;
 }
@@ -680,7 +728,7 @@ struct sbat_entry {
 struct sbat {
   std::vector<sbat_entry> entries;
   std::size_t trailing_nuls = 0;
-  std::vector<finding> findings;
+  finding_log findings;
 };
 
 namespace detail {
@@ -722,7 +770,8 @@ inline result<sbat_entry> sbat_row(std::string_view row, std::size_t pos, std::s
                         std::string(sbat_columns[0]) + ",…," + std::string(sbat_columns[5]) + ")",
                     pos);
   if (n > f.size())
-    UKIKIT_TRY(rep.violation(where + ": " + std::to_string(n) +
+    UKIKIT_TRY(rep.violation(code::sbat_extra_fields,
+                             where + ": " + std::to_string(n) +
                                  " fields; shim ignores everything after the sixth",
                              at[5] + f[5].size()));
   for (std::size_t i = 0; i < f.size(); ++i)
@@ -737,7 +786,8 @@ inline result<sbat_entry> sbat_row(std::string_view row, std::size_t pos, std::s
                     at[1]);
   for (char c : row)
     if (!is_ascii(c) || is_control(c)) {
-      rep.note(where + ": has the byte " + show(c) + " (SBAT text is printable ASCII)", pos);
+      rep.note(code::sbat_not_ascii,
+               where + ": has the byte " + show(c) + " (SBAT text is printable ASCII)", pos);
       break;
     }
   return sbat_entry{f[0], *generation, f[2], f[3], f[4], f[5], line, rep.at(pos)};
@@ -757,10 +807,11 @@ inline result<void> sbat_rows(std::string_view body, std::size_t pos, reporter& 
       UKIKIT_TRY_ASSIGN(sbat_entry e, sbat_row(row, pos, line, rep));
       entries.push_back(e);
     } else if (pos == 0 || body[pos - 1] == '\n') {
-      rep.note(line_label(line) + " is blank (shim skips it)", pos);
+      rep.note(code::sbat_blank_line, line_label(line) + " is blank (shim skips it)", pos);
     }
     if (end < body.size() && body[end] == '\r' && !cr_reported) {
-      rep.note(line_label(line) + " ends with CR (shim ends rows at CR and at LF)", end);
+      rep.note(code::sbat_cr, line_label(line) + " ends with CR (shim ends rows at CR and at LF)",
+               end);
       cr_reported = true;
     }
     if (end < body.size() && body[end] == '\n') ++line;
@@ -782,7 +833,7 @@ inline result<sbat> parse_sbat(std::string_view text, strictness mode = strictne
                     detail::without_trailing_nuls(text, out.trailing_nuls, rep));
   std::size_t pos = 0;
   if (body.starts_with("\xef\xbb\xbf")) {
-    rep.note("UTF-8 byte order mark (shim skips it)", 0);
+    rep.note(code::sbat_bom, "UTF-8 byte order mark (shim skips it)", 0);
     pos = 3;
   }
   UKIKIT_TRY(detail::sbat_rows(body, pos, rep, out.entries));
@@ -801,7 +852,8 @@ inline result<sbat> parse_sbat(std::string_view text, strictness mode = strictne
   for (std::size_t i = 1; i < out.entries.size(); ++i)
     for (std::size_t j = 0; j < i; ++j)
       if (out.entries[j].component_name == out.entries[i].component_name) {
-        rep.note(detail::line_label(out.entries[i].line) + ": component " +
+        rep.note(code::sbat_duplicate_component,
+                 detail::line_label(out.entries[i].line) + ": component " +
                      std::string(out.entries[i].component_name) + " listed again (first on " +
                      detail::line_label(out.entries[j].line) + ")",
                  static_cast<std::size_t>(out.entries[i].offset - base));
