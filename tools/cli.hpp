@@ -4,6 +4,7 @@
 
 #include <ukikit/bytes.hpp>
 #include <ukikit/file.hpp>
+#include <ukikit/report/json.hpp>
 #include <ukikit/result.hpp>
 #include <ukikit/version.hpp>
 
@@ -82,12 +83,9 @@ inline void add_version(CLI::App& app) {
   app.set_version_flag("--version", std::string(app.get_name()) + " " + ukikit::version);
 }
 
-// JSON text for stdout. Names from inputs (cpio entries, os-release values,
-// file names) need not be UTF-8: invalid bytes become U+FFFD instead of
-// aborting, so the output is always one valid JSON document.
-template <class Json> std::string json_text(const Json& j) {
-  return j.dump(2, ' ', false, Json::error_handler_t::replace);
-}
+// JSON text for stdout, as the library's reports write it (invalid UTF-8 from
+// inputs becomes U+FFFD, so the output is always one valid JSON document).
+using report::json_text;
 
 // Whether `path` is an empty regular file: mapped_file maps only non-empty
 // files, but an empty file is a valid input to digest (as coreutils' sha*sum

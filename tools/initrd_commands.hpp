@@ -25,15 +25,6 @@
 
 namespace ukikit::cli {
 
-// The `initrd` object of ukiinspect and the report's text, kept under their
-// old names for inspect_command.hpp until it calls report/initrd.hpp itself.
-inline nlohmann::ordered_json initrd_json(const initrd::report& rep) {
-  return ukikit::report::to_json(rep);
-}
-inline void print_initrd_report(const initrd::report& rep, const std::string& indent) {
-  std::fputs(ukikit::report::render_text(rep, indent).c_str(), stdout);
-}
-
 struct initrd_options {
   // create
   std::vector<std::string> inputs;

@@ -3,7 +3,6 @@
 #pragma once
 
 #include "cli.hpp"
-#include "initrd_commands.hpp"
 
 #include <ukikit/file.hpp>
 #include <ukikit/initrd.hpp>
@@ -34,17 +33,16 @@ namespace detail {
 // An initramfs file: the segment report, as JSON into `all` or printed.
 inline int inspect_initrd(const std::string& path, byte_span bytes, const inspect_options& o,
                           ojson& all) {
-  auto rep = initrd::examine(bytes);
-  if (!rep) return report("ukiinspect", rep.error().prefixed(path));
+  auto rep = report::inspect_initrd(path, bytes);
+  if (!rep) return cli::report("ukiinspect", rep.error().prefixed(path));
   if (o.json) {
-    ojson j{{"file", path}, {"format", "initramfs"}, {"initrd", initrd_json(*rep)}};
-    all.push_back(std::move(j));
+    all.push_back(report::to_json(*rep));
   } else {
-    std::cout << escape_controls(path) << ": initramfs, " << rep->segments.size() << " segments\n";
-    print_initrd_report(*rep, "  ");
+    std::cout << rep->render_text();
   }
-  if (rep->failure) return report("ukiinspect", rep->failure->prefixed(path));
-  if (rep->truncated) return report("ukiinspect", rep->truncated->prefixed(path)); // malformed
+  if (rep->walk.failure) return cli::report("ukiinspect", rep->walk.failure->prefixed(path));
+  if (rep->walk.truncated) // malformed
+    return cli::report("ukiinspect", rep->walk.truncated->prefixed(path));
   return exit_ok;
 }
 
@@ -153,9 +151,7 @@ inline int run_inspect(const inspect_options& o, std::string_view tool) {
       continue;
     }
     const byte_span bytes = f->bytes();
-    const bool pe_file =
-        bytes.size() >= 2 && bytes[0] == std::byte{'M'} && bytes[1] == std::byte{'Z'};
-    if (!pe_file && !o.section) { // an initramfs, as `ukikit initrd info` shows it
+    if (report::detect(bytes).initramfs() && !o.section) { // an initramfs, as `ukikit initrd info` shows it
       if (detail::inspect_initrd(path, bytes, o, all) != exit_ok) rc = exit_usage;
       continue;
     }

@@ -18,6 +18,7 @@
 #include "../result.hpp"
 #include "../uki.hpp"
 #include "../uki/pcr.hpp"
+#include "initrd.hpp"
 #include "json.hpp"
 
 #include <nlohmann/json.hpp>
@@ -40,9 +41,6 @@ inline constexpr std::string_view digest_mismatch = "authenticode.digest-mismatc
 inline constexpr std::string_view signature_note = "authenticode.signature-note";
 // The .initrd section cannot be walked as the kernel reads it.
 inline constexpr std::string_view initrd_invalid = "uki.initrd-invalid";
-// What the initramfs walk warns about in the .initrd section.
-// TODO(lead): carry the initramfs findings with their own codes after merge.
-inline constexpr std::string_view initrd_warning = "uki.initrd-warning";
 } // namespace code
 
 struct inspect_options {
@@ -173,10 +171,14 @@ inline void inspect_initrd(uki_report& r, const pe::section& s) {
         unreadable(code::initrd_invalid, rep.error().rebased(s.pointer_to_raw_data), ".initrd: "));
     return;
   }
-  // TODO(lead): take the initramfs report's own findings and codes after merge.
-  for (const auto& w : rep->warnings)
-    r.findings.add(severity::warning, code::initrd_warning, ".initrd: " + w.message,
-                   w.offset == error::no_offset ? w.offset : s.pointer_to_raw_data + w.offset);
+  // The walk's warnings with their own codes (initrd.*, cpio.*), at offsets
+  // in the file.
+  for (const auto& w : rep->warnings) {
+    finding f = w;
+    f.message = ".initrd: " + w.message;
+    if (f.offset != error::no_offset) f.offset += s.pointer_to_raw_data;
+    r.findings.add(std::move(f));
+  }
   if (rep->failure)
     r.findings.add(unreadable(code::initrd_invalid, rep->failure->rebased(s.pointer_to_raw_data),
                               ".initrd: "));
@@ -318,36 +320,6 @@ inline result<uki_report> inspect_uki(byte_span bytes, const inspect_options& o 
 
 namespace detail {
 
-// The initramfs report as ukiinspect's `initrd` key.
-// TODO(lead): use report/initrd.hpp initrd_json after merge.
-inline ojson initrd_json(const initrd::report& rep) {
-  ojson segs = ojson::array();
-  for (const auto& s : rep.segments) {
-    segs.push_back({{"offset", s.offset},
-                    {"length", s.length},
-                    {"compression", std::string(compress::name(s.compression))},
-                    {"size", s.size},
-                    {"format", s.fmt ? ojson(std::string(cpio::name(*s.fmt))) : ojson(nullptr)},
-                    {"entries", s.entries},
-                    {"archives", s.archives},
-                    {"skipped", s.skipped}});
-  }
-  ojson notices = ojson::array(), warnings = ojson::array();
-  for (const auto& n : rep.notices) notices.push_back(n.text());
-  for (const auto& w : rep.warnings) warnings.push_back(w.text());
-  if (rep.notices_total > rep.notices.size())
-    notices.push_back(std::to_string(rep.notices_total - rep.notices.size()) + " more notices");
-  if (rep.warnings_total > rep.warnings.size())
-    warnings.push_back(std::to_string(rep.warnings_total - rep.warnings.size()) + " more warnings");
-  return ojson{{"segments", segs},
-               {"entries", rep.entries()},
-               {"padding", rep.padding},
-               {"notices", notices},
-               {"warnings", warnings},
-               {"error", rep.failure ? ojson(rep.failure->message()) : ojson(nullptr)},
-               {"truncated", rep.truncated ? ojson(rep.truncated->message()) : ojson(nullptr)}};
-}
-
 inline ojson section_json(const uki_report& r, const section_info& i) {
   const pe::section& s = r.image.sections[i.index];
   ojson j{{"name", s.name},
@@ -453,7 +425,7 @@ inline ojson to_json(const uki_report& r) {
     detail::texts_json(r, out);
     out["profiles"] = detail::profiles_json(r);
     if (r.has_initrd && !r.hashes) out["initrd"] = nullptr;
-    else if (r.initrd) out["initrd"] = detail::initrd_json(*r.initrd);
+    else if (r.initrd) out["initrd"] = report::to_json(*r.initrd);
     if (r.pcr11) out["pcr11"] = measure::to_json(*r.pcr11);
   }
   out["authenticode"] = detail::authenticode_json(r);
