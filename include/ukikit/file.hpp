@@ -104,7 +104,9 @@ public:
     if (st.st_size == 0)
       return error(errc::io, "cannot read " + path.string() + " (file is empty)");
     if (static_cast<std::uint64_t>(st.st_size) > SIZE_MAX)
-      return error(errc::limit_exceeded, "cannot map " + path.string() + " (too large)");
+      return error(errc::limit_exceeded,
+                   "cannot map " + path.string() + " (" + std::to_string(st.st_size) +
+                       " bytes, more than the address space's " + std::to_string(SIZE_MAX) + ")");
     auto size = static_cast<std::size_t>(st.st_size);
     void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
     if (p == MAP_FAILED) return detail::os_error("cannot map", path, errno);
