@@ -2,6 +2,7 @@
 // predicted values, and the check of the UKI's own .pcrsig against them.
 #pragma once
 
+#include "../diagnostics.hpp"
 #include "../measure.hpp"
 #include "../result.hpp"
 #include "../uki.hpp"
@@ -34,17 +35,26 @@ inline unsigned stub_release(const pe::image& img) {
   return stub ? stub->release : 0;
 }
 
+namespace code {
+// The stub measures nothing into PCR 11 (a release before 252).
+inline constexpr std::string_view stub_measures_nothing = "uki.stub-measures-nothing";
+// A section only a later stub measures (and, from 256 on, uses).
+inline constexpr std::string_view section_not_measured = "uki.section-not-measured";
+} // namespace code
+
 // What the stub of `release` (0: current) makes of the UKI sections of
-// `kinds` that only a later stub measures, one line each: `who` names the
+// `kinds` that only a later stub measures, one warning each: `who` names the
 // stub ("systemd-stub 252.39-1~deb12u2"). The stub finds sections by the
 // names it knows; it measures, and uses, no other.
-inline std::vector<std::string> stub_findings(std::span<const section_kind> kinds, unsigned release,
-                                              std::string_view who) {
-  std::vector<std::string> out;
+inline std::vector<::ukikit::finding> stub_measurement_findings(std::span<const section_kind> kinds,
+                                                                unsigned release,
+                                                                std::string_view who) {
+  std::vector<::ukikit::finding> out;
   if (release != 0 && release < measure::first_measuring_release) {
-    out.push_back(std::string(who) + " measures nothing into PCR 11 (systemd-stub does since " +
-                  std::to_string(measure::first_measuring_release) +
-                  "): PCR 11 is predicted from the boot phases alone");
+    out.push_back({severity::warning, code::stub_measures_nothing,
+                   std::string(who) + " measures nothing into PCR 11 (systemd-stub does since " +
+                       std::to_string(measure::first_measuring_release) +
+                       "): PCR 11 is predicted from the boot phases alone"});
     return out;
   }
   std::array<bool, section_kind_count> seen{};
@@ -59,18 +69,35 @@ inline std::vector<std::string> stub_findings(std::span<const section_kind> kind
                        "): PCR 11 is predicted without it";
     if (k == section_kind::profile) line += ", and the stub cannot select a profile";
     else if (since >= 256) line += ", and the stub ignores it";
-    out.push_back(std::move(line));
+    ::ukikit::finding f(severity::warning, code::section_not_measured, std::move(line));
+    f.subject = std::string(n);
+    out.push_back(std::move(f));
   }
   return out;
 }
 
-// The same for every section of a UKI.
-inline std::vector<std::string> stub_findings(const view& v, unsigned release,
+// The same as lines of text.
+inline std::vector<std::string> stub_findings(std::span<const section_kind> kinds, unsigned release,
                                               std::string_view who) {
+  std::vector<std::string> out;
+  for (auto& f : stub_measurement_findings(kinds, release, who))
+    out.push_back(std::move(f.message));
+  return out;
+}
+
+// The same for every section of a UKI.
+inline std::vector<::ukikit::finding> stub_measurement_findings(const view& v, unsigned release,
+                                                                std::string_view who) {
   std::vector<section_kind> kinds;
   for (const auto& e : v.sections())
     if (e.kind && !e.section->data().empty()) kinds.push_back(*e.kind);
-  return stub_findings(kinds, release, who);
+  return stub_measurement_findings(kinds, release, who);
+}
+inline std::vector<std::string> stub_findings(const view& v, unsigned release,
+                                              std::string_view who) {
+  std::vector<std::string> out;
+  for (auto& f : stub_measurement_findings(v, release, who)) out.push_back(std::move(f.message));
+  return out;
 }
 
 // Stubs before 257 find sections as pe.c's locate_sections did: a section
