@@ -4,6 +4,7 @@
 
 #include <ukikit/bytes.hpp>
 #include <ukikit/file.hpp>
+#include <ukikit/hash.hpp>
 #include <ukikit/result.hpp>
 #include <ukikit/version.hpp>
 
@@ -87,6 +88,40 @@ inline void add_version(CLI::App& app) {
 // aborting, so the output is always one valid JSON document.
 template <class Json> std::string json_text(const Json& j) {
   return j.dump(2, ' ', false, Json::error_handler_t::replace);
+}
+
+// A list option given once or repeated, its values separated by commas or
+// spaces: "--phases a,b --phases c" is {a, b, c}.
+inline std::vector<std::string> split_list(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  for (const auto& a : args) {
+    std::string cur;
+    for (char c : a) {
+      if (c == ',' || c == ' ') {
+        if (!cur.empty()) out.push_back(cur);
+        cur.clear();
+      } else {
+        cur += c;
+      }
+    }
+    if (!cur.empty()) out.push_back(cur);
+  }
+  return out;
+}
+
+// Hash algorithm names of a list option (split_list); `what` names one in
+// the error ("bank", "PCR bank").
+inline result<std::vector<hash::algorithm>> parse_algorithms(const std::vector<std::string>& args,
+                                                             std::string_view what) {
+  std::vector<hash::algorithm> out;
+  for (const auto& name : split_list(args)) {
+    auto a = hash::parse_algorithm(name);
+    if (!a)
+      return error(errc::invalid_argument,
+                   "unknown " + std::string(what) + " " + name + " (sha1, sha256, sha384, sha512)");
+    out.push_back(*a);
+  }
+  return out;
 }
 
 // Whether `path` is an empty regular file: mapped_file maps only non-empty

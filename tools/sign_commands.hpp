@@ -6,6 +6,7 @@
 
 #include <ukikit/authenticode.hpp>
 #include <ukikit/file.hpp>
+#include <ukikit/keys.hpp>
 #include <ukikit/pe.hpp>
 
 #include <iostream>
@@ -77,11 +78,6 @@ inline result<hash::algorithm> digest_algorithm(const std::string& name) {
   return *a;
 }
 
-inline result<crypto::x509_ptr> read_certificate(const std::string& path) {
-  UKIKIT_TRY_ASSIGN(auto f, file::mapped_file::open(path));
-  return crypto::load_certificate(f.bytes(), path);
-}
-
 inline result<void> run_sign(const sign_options& o) {
   UKIKIT_TRY_ASSIGN(pe_input in, open_pe(o.file));
   authenticode::sign_options sopt;
@@ -95,7 +91,7 @@ inline result<void> run_sign(const sign_options& o) {
     UKIKIT_TRY_ASSIGN(auto attrs, authenticode::signed_attributes(indirect, sopt));
     return file::write_file(o.export_tbs, authenticode::to_be_signed(attrs));
   }
-  UKIKIT_TRY_ASSIGN(auto cert, read_certificate(o.cert));
+  UKIKIT_TRY_ASSIGN(auto cert, keys::load_certificate(o.cert));
   std::vector<std::byte> der;
   if (!o.raw_signature.empty()) { // step 2: a signature made elsewhere
     UKIKIT_TRY_ASSIGN(auto sig, file::mapped_file::open(o.raw_signature));
@@ -106,8 +102,7 @@ inline result<void> run_sign(const sign_options& o) {
     // Refuse a signature that does not verify, before it lands in an image.
     UKIKIT_TRY(authenticode::check_signature(der));
   } else {
-    UKIKIT_TRY_ASSIGN(auto kf, file::mapped_file::open(o.key));
-    UKIKIT_TRY_ASSIGN(auto key, crypto::load_private_key(kf.bytes(), o.key));
+    UKIKIT_TRY_ASSIGN(auto key, keys::load_private_key(o.key));
     UKIKIT_TRY_ASSIGN(der, authenticode::sign(in.image, key.get(), cert.get(), sopt));
   }
   if (!o.detached.empty()) return file::write_file(o.detached, der);
