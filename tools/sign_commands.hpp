@@ -180,19 +180,7 @@ inline void add_attach_command(CLI::App& app, attach_options& o, int& rc) {
     auto run = [&]() -> result<void> {
       UKIKIT_TRY_ASSIGN(pe_input in, open_pe(o.file));
       UKIKIT_TRY_ASSIGN(auto sig, file::mapped_file::open(o.signature));
-      // The signature must be one we can parse and whose digest is this image's.
-      pe::certificate_entry probe;
-      probe.type = pe::win_cert_type_pkcs_signed_data;
-      probe.payload = sig.bytes();
-      UKIKIT_TRY_ASSIGN(auto parsed, authenticode::parse_signature(probe));
-      if (!parsed.indirect.algorithm)
-        return error(errc::unsupported, "signature uses digest " + parsed.indirect.digest_oid);
-      UKIKIT_TRY_ASSIGN(hash::digest d,
-                        authenticode::image_digest(in.image, *parsed.indirect.algorithm));
-      if (to_hex(parsed.indirect.digest) != d.hex())
-        return error(errc::checksum_mismatch,
-                     "signature is for another image: signed=" + to_hex(parsed.indirect.digest) +
-                         ", computed=" + d.hex());
+      UKIKIT_TRY(authenticode::check_detached_signature(in.image, sig.bytes()));
       return attach_signature(in, sig.bytes(), o.placement, o.file,
                               o.output.empty() ? o.file : o.output);
     };

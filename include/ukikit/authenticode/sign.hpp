@@ -324,6 +324,25 @@ inline result<void> check_signature(byte_span der) {
   return verify_content(s.pkcs7.get(), s.indirect.content_octets);
 }
 
+// Check a detached signature (PKCS#7 DER, as `sbsign --detached` and
+// `osslsigncode extract-signature` write it) before attaching it to an
+// image: it must parse, and the digest it signs must be this image's
+// (errc::checksum_mismatch, with both, when it is another image's).
+inline result<void> check_detached_signature(const pe::image& img, byte_span der) {
+  pe::certificate_entry probe;
+  probe.type = pe::win_cert_type_pkcs_signed_data;
+  probe.payload = der;
+  UKIKIT_TRY_ASSIGN(signature parsed, parse_signature(probe));
+  if (!parsed.indirect.algorithm)
+    return error(errc::unsupported, "signature uses digest " + parsed.indirect.digest_oid);
+  UKIKIT_TRY_ASSIGN(hash::digest d, image_digest(img, *parsed.indirect.algorithm));
+  if (to_hex(parsed.indirect.digest) != d.hex())
+    return error(errc::checksum_mismatch,
+                 "signature is for another image: signed=" + to_hex(parsed.indirect.digest) +
+                     ", computed=" + d.hex());
+  return {};
+}
+
 // The payloads of an image's current signatures, for keeping some of them.
 inline std::vector<byte_span> existing_signatures(const pe::image& img) {
   std::vector<byte_span> out;
