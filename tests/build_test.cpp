@@ -1069,7 +1069,7 @@ TEST_F(build_test, build_file_writes_the_bytes_ukikit_build_writes) {
   ASSERT_EQ(r.status, 0) << r.out;
   auto req = common_request(stub_path, kernel_path, work);
   req.pcr_private_key = work / "pcr.key";
-  req.pcr_banks = {hash::algorithm::sha256, hash::algorithm::sha384};
+  req.pcr_banks = std::vector<hash::algorithm>{hash::algorithm::sha256, hash::algorithm::sha384};
   req.signing_key = work / "db.key";
   req.signing_cert = work / "db.crt";
   req.output = work / "library.efi";

@@ -56,8 +56,10 @@ inline result<uki::build_request> build_request_of(const build_options& o) {
   }
   req.pcr_private_key = o.pcr_private_key;
   if (!o.pcr_private_key.empty()) {
-    req.phases = split_list(o.phases);
-    UKIKIT_TRY_ASSIGN(req.pcr_banks, parse_algorithms(o.pcr_banks, "PCR bank"));
+    if (!o.phases.empty()) req.phases = split_list(o.phases);
+    if (!o.pcr_banks.empty()) {
+      UKIKIT_TRY_ASSIGN(req.pcr_banks, parse_algorithms(o.pcr_banks, "PCR bank"));
+    }
   }
   req.stub_release = o.stub_release;
   req.signing_key = o.signing_key;

@@ -117,8 +117,10 @@ struct build_request {
 
   // .pcrsig, signed with this key (RSA or ECDSA, PEM or DER) when one is given.
   std::filesystem::path pcr_private_key;
-  std::vector<std::string> phases;        // empty: systemd-measure's four phase paths
-  std::vector<hash::algorithm> pcr_banks; // empty: sha1, sha256, sha384, sha512
+  // Phase paths and banks to sign; default: systemd-measure's four phase
+  // paths, and sha1, sha256, sha384, sha512.
+  std::optional<std::vector<std::string>> phases;
+  std::optional<std::vector<hash::algorithm>> pcr_banks;
   // The systemd release of the stub that measures PCR 11; default: its .sdmagic.
   std::optional<unsigned> stub_release;
 
@@ -313,8 +315,8 @@ inline result<build_result> build_image(const build_request& req,
     UKIKIT_TRY_ASSIGN(pcr_key, keys::load_private_key(req.pcr_private_key));
     about(input_field::none);
     in.pcr_private_key = pcr_key.get();
-    if (!req.phases.empty()) in.pcr_options.phases = req.phases;
-    if (!req.pcr_banks.empty()) in.pcr_options.banks = req.pcr_banks;
+    if (req.phases) in.pcr_options.phases = *req.phases;
+    if (req.pcr_banks) in.pcr_options.banks = *req.pcr_banks;
   }
 
   build_result out;
