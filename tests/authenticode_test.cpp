@@ -485,6 +485,19 @@ TEST_F(authenticode_env, detached_signatures_attach_both_ways_with_sbsigntools) 
       t::run(ukikit() + " attach --signature " + q(work / "theirs.p7") + " " + q(other) + " 2>&1");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.out.find("signature is for another image"), std::string::npos) << r.out;
+  // The same check in the library: by code, with both digests.
+  const auto p7 = t::read_file(work / "theirs.p7");
+  const auto in_bytes = t::read_file(in);
+  auto in_img = pe::parse(in_bytes);
+  auto other_img = pe::parse(bytes);
+  ASSERT_TRUE(in_img.ok() && other_img.ok());
+  EXPECT_TRUE(check_detached_signature(*in_img, p7).ok());
+  auto mismatch = check_detached_signature(*other_img, p7);
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_EQ(mismatch.error().code(), errc::checksum_mismatch);
+  EXPECT_NE(mismatch.error().message().find("computed=" + digest_of_file(other).hex()),
+            std::string::npos)
+      << mismatch.error().message();
 }
 
 // ---- bad input --------------------------------------------------------------------

@@ -4,6 +4,7 @@
 #include <ukikit/measure.hpp>
 #include <ukikit/uki.hpp>
 #include <ukikit/uki/build.hpp>
+#include <ukikit/uki/make.hpp>
 
 #include "support.hpp"
 
@@ -898,8 +899,202 @@ TEST_F(build_test, ukiinspect_reports_signatures_and_pcr11_of_a_built_uki) {
     EXPECT_EQ(w.get<std::string>().find(".pcrsig does not match"), std::string::npos) << w;
 }
 
+// ---- the library call behind `ukikit build` (uki/make.hpp) ------------------------
+
+// A request with the common inputs of build_test::build(), no signing.
+build_request common_request(const t::fs::path& stub, const t::fs::path& kernel,
+                             const t::fs::path& work) {
+  build_request req;
+  req.stub = stub;
+  req.linux_ = kernel;
+  req.initrds = {work / "initrd"};
+  req.os_release = text_input::read_from(work / "os-release");
+  req.cmdline = text_input::of("console=ttyS0   quiet");
+  return req;
+}
+
+bool has_code(const std::vector<::ukikit::finding>& findings, std::string_view code) {
+  return std::any_of(findings.begin(), findings.end(),
+                     [&](const ::ukikit::finding& f) { return f.code == code; });
+}
+
+TEST_F(build_test, build_image_takes_systemds_stub_for_the_kernels_architecture_or_the_one_asked) {
+  UKIKIT_NEED_INPUT(arm_stub, "linuxaa64.efi.stub");
+  UKIKIT_NEED_INPUT(arm_kernel, "vmlinuz-arm64");
+  // A stub directory laid out as systemd-boot-efi installs it.
+  const auto stubs = work / "stubs";
+  t::fs::create_directories(stubs);
+  t::fs::copy_file(stub_path, stubs / "linuxx64.efi.stub");
+  t::fs::copy_file(arm_stub, stubs / "linuxaa64.efi.stub");
+  EXPECT_EQ(default_stub_path("aa64", stubs), stubs / "linuxaa64.efi.stub");
+  EXPECT_EQ(default_stub_path("x64"), t::fs::path("/usr/lib/systemd/boot/efi/linuxx64.efi.stub"));
+
+  struct want {
+    t::fs::path kernel;
+    std::string efi_arch;
+    std::uint16_t machine;
+  };
+  for (const auto& w :
+       {want{kernel_path, "", pe::machine_x86_64}, want{arm_kernel, "", pe::machine_aarch64},
+        want{arm_kernel, "aa64", pe::machine_aarch64}}) {
+    SCOPED_TRACE(w.kernel.string() + " " + w.efi_arch);
+    auto req = common_request({}, w.kernel, work);
+    req.stub_directory = stubs;
+    req.efi_arch = w.efi_arch;
+    input_problem problem;
+    auto built = build_image(req, &problem);
+    ASSERT_TRUE(built.ok()) << built.error().message();
+    auto img = pe::parse(built->image, pe::strictness::strict);
+    ASSERT_TRUE(img.ok()) << img.error().message();
+    EXPECT_EQ(img->machine, w.machine);
+    EXPECT_FALSE(built->signed_image);
+  }
+  // No stub for the architecture: the error names the path it looked for
+  // and says the stub is the input at fault, naming no option.
+  t::fs::remove(stubs / "linuxaa64.efi.stub");
+  auto req = common_request({}, arm_kernel, work);
+  req.stub_directory = stubs;
+  input_problem problem;
+  auto missing = build_image(req, &problem);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(problem.field, input_field::stub);
+  EXPECT_NE(missing.error().message().find((stubs / "linuxaa64.efi.stub").string()),
+            std::string::npos)
+      << missing.error().message();
+  EXPECT_EQ(missing.error().message().find("--"), std::string::npos) << missing.error().message();
+}
+
+TEST_F(build_test, build_image_refuses_a_stub_of_another_machine_than_the_kernel_or_efi_arch) {
+  UKIKIT_NEED_INPUT(arm_kernel, "vmlinuz-arm64");
+  input_problem problem;
+  auto mixed = build_image(common_request(stub_path, arm_kernel, work), &problem);
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_EQ(mixed.error().code(), errc::invalid_argument);
+  EXPECT_EQ(problem.field, input_field::kernel);
+  EXPECT_EQ(mixed.error().message(), "kernel is aarch64 but the stub is x86_64");
+
+  auto req = common_request(stub_path, kernel_path, work);
+  req.efi_arch = "aa64";
+  problem = {};
+  auto arch = build_image(req, &problem);
+  ASSERT_FALSE(arch.ok());
+  EXPECT_EQ(problem.field, input_field::efi_arch);
+  EXPECT_EQ(problem.found, "x64");
+  EXPECT_EQ(arch.error().message(), "stub " + stub_path.string() + " is for x64, not aa64");
+}
+
+TEST_F(build_test, build_image_errors_name_the_input_not_an_option) {
+  // Joined profiles need this image's own profile.
+  auto req = common_request(stub_path, kernel_path, work);
+  req.join_profiles = {stub_path};
+  input_problem problem;
+  auto joined = build_image(req, &problem);
+  ASSERT_FALSE(joined.ok());
+  EXPECT_EQ(problem.field, input_field::join_profiles);
+  EXPECT_EQ(joined.error().message().find("--"), std::string::npos) << joined.error().message();
+  // Debian's 252 stub knows no profiles; its release can be declared.
+  req = common_request(stub_path, kernel_path, work);
+  req.profile = text_input::of("ID=main");
+  problem = {};
+  auto old = build_image(req, &problem);
+  ASSERT_FALSE(old.ok());
+  EXPECT_EQ(problem.field, input_field::stub_release);
+  EXPECT_EQ(old.error().code(), errc::unsupported);
+  EXPECT_NE(old.error().message().find("does not know profiles"), std::string::npos);
+  EXPECT_EQ(old.error().message().find("--"), std::string::npos) << old.error().message();
+  req.stub_release = 257;
+  EXPECT_TRUE(build_image(req).ok());
+  // No kernel and no profile.
+  req = common_request(stub_path, {}, work);
+  problem = {};
+  auto none = build_image(req, &problem);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(problem.field, input_field::kernel);
+  EXPECT_EQ(none.error().message().find("--"), std::string::npos) << none.error().message();
+}
+
+TEST_F(build_test, build_image_reports_what_it_decided_as_findings_with_codes) {
+  auto req = common_request(stub_path, kernel_path, work);
+  req.pcr_private_key = work / "pcr.key";
+  auto built = build_image(req);
+  ASSERT_TRUE(built.ok()) << built.error().message();
+  EXPECT_TRUE(has_code(built->findings, code::uname_found));
+  EXPECT_TRUE(has_code(built->findings, code::pcrpkey_derived));
+  for (const auto& f : built->findings) EXPECT_FALSE(f.is_error()) << f.text();
+  // Debian 12's stub is 252: it measures neither .uname nor .sbat.
+  std::vector<std::string> not_measured;
+  for (const auto& f : built->findings)
+    if (f.code == code::stub_skips_section) not_measured.push_back(f.subject);
+  EXPECT_EQ(not_measured, (std::vector<std::string>{".uname", ".sbat"}));
+  // The .cmdline given as text has its whitespace collapsed, as ukify does.
+  auto img = pe::parse(built->image);
+  ASSERT_TRUE(img.ok());
+  ASSERT_NE(img->find(".cmdline"), nullptr);
+  EXPECT_EQ(as_chars(img->find(".cmdline")->data()), "console=ttyS0 quiet");
+}
+
+TEST_F(build_test, build_image_signs_last_and_the_image_verifies) {
+  auto req = common_request(stub_path, kernel_path, work);
+  req.pcr_private_key = work / "pcr.key";
+  req.signing_key = work / "db.key";
+  req.signing_cert = work / "db.crt";
+  auto built = build_image(req);
+  ASSERT_TRUE(built.ok()) << built.error().message();
+  ASSERT_TRUE(built->signed_image);
+  const auto bytes = built->bytes();
+  auto img = pe::parse(bytes, pe::strictness::strict);
+  ASSERT_TRUE(img.ok()) << img.error().message();
+  auto trust = authenticode::load_trust(t::read_file(work / "db.crt"), "db.crt");
+  ASSERT_TRUE(trust.ok()) << trust.error().message();
+  auto rep = authenticode::verify(*img, *trust);
+  EXPECT_TRUE(rep.passed()) << (rep.reasons().empty() ? "" : rep.reasons().front());
+  // The signature covers the sections, .pcrsig included: it was made last.
+  ASSERT_EQ(rep.signatures.size(), 1u);
+  EXPECT_TRUE(rep.signatures[0].digest_matches);
+  EXPECT_NE(img->find(".pcrsig"), nullptr);
+  // Signing needs the key and its certificate.
+  req.signing_cert.clear();
+  input_problem problem;
+  EXPECT_FALSE(build_image(req, &problem).ok());
+  EXPECT_EQ(problem.field, input_field::signing_cert);
+}
+
+TEST_F(build_test, build_file_writes_the_bytes_ukikit_build_writes) {
+  // Signed, with .pcrsig for two banks (Debian's stub has room for 15
+  // section headers: no extra sections in this one).
+  auto r = build("tool.efi", "--pcr-private-key " + q(work / "pcr.key") + " --signing-key " +
+                                 q(work / "db.key") + " --signing-cert " + q(work / "db.crt") +
+                                 " --pcr-banks sha256,sha384");
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto req = common_request(stub_path, kernel_path, work);
+  req.pcr_private_key = work / "pcr.key";
+  req.pcr_banks = std::vector<hash::algorithm>{hash::algorithm::sha256, hash::algorithm::sha384};
+  req.signing_key = work / "db.key";
+  req.signing_cert = work / "db.crt";
+  req.output = work / "library.efi";
+  auto findings = build_file(req);
+  ASSERT_TRUE(findings.ok()) << findings.error().message();
+  EXPECT_EQ(t::read_file(work / "library.efi"), t::read_file(work / "tool.efi"));
+  // What the tool printed is the findings' messages, one line each.
+  std::string printed;
+  for (const auto& f : *findings) printed += "ukikit build: " + f.message + "\n";
+  EXPECT_EQ(r.out, printed);
+
+  // Unsigned, with extra sections given as text and as a file.
+  t::write_file(work / "extra", std::string_view("extra bytes"));
+  auto plain =
+      build("plain.efi", "--section .extra:@" + q(work / "extra") + " --section .note:hello");
+  ASSERT_EQ(plain.status, 0) << plain.out;
+  auto unsigned_req = common_request(stub_path, kernel_path, work);
+  unsigned_req.sections = {{".extra", text_input::read_from(work / "extra")},
+                           {".note", text_input::of("hello")}};
+  unsigned_req.output = work / "plain-library.efi";
+  ASSERT_TRUE(build_file(unsigned_req).ok());
+  EXPECT_EQ(t::read_file(work / "plain-library.efi"), t::read_file(work / "plain.efi"));
+}
+
 TEST(merge_sbat, needs_the_header_line_in_user_text) {
-  std::vector<std::string> notes;
+  std::vector<::ukikit::finding> notes;
   auto bad = merge_sbat({}, {}, {"uki,1,UKI,uki,1,https://example.com\n"}, notes);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message().find("header line"), std::string::npos);

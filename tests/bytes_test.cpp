@@ -245,5 +245,30 @@ TEST(excerpt, shows_the_start_and_the_length_of_a_long_text) {
             "\\x1b\\x1b\\x1bb\xe2\x80\xa6(103 bytes)");
 }
 
+// A writer that takes the core sink, as compress and the cpio writer do.
+result<void> write_twice(byte_span chunk, sink_ref sink) {
+  UKIKIT_TRY(sink(chunk));
+  return sink(chunk);
+}
+
+TEST(sink_ref, hands_each_chunk_to_the_callable_and_passes_its_error_on) {
+  std::string seen;
+  auto collect = [&](byte_span chunk) -> result<void> {
+    seen += as_chars(chunk);
+    return {};
+  };
+  ASSERT_TRUE(write_twice(as_bytes("ab"), collect).ok());
+  EXPECT_EQ(seen, "abab");
+  int calls = 0;
+  auto refuse = [&](byte_span) -> result<void> {
+    ++calls;
+    return error(errc::io, "disk full");
+  };
+  auto r = write_twice(as_bytes("ab"), refuse);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message(), "disk full");
+  EXPECT_EQ(calls, 1) << "the first error stops the writer";
+}
+
 } // namespace
 } // namespace ukikit

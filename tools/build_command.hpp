@@ -4,16 +4,10 @@
 #pragma once
 
 #include "cli.hpp"
-#include "sign_commands.hpp"
 
-#include <ukikit/authenticode.hpp>
-#include <ukikit/file.hpp>
-#include <ukikit/uki/build.hpp>
-
-#include <sys/utsname.h>
+#include <ukikit/uki/make.hpp>
 
 #include <iostream>
-#include <list>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,194 +24,84 @@ struct build_options {
   bool no_os_release = false;
 };
 
-// Inputs stay mapped while the image is built (sections view them).
-class input_files {
-public:
-  result<byte_span> map(const std::string& path) {
-    UKIKIT_TRY_ASSIGN(auto f, file::mapped_file::open(path));
-    files_.push_back(std::move(f));
-    return files_.back().bytes();
-  }
-  // TEXT, or the contents of FILE for "@FILE".
-  result<std::string> text(const std::string& arg) {
-    if (arg.empty() || arg[0] != '@') return arg;
-    UKIKIT_TRY_ASSIGN(auto b, map(arg.substr(1)));
-    return std::string(as_chars(b));
-  }
-
-  // Keep a text alive for as long as the files, and view it.
-  byte_span keep(std::string text) {
-    texts_.push_back(std::move(text));
-    return as_bytes(texts_.back());
-  }
-
-private:
-  std::list<file::mapped_file> files_; // stable addresses
-  std::list<std::string> texts_;
-};
-
-// ukify collapses whitespace in a command line given as text (not @FILE).
-inline std::string collapse_whitespace(std::string_view s) {
-  std::string out;
-  bool space = false;
-  for (char c : s) {
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-      space = !out.empty();
-      continue;
-    }
-    if (space) out += ' ';
-    space = false;
-    out += c;
-  }
-  return out;
+// TEXT, or the contents of FILE for "@FILE".
+inline uki::text_input text_arg(const std::string& arg) {
+  if (arg.empty() || arg[0] != '@') return uki::text_input::of(arg);
+  return uki::text_input::read_from(arg.substr(1));
 }
 
-// The EFI architecture name of the machine ukikit runs on.
-inline std::string host_efi_arch() {
-  struct utsname u {};
-  ::uname(&u);
-  std::string m = u.machine;
-  if (m == "x86_64") return "x64";
-  if (m == "aarch64") return "aa64";
-  if (m == "i686" || m == "i386") return "ia32";
-  if (m.rfind("arm", 0) == 0) return "arm";
-  return m; // riscv64, loongarch64
-}
-
-inline std::vector<std::string> split_list(const std::vector<std::string>& args) {
-  std::vector<std::string> out;
-  for (const auto& a : args) {
-    std::string cur;
-    for (char c : a) {
-      if (c == ',' || c == ' ') {
-        if (!cur.empty()) out.push_back(cur);
-        cur.clear();
-      } else {
-        cur += c;
-      }
-    }
-    if (!cur.empty()) out.push_back(cur);
-  }
-  return out;
-}
-
-inline result<void> run_build(const build_options& o) {
-  input_files files;
-  uki::build_input in;
-  if (o.linux_.empty() && !o.profile)
-    return error(errc::invalid_argument,
-                 "--linux is required (only a profile PE for --join-profile, built with "
-                 "--profile, has no kernel)");
-  if (!o.linux_.empty()) {
-    UKIKIT_TRY_ASSIGN(in.linux_, files.map(o.linux_));
-  }
-
-  // The stub: given, or systemd's for the kernel's architecture (not the
-  // host's: an arm64 kernel needs an arm64 stub, systemd#36711).
-  std::string arch = o.efi_arch;
-  if (arch.empty()) {
-    auto kimg = pe::parse(in.linux_);
-    arch = kimg && !pe::efi_arch(kimg->machine).empty() ? std::string(pe::efi_arch(kimg->machine))
-                                                        : host_efi_arch();
-  }
-  const std::string stub =
-      o.stub.empty() ? "/usr/lib/systemd/boot/efi/linux" + arch + ".efi.stub" : o.stub;
-  auto stub_bytes = files.map(stub);
-  if (!stub_bytes)
-    return stub_bytes.error().prefixed(
-        o.stub.empty() ? "default stub (install systemd-boot-efi, or use --stub)" : "stub");
-  in.stub = *stub_bytes;
-  {
-    auto simg = pe::parse(in.stub);
-    if (simg && !o.efi_arch.empty() && pe::efi_arch(simg->machine) != o.efi_arch)
-      return error(errc::invalid_argument, "stub " + stub + " is for " +
-                                               std::string(pe::efi_arch(simg->machine)) +
-                                               ", not --efi-arch " + o.efi_arch);
-    auto kimg = pe::parse(in.linux_);
-    if (simg && kimg && kimg->machine != simg->machine)
-      return error(errc::invalid_argument,
-                   "kernel is " + std::string(pe::machine_name(kimg->machine)) +
-                       " but the stub is " + std::string(pe::machine_name(simg->machine)));
-  }
-
-  for (const auto& p : o.initrds) {
-    UKIKIT_TRY_ASSIGN(auto b, files.map(p));
-    in.initrds.push_back(b);
-  }
-  if (o.cmdline) {
-    UKIKIT_TRY_ASSIGN(auto t, files.text(*o.cmdline));
-    in.cmdline = (*o.cmdline)[0] == '@' ? t : collapse_whitespace(t);
-  }
-  if (o.os_release) {
-    UKIKIT_TRY_ASSIGN(in.os_release, files.text(*o.os_release));
-  } else if (!o.no_os_release) {
-    UKIKIT_TRY_ASSIGN(in.os_release, files.text("@/etc/os-release")); // ukify's default
-  }
-  in.uname = o.uname;
-  for (const auto& s : o.sbat) {
-    UKIKIT_TRY_ASSIGN(auto t, files.text(s));
-    in.sbat.push_back(t);
-  }
-  if (o.profile) {
-    UKIKIT_TRY_ASSIGN(in.profile, files.text(*o.profile));
-  }
-  for (const auto& j : o.join_profiles) {
-    UKIKIT_TRY_ASSIGN(auto b, files.map(j));
-    in.join_profiles.push_back(b);
-  }
-  for (auto [opt, slot] : {std::pair{&o.splash, &in.splash},
-                           {&o.dtb, &in.dtb},
-                           {&o.ucode, &in.ucode},
-                           {&o.pcrpkey, &in.pcrpkey}}) {
-    if (!*opt) continue;
-    UKIKIT_TRY_ASSIGN(auto b, files.map(**opt));
-    *slot = b;
-  }
+inline result<uki::build_request> build_request_of(const build_options& o) {
+  uki::build_request req;
+  req.stub = o.stub;
+  req.efi_arch = o.efi_arch;
+  req.linux_ = o.linux_;
+  req.initrds.assign(o.initrds.begin(), o.initrds.end());
+  if (o.cmdline) req.cmdline = text_arg(*o.cmdline);
+  if (o.os_release) req.os_release = text_arg(*o.os_release);
+  else if (o.no_os_release) req.os_release.reset();
+  req.uname = o.uname;
+  for (const auto& s : o.sbat) req.sbat.push_back(text_arg(s));
+  if (o.profile) req.profile = text_arg(*o.profile);
+  req.join_profiles.assign(o.join_profiles.begin(), o.join_profiles.end());
+  for (auto [opt, slot] : {std::pair{&o.splash, &req.splash},
+                           {&o.dtb, &req.dtb},
+                           {&o.ucode, &req.ucode},
+                           {&o.pcrpkey, &req.pcrpkey}})
+    if (*opt) *slot = **opt;
   for (const auto& s : o.sections) {
     auto colon = s.find(':');
     if (colon == std::string::npos || colon == 0)
       return error(errc::invalid_argument, "--section takes NAME:TEXT or NAME:@FILE, not " + s);
-    std::string name = s.substr(0, colon);
-    std::string value = s.substr(colon + 1);
-    if (!value.empty() && value[0] == '@') {
-      UKIKIT_TRY_ASSIGN(auto b, files.map(value.substr(1)));
-      in.extra.emplace_back(name, b);
-    } else {
-      in.extra.emplace_back(name, files.keep(std::move(value)));
-    }
+    req.sections.push_back({s.substr(0, colon), text_arg(s.substr(colon + 1))});
   }
-
-  crypto::pkey_ptr pcr_key;
+  req.pcr_private_key = o.pcr_private_key;
   if (!o.pcr_private_key.empty()) {
-    UKIKIT_TRY_ASSIGN(auto b, files.map(o.pcr_private_key));
-    UKIKIT_TRY_ASSIGN(pcr_key, crypto::load_private_key(b, o.pcr_private_key));
-    in.pcr_private_key = pcr_key.get();
-    if (!o.phases.empty()) in.pcr_options.phases = split_list(o.phases);
+    if (!o.phases.empty()) req.phases = split_list(o.phases);
     if (!o.pcr_banks.empty()) {
-      in.pcr_options.banks.clear();
-      for (const auto& name : split_list(o.pcr_banks)) {
-        auto a = hash::parse_algorithm(name);
-        if (!a)
-          return error(errc::invalid_argument,
-                       "unknown PCR bank " + name + " (sha1, sha256, sha384, sha512)");
-        in.pcr_options.banks.push_back(*a);
-      }
+      UKIKIT_TRY_ASSIGN(req.pcr_banks, parse_algorithms(o.pcr_banks, "PCR bank"));
     }
   }
+  req.stub_release = o.stub_release;
+  req.signing_key = o.signing_key;
+  req.signing_cert = o.signing_cert;
+  req.output = o.output;
+  return req;
+}
 
-  in.stub_release = o.stub_release;
-  UKIKIT_TRY_ASSIGN(auto built, uki::build(in));
-  for (const auto& n : built.notes) std::cerr << "ukikit build: " << escape_controls(n) << '\n';
+// The library's error, in the words of this command's options.
+inline error with_option_hint(const error& e, const uki::input_problem& p, const build_options& o) {
+  switch (p.field) {
+  case uki::input_field::kernel:
+    if (o.linux_.empty())
+      return error(e.code(), "--linux is required (only a profile PE for --join-profile, built "
+                             "with --profile, has no kernel)");
+    break;
+  case uki::input_field::stub:
+    if (o.stub.empty()) return error(e.code(), e.message() + "; or use --stub");
+    break;
+  case uki::input_field::efi_arch:
+    return error(e.code(),
+                 "stub " + (o.stub.empty() ? uki::default_stub_path(o.efi_arch).string() : o.stub) +
+                     " is for " + p.found + ", not --efi-arch " + o.efi_arch);
+  case uki::input_field::join_profiles:
+    if (!o.profile)
+      return error(e.code(), "--join-profile needs --profile for this image's own profile (@0)");
+    break;
+  case uki::input_field::stub_release:
+    return error(e.code(), e.message() + ", or give --stub-release if this one knows them");
+  default: break;
+  }
+  return e;
+}
 
-  if (o.signing_key.empty()) return file::write_file(o.output, built.bytes, 0644);
-  // The Authenticode signature comes last, over the finished image.
-  UKIKIT_TRY_ASSIGN(pe::image img, pe::parse(built.bytes, pe::strictness::strict));
-  UKIKIT_TRY_ASSIGN(auto kb, files.map(o.signing_key));
-  UKIKIT_TRY_ASSIGN(auto key, crypto::load_private_key(kb, o.signing_key));
-  UKIKIT_TRY_ASSIGN(auto cert, read_certificate(o.signing_cert));
-  UKIKIT_TRY_ASSIGN(auto der, authenticode::sign(img, key.get(), cert.get()));
-  UKIKIT_TRY_ASSIGN(auto pieces, authenticode::with_certificates(img, {der}));
-  return file::write_pieces(o.output, pieces.pieces(), 0644);
+inline result<void> run_build(const build_options& o) {
+  UKIKIT_TRY_ASSIGN(auto req, build_request_of(o));
+  uki::input_problem problem;
+  auto findings = uki::build_file(req, &problem);
+  if (!findings) return with_option_hint(findings.error(), problem, o);
+  for (const auto& f : *findings)
+    std::cerr << "ukikit build: " << escape_controls(f.message) << '\n';
+  return {};
 }
 
 } // namespace ukikit::cli
@@ -233,8 +117,8 @@ inline void add_build_command(CLI::App& app, build_options& o, int& rc) {
       "the kernel's architecture)");
   cmd->add_option("--efi-arch", o.efi_arch,
                   "Architecture of the default stub: x64, aa64, ia32, arm, riscv64 …")
-      ->check(CLI::IsMember(
-          {"ia32", "x64", "arm", "aa64", "riscv32", "riscv64", "loongarch32", "loongarch64"}));
+      ->check(CLI::IsMember(std::vector<std::string>(std::begin(uki::efi_architectures),
+                                                     std::end(uki::efi_architectures))));
   cmd->add_option("--linux", o.linux_,
                   "The kernel: section .linux (required but for a profile PE made with --profile)")
       ->check(CLI::ExistingFile);

@@ -4,6 +4,7 @@
 
 #include <ukikit/bytes.hpp>
 #include <ukikit/file.hpp>
+#include <ukikit/hash.hpp>
 #include <ukikit/report/json.hpp>
 #include <ukikit/result.hpp>
 #include <ukikit/version.hpp>
@@ -86,6 +87,40 @@ inline void add_version(CLI::App& app) {
 // JSON text for stdout, as the library's reports write it (invalid UTF-8 from
 // inputs becomes U+FFFD, so the output is always one valid JSON document).
 using report::json_text;
+
+// A list option given once or repeated, its values separated by commas or
+// spaces: "--phases a,b --phases c" is {a, b, c}.
+inline std::vector<std::string> split_list(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  for (const auto& a : args) {
+    std::string cur;
+    for (char c : a) {
+      if (c == ',' || c == ' ') {
+        if (!cur.empty()) out.push_back(cur);
+        cur.clear();
+      } else {
+        cur += c;
+      }
+    }
+    if (!cur.empty()) out.push_back(cur);
+  }
+  return out;
+}
+
+// Hash algorithm names of a list option (split_list); `what` names one in
+// the error ("bank", "PCR bank").
+inline result<std::vector<hash::algorithm>> parse_algorithms(const std::vector<std::string>& args,
+                                                             std::string_view what) {
+  std::vector<hash::algorithm> out;
+  for (const auto& name : split_list(args)) {
+    auto a = hash::parse_algorithm(name);
+    if (!a)
+      return error(errc::invalid_argument,
+                   "unknown " + std::string(what) + " " + name + " (sha1, sha256, sha384, sha512)");
+    out.push_back(*a);
+  }
+  return out;
+}
 
 // Whether `path` is an empty regular file: mapped_file maps only non-empty
 // files, but an empty file is a valid input to digest (as coreutils' sha*sum

@@ -2,15 +2,16 @@
 // section files as systemd-measure takes them; the .pcrsig JSON with a key.
 #pragma once
 
-#include "build_command.hpp"
 #include "cli.hpp"
 
 #include <ukikit/file.hpp>
+#include <ukikit/keys.hpp>
 #include <ukikit/measure.hpp>
 #include <ukikit/uki.hpp>
 #include <ukikit/uki/pcr.hpp>
 
 #include <iostream>
+#include <list>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,20 +34,13 @@ inline result<measure::options> measure_opts(const measure_options& o) {
   if (o.phases_given) opts.phases = split_list(o.phases);
   if (o.phases_given && opts.phases.empty()) opts.phases = {""}; // --phases= : the sections alone
   if (!o.banks.empty()) {
-    opts.banks.clear();
-    for (const auto& name : split_list(o.banks)) {
-      auto a = hash::parse_algorithm(name);
-      if (!a)
-        return error(errc::invalid_argument,
-                     "unknown bank " + name + " (sha1, sha256, sha384, sha512)");
-      opts.banks.push_back(*a);
-    }
+    UKIKIT_TRY_ASSIGN(opts.banks, parse_algorithms(o.banks, "bank"));
   }
   return opts;
 }
 
 inline result<void> run_measure(const measure_options& o) {
-  input_files files;
+  std::list<file::mapped_file> section_files; // stable: sections view them
   std::optional<file::mapped_file> uki_file;
   std::optional<pe::image> img;
   std::vector<measure::section> sections;
@@ -81,8 +75,9 @@ inline result<void> run_measure(const measure_options& o) {
     if (o.section_files.empty())
       return error(errc::invalid_argument, "give a UKI, or section files (--linux= …)");
     for (const auto& [name, path] : o.section_files) {
-      UKIKIT_TRY_ASSIGN(auto b, files.map(path));
-      sections.push_back({name, b});
+      UKIKIT_TRY_ASSIGN(auto f, file::mapped_file::open(path));
+      section_files.push_back(std::move(f));
+      sections.push_back({name, section_files.back().bytes()});
     }
     if (release != 0 && release < measure::first_measuring_release)
       std::cerr << "ukikit measure: " << who << " measures nothing into PCR 11 (systemd-stub does "
@@ -96,8 +91,7 @@ inline result<void> run_measure(const measure_options& o) {
   UKIKIT_TRY_ASSIGN(auto prediction, measure::predict(sections, opts));
 
   if (!o.pcr_private_key.empty()) {
-    UKIKIT_TRY_ASSIGN(auto kb, files.map(o.pcr_private_key));
-    UKIKIT_TRY_ASSIGN(auto key, crypto::load_private_key(kb, o.pcr_private_key));
+    UKIKIT_TRY_ASSIGN(auto key, keys::load_private_key(o.pcr_private_key));
     UKIKIT_TRY_ASSIGN(auto mode, measure::parse_signature_mode(o.signature_mode));
     UKIKIT_TRY_ASSIGN(auto sig, measure::sign(prediction, key.get(), mode));
     std::cout << measure::serialize(sig);

@@ -6,6 +6,7 @@
 
 #include <ukikit/authenticode.hpp>
 #include <ukikit/file.hpp>
+#include <ukikit/keys.hpp>
 #include <ukikit/pe.hpp>
 
 #include <iostream>
@@ -76,11 +77,6 @@ inline result<hash::algorithm> digest_algorithm(const std::string& name) {
   return *a;
 }
 
-inline result<crypto::x509_ptr> read_certificate(const std::string& path) {
-  UKIKIT_TRY_ASSIGN(auto f, file::mapped_file::open(path));
-  return crypto::load_certificate(f.bytes(), path);
-}
-
 inline result<void> run_sign(const sign_options& o) {
   UKIKIT_TRY_ASSIGN(pe_input in, open_pe(o.file));
   authenticode::sign_options sopt;
@@ -94,7 +90,7 @@ inline result<void> run_sign(const sign_options& o) {
     UKIKIT_TRY_ASSIGN(auto attrs, authenticode::signed_attributes(indirect, sopt));
     return file::write_file(o.export_tbs, authenticode::to_be_signed(attrs));
   }
-  UKIKIT_TRY_ASSIGN(auto cert, read_certificate(o.cert));
+  UKIKIT_TRY_ASSIGN(auto cert, keys::load_certificate(o.cert));
   std::vector<std::byte> der;
   if (!o.raw_signature.empty()) { // step 2: a signature made elsewhere
     UKIKIT_TRY_ASSIGN(auto sig, file::mapped_file::open(o.raw_signature));
@@ -105,8 +101,7 @@ inline result<void> run_sign(const sign_options& o) {
     // Refuse a signature that does not verify, before it lands in an image.
     UKIKIT_TRY(authenticode::check_signature(der));
   } else {
-    UKIKIT_TRY_ASSIGN(auto kf, file::mapped_file::open(o.key));
-    UKIKIT_TRY_ASSIGN(auto key, crypto::load_private_key(kf.bytes(), o.key));
+    UKIKIT_TRY_ASSIGN(auto key, keys::load_private_key(o.key));
     UKIKIT_TRY_ASSIGN(der, authenticode::sign(in.image, key.get(), cert.get(), sopt));
   }
   if (!o.detached.empty()) return file::write_file(o.detached, der);
@@ -184,19 +179,7 @@ inline void add_attach_command(CLI::App& app, attach_options& o, int& rc) {
     auto run = [&]() -> result<void> {
       UKIKIT_TRY_ASSIGN(pe_input in, open_pe(o.file));
       UKIKIT_TRY_ASSIGN(auto sig, file::mapped_file::open(o.signature));
-      // The signature must be one we can parse and whose digest is this image's.
-      pe::certificate_entry probe;
-      probe.type = pe::win_cert_type_pkcs_signed_data;
-      probe.payload = sig.bytes();
-      UKIKIT_TRY_ASSIGN(auto parsed, authenticode::parse_signature(probe));
-      if (!parsed.indirect.algorithm)
-        return error(errc::unsupported, "signature uses digest " + parsed.indirect.digest_oid);
-      UKIKIT_TRY_ASSIGN(hash::digest d,
-                        authenticode::image_digest(in.image, *parsed.indirect.algorithm));
-      if (to_hex(parsed.indirect.digest) != d.hex())
-        return error(errc::checksum_mismatch,
-                     "signature is for another image: signed=" + to_hex(parsed.indirect.digest) +
-                         ", computed=" + d.hex());
+      UKIKIT_TRY(authenticode::check_detached_signature(in.image, sig.bytes()));
       return attach_signature(in, sig.bytes(), o.placement, o.file,
                               o.output.empty() ? o.file : o.output);
     };

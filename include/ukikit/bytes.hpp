@@ -7,7 +7,8 @@
 //   static_assert) and is loaded by copying bytes, never by reinterpret_cast;
 // - subview(): a checked sub-span with an error that shows both numbers;
 // - cursor: a bounds-checked reader over std::span<const std::byte> that
-//   knows the absolute offset of its first byte, so its errors are absolute.
+//   knows the absolute offset of its first byte, so its errors are absolute;
+// - sink_ref: where a writer or decoder hands its output, chunk by chunk.
 #pragma once
 
 #include "result.hpp"
@@ -19,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -447,6 +449,31 @@ private:
   byte_span data_;
   std::size_t pos_ = 0;
   std::uint64_t base_ = 0;
+};
+
+// ---- sinks ---------------------------------------------------------------------
+
+// A non-owning reference to a callable `result<void>(byte_span chunk)`, like
+// function_ref: the callable must outlive the call it is passed to. The chunk
+// is valid only during the call; an error from the sink stops the work and is
+// returned as is.
+class sink_ref {
+public:
+  template <class F>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, sink_ref> &&
+             std::is_invocable_r_v<result<void>, std::remove_reference_t<F>&, byte_span>)
+  sink_ref(F&& f)
+  noexcept // NOLINT(google-explicit-constructor): converts like function_ref
+      : object_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
+        call_([](void* object, byte_span chunk) -> result<void> {
+          return (*static_cast<std::remove_reference_t<F>*>(object))(chunk);
+        }) {}
+
+  result<void> operator()(byte_span chunk) const { return call_(object_, chunk); }
+
+private:
+  void* object_;
+  result<void> (*call_)(void*, byte_span);
 };
 
 } // namespace ukikit

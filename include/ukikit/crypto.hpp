@@ -50,7 +50,8 @@ inline error openssl_error(std::string what, errc code = errc::crypto) {
 // A read-only memory BIO over bytes (no copy).
 inline result<bio_ptr> memory_bio(byte_span b) {
   if (b.size() > static_cast<std::size_t>(INT_MAX))
-    return error(errc::limit_exceeded, "input too large for OpenSSL");
+    return error(errc::limit_exceeded, "input too large for OpenSSL (" + hex(b.size()) + " > " +
+                                           hex(static_cast<std::uint64_t>(INT_MAX)) + " bytes)");
   bio_ptr bio(BIO_new_mem_buf(b.data(), static_cast<int>(b.size())));
   if (!bio) return openssl_error("cannot create memory BIO");
   return bio;
@@ -74,7 +75,8 @@ inline result<std::vector<x509_ptr>> load_certificates(byte_span b,
   }
   const unsigned char* p = reinterpret_cast<const unsigned char*>(b.data());
   if (b.size() > static_cast<std::size_t>(LONG_MAX))
-    return error(errc::limit_exceeded, "certificate too large");
+    return error(errc::limit_exceeded, std::string(what) + " too large (" + hex(b.size()) + " > " +
+                                           hex(static_cast<std::uint64_t>(LONG_MAX)) + " bytes)");
   x509_ptr c(d2i_X509(nullptr, &p, static_cast<long>(b.size())));
   if (!c)
     return openssl_error(std::string(what) + ": neither PEM nor a DER certificate",

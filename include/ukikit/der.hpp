@@ -60,7 +60,8 @@ inline result<tlv> read(cursor& c, std::string_view what = "DER value") {
     unsigned n = first & 0x7f;
     if (n > 4)
       return error(errc::limit_exceeded,
-                   std::string(what) + " length has " + std::to_string(n) + " bytes", t.offset);
+                   std::string(what) + " length has " + std::to_string(n) + " bytes (at most 4)",
+                   t.offset);
     length = 0;
     for (unsigned i = 0; i < n; ++i) {
       UKIKIT_TRY_ASSIGN(std::uint8_t b, c.u8(what));

@@ -16,6 +16,7 @@
 #include "bytes.hpp"
 #include "result.hpp"
 
+#include <array>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -104,7 +105,9 @@ public:
     if (st.st_size == 0)
       return error(errc::io, "cannot read " + path.string() + " (file is empty)");
     if (static_cast<std::uint64_t>(st.st_size) > SIZE_MAX)
-      return error(errc::limit_exceeded, "cannot map " + path.string() + " (too large)");
+      return error(errc::limit_exceeded,
+                   "cannot map " + path.string() + " (" + std::to_string(st.st_size) +
+                       " bytes, more than the address space's " + std::to_string(SIZE_MAX) + ")");
     auto size = static_cast<std::size_t>(st.st_size);
     void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
     if (p == MAP_FAILED) return detail::os_error("cannot map", path, errno);
@@ -260,22 +263,21 @@ private:
   std::uint64_t written_ = 0;
 };
 
-// Write a whole buffer to `target` through an output_file.
-inline result<void> write_file(const std::filesystem::path& target, byte_span data,
-                               mode_t mode = 0644) {
-  UKIKIT_TRY_ASSIGN(output_file out, output_file::create(target, mode));
-  UKIKIT_TRY(out.write(data));
-  return out.commit();
-}
-
 // Write pieces (a range of byte_span, e.g. authenticode::image_pieces's
-// pieces()) to `target` through an output_file, one after the other.
+// pieces()) to `target` through an output_file, one after the other: the
+// file appears, complete, only once all are written.
 template <class Pieces>
 result<void> write_pieces(const std::filesystem::path& target, const Pieces& pieces,
                           mode_t mode = 0644) {
   UKIKIT_TRY_ASSIGN(output_file out, output_file::create(target, mode));
   for (byte_span p : pieces) UKIKIT_TRY(out.write(p));
   return out.commit();
+}
+
+// Write a whole buffer to `target` the same way.
+inline result<void> write_file(const std::filesystem::path& target, byte_span data,
+                               mode_t mode = 0644) {
+  return write_pieces(target, std::array<byte_span, 1>{data}, mode);
 }
 
 } // namespace ukikit::file

@@ -82,7 +82,10 @@ public:
     editor e(img);
     for (const auto& s : img.sections) {
       if (s.size_of_raw_data != 0 && s.raw.size() != s.size_of_raw_data)
-        return error(errc::out_of_range, "section " + s.name + " raw data is outside the file",
+        return error(errc::out_of_range,
+                     "section " + s.name + " raw data is outside the file (" +
+                         hex(s.pointer_to_raw_data) + " + " + hex(s.size_of_raw_data) + " > " +
+                         hex(img.file.size()) + ")",
                      s.header_offset);
       e.sections_.push_back({s.name, s.raw, s.virtual_size, s.virtual_address, s.characteristics,
                              s.header_offset, s.pointer_to_raw_data, false});
@@ -108,14 +111,18 @@ public:
                       bool repeat_name = false) {
     UKIKIT_TRY(check_name(name, repeat_name));
     if (data.size() > UINT32_MAX)
-      return error(errc::limit_exceeded, "section " + std::string(name) + " is larger than 4 GiB");
+      return error(errc::limit_exceeded, "section " + std::string(name) +
+                                             " is larger than 4 GiB (" + hex(data.size()) +
+                                             " bytes)");
     std::uint64_t va_end = 0;
     for (const auto& s : sections_)
       va_end = std::max(va_end, std::uint64_t{s.virtual_address} + virtual_extent(s));
     auto va = checked_align_up<std::uint64_t>(va_end, img_->section_alignment);
     if (!va || *va + data.size() > UINT32_MAX)
-      return error(errc::limit_exceeded,
-                   "section " + std::string(name) + " would end past the 4 GiB address space");
+      return error(errc::limit_exceeded, "section " + std::string(name) +
+                                             " would end past the 4 GiB address space (" +
+                                             hex(va_end) + " aligned + " + hex(data.size()) +
+                                             " > " + hex(UINT32_MAX) + ")");
     sections_.push_back({std::string(name), data, static_cast<std::uint32_t>(data.size()),
                          static_cast<std::uint32_t>(*va), characteristics, 0, 0, true});
     return {};
@@ -217,7 +224,9 @@ public:
       }
       auto raw_size = checked_align_up<std::uint64_t>(s->data.size(), img.file_alignment);
       if (!raw_size || pos + *raw_size > UINT32_MAX)
-        return error(errc::limit_exceeded, "image would be larger than 4 GiB");
+        return error(errc::limit_exceeded, "image would be larger than 4 GiB (section " + s->name +
+                                               " at " + hex(pos) + " + " + hex(s->data.size()) +
+                                               " > " + hex(UINT32_MAX) + ")");
       pointers.emplace_back(s, static_cast<std::uint32_t>(pos));
       out.parts.push_back(s->data);
       if (*raw_size > s->data.size()) out.parts.push_back(zeros(*raw_size - s->data.size()));
@@ -225,7 +234,9 @@ public:
     }
     if (!trailing_.empty()) {
       if (pos + trailing_.size() > UINT32_MAX)
-        return error(errc::limit_exceeded, "image would be larger than 4 GiB");
+        return error(errc::limit_exceeded, "image would be larger than 4 GiB (" + hex(pos) + " + " +
+                                               hex(trailing_.size()) + " > " + hex(UINT32_MAX) +
+                                               ")");
       out.parts.push_back(trailing_);
     }
     // Sizes the loader looks at, adjusted for what changed (as ukify does:
@@ -268,7 +279,8 @@ public:
     }
     auto size_of_image = checked_align_up<std::uint64_t>(image_end, img.section_alignment);
     if (!size_of_image || *size_of_image > UINT32_MAX)
-      return error(errc::limit_exceeded, "SizeOfImage would pass 4 GiB");
+      return error(errc::limit_exceeded,
+                   "SizeOfImage would pass 4 GiB (image ends at " + hex(image_end) + ")");
 
     // COFF header and optional header fields.
     const std::uint64_t coff = img.coff_header_offset();

@@ -9,6 +9,7 @@
 #include "../hash.hpp"
 #include "../pe.hpp"
 #include "../result.hpp"
+#include "table.hpp"
 
 #include <algorithm>
 #include <array>
@@ -53,18 +54,25 @@ inline result<hashed_ranges> compute_ranges(const pe::image& img) {
                      hex(file.size()) + ")",
                  img.optional_header_offset + pe::opt_size_of_headers_offset);
   const std::uint64_t checksum = img.checksum_offset();
-  if (checksum + 4 > size_of_headers)
-    return error(errc::out_of_range, "CheckSum field lies past SizeOfHeaders", checksum);
+  const std::uint64_t after_checksum = checksum + sizeof(le32); // CheckSum is a 32-bit field
+  if (after_checksum > size_of_headers)
+    return error(errc::out_of_range,
+                 "CheckSum field lies past SizeOfHeaders (" + hex(checksum) + " + " +
+                     hex(sizeof(le32)) + " > " + hex(size_of_headers) + ")",
+                 checksum);
 
   // 1. From the start of the file to the CheckSum field.
   out.ranges.push_back(file.first(static_cast<std::size_t>(checksum)));
   if (img.has_security_directory_entry()) {
     const std::uint64_t secdir = img.security_directory_offset();
     if (secdir + sizeof(pe::data_directory) > size_of_headers)
-      return error(errc::out_of_range, "certificate table entry lies past SizeOfHeaders", secdir);
+      return error(errc::out_of_range,
+                   "certificate table entry lies past SizeOfHeaders (" + hex(secdir) + " + " +
+                       hex(sizeof(pe::data_directory)) + " > " + hex(size_of_headers) + ")",
+                   secdir);
     // 2. From after CheckSum to the certificate table entry.
-    out.ranges.push_back(file.subspan(static_cast<std::size_t>(checksum + 4),
-                                      static_cast<std::size_t>(secdir - checksum - 4)));
+    out.ranges.push_back(file.subspan(static_cast<std::size_t>(after_checksum),
+                                      static_cast<std::size_t>(secdir - after_checksum)));
     // 3. From after the entry to the end of the headers.
     const std::uint64_t after = secdir + sizeof(pe::data_directory);
     out.ranges.push_back(file.subspan(static_cast<std::size_t>(after),
@@ -72,8 +80,8 @@ inline result<hashed_ranges> compute_ranges(const pe::image& img) {
   } else {
     // No certificate table entry (NumberOfRvaAndSizes <= 4): EDK2 hashes
     // the rest of the headers in one piece.
-    out.ranges.push_back(file.subspan(static_cast<std::size_t>(checksum + 4),
-                                      static_cast<std::size_t>(size_of_headers - checksum - 4)));
+    out.ranges.push_back(file.subspan(static_cast<std::size_t>(after_checksum),
+                                      static_cast<std::size_t>(size_of_headers - after_checksum)));
   }
   std::uint64_t sum = size_of_headers;
 
@@ -109,7 +117,9 @@ inline result<hashed_ranges> compute_ranges(const pe::image& img) {
   if (end > sum) {
     out.ranges.push_back(
         file.subspan(static_cast<std::size_t>(sum), static_cast<std::size_t>(end - sum)));
-    if (end % 8 != 0) out.zero_padding = static_cast<std::size_t>(8 - end % 8);
+    // `end` lies inside the file, so rounding it up cannot wrap.
+    out.zero_padding =
+        static_cast<std::size_t>(*checked_align_up<std::uint64_t>(end, entry_alignment) - end);
   }
   if (end > covered && sum > covered) {
     // Bytes between the last section and SUM's range start are never hashed.

@@ -65,22 +65,29 @@ inline result<image_pieces> with_certificates(const pe::image& img,
                                         std::to_string(img.number_of_rva_and_sizes) + " < 5)");
   UKIKIT_TRY_ASSIGN(std::uint64_t data_end, end_of_image_data(img));
   const std::uint64_t header_end = std::min<std::uint64_t>(img.size_of_headers, data_end);
-  if (img.security_directory_offset() + sizeof(pe::data_directory) > header_end ||
-      img.checksum_offset() + sizeof(le32) > header_end)
-    return error(errc::malformed, "headers are too short to hold the certificate table entry");
+  const std::uint64_t fields_end =
+      std::max(img.security_directory_offset() + sizeof(pe::data_directory),
+               img.checksum_offset() + sizeof(le32));
+  if (fields_end > header_end)
+    return error(errc::malformed, "headers are too short to hold the certificate table entry (" +
+                                      hex(fields_end) + " > " + hex(header_end) + ")");
   image_pieces out;
   out.headers.assign(img.file.begin(), img.file.begin() + static_cast<std::ptrdiff_t>(header_end));
   out.body = img.file.subspan(static_cast<std::size_t>(header_end),
                               static_cast<std::size_t>(data_end - header_end));
   // The data end is inside the file, so rounding it up cannot wrap.
   const auto aligned_end = checked_align_up<std::uint64_t>(data_end, entry_alignment);
-  if (!aligned_end) return error(errc::limit_exceeded, "image data end cannot be aligned");
+  if (!aligned_end)
+    return error(errc::limit_exceeded, "image data end " + hex(data_end) +
+                                           " cannot be aligned to " +
+                                           std::to_string(entry_alignment) + " bytes");
   out.tail.resize(static_cast<std::size_t>(*aligned_end - data_end));
   const std::uint64_t table_offset = data_end + out.tail.size();
   for (byte_span der : entries) {
     const std::uint64_t length = sizeof(pe::win_certificate) + der.size();
     if (length > UINT32_MAX)
-      return error(errc::limit_exceeded, "signature too large for a certificate entry");
+      return error(errc::limit_exceeded, "signature too large for a certificate entry (" +
+                                             hex(length) + " > " + hex(UINT32_MAX) + ")");
     pe::win_certificate h{};
     h.length = static_cast<std::uint32_t>(length);
     h.revision = pe::win_cert_revision_2_0;
@@ -93,7 +100,9 @@ inline result<image_pieces> with_certificates(const pe::image& img,
   }
   const std::uint64_t table_size = out.tail.size() - (table_offset - data_end);
   if (table_offset > UINT32_MAX || table_size > UINT32_MAX)
-    return error(errc::limit_exceeded, "certificate table would lie beyond 4 GiB");
+    return error(errc::limit_exceeded, "certificate table would lie beyond 4 GiB (" +
+                                           hex(table_offset) + " + " + hex(table_size) + " > " +
+                                           hex(UINT32_MAX) + ")");
   pe::data_directory dir{};
   if (!entries.empty()) {
     dir.virtual_address = static_cast<std::uint32_t>(table_offset);
@@ -313,6 +322,25 @@ inline result<void> check_signature(byte_span der) {
   e.payload = der;
   UKIKIT_TRY_ASSIGN(signature s, parse_signature(e));
   return verify_content(s.pkcs7.get(), s.indirect.content_octets);
+}
+
+// Check a detached signature (PKCS#7 DER, as `sbsign --detached` and
+// `osslsigncode extract-signature` write it) before attaching it to an
+// image: it must parse, and the digest it signs must be this image's
+// (errc::checksum_mismatch, with both, when it is another image's).
+inline result<void> check_detached_signature(const pe::image& img, byte_span der) {
+  pe::certificate_entry probe;
+  probe.type = pe::win_cert_type_pkcs_signed_data;
+  probe.payload = der;
+  UKIKIT_TRY_ASSIGN(signature parsed, parse_signature(probe));
+  if (!parsed.indirect.algorithm)
+    return error(errc::unsupported, "signature uses digest " + parsed.indirect.digest_oid);
+  UKIKIT_TRY_ASSIGN(hash::digest d, image_digest(img, *parsed.indirect.algorithm));
+  if (to_hex(parsed.indirect.digest) != d.hex())
+    return error(errc::checksum_mismatch,
+                 "signature is for another image: signed=" + to_hex(parsed.indirect.digest) +
+                     ", computed=" + d.hex());
+  return {};
 }
 
 // The payloads of an image's current signatures, for keeping some of them.

@@ -63,6 +63,9 @@ struct efi_signature_list_header {
 };
 static_assert(sizeof(efi_signature_list_header) == 28);
 
+// Every EFI_SIGNATURE_DATA starts with its SignatureOwner, an EFI_GUID.
+inline constexpr std::size_t signature_owner_size = 16;
+
 // EFI_CERT_X509_SHA256/384/512 entries: the hash of a certificate's
 // TBSCertificate followed by an EFI_TIME TimeOfRevocation (16 bytes).
 inline constexpr std::size_t efi_time_size = 16;
@@ -124,23 +127,29 @@ inline result<signature_database> parse_signature_lists(byte_span data) {
                         entry_size = h.signature_size.value();
     if (list_size < sizeof(h) + std::uint64_t{header_size})
       return error(errc::malformed,
-                   "EFI_SIGNATURE_LIST size " + hex(list_size) + " is smaller than its header",
+                   "EFI_SIGNATURE_LIST size " + hex(list_size) + " is smaller than its header (" +
+                       hex(sizeof(h)) + " + " + hex(header_size) + ")",
                    list_offset);
     UKIKIT_TRY_ASSIGN(cursor body, c.sub(list_size - sizeof(h), "EFI_SIGNATURE_LIST"));
     UKIKIT_TRY(body.skip(header_size, "EFI_SIGNATURE_LIST header data"));
-    if (entry_size <= 16)
+    if (entry_size <= signature_owner_size)
       return error(errc::malformed,
-                   "EFI_SIGNATURE_LIST SignatureSize " + hex(entry_size) + " is too small",
+                   "EFI_SIGNATURE_LIST SignatureSize " + hex(entry_size) +
+                       " is too small (the owner GUID alone takes " + hex(signature_owner_size) +
+                       ")",
                    list_offset);
     if (body.remaining() % entry_size != 0)
-      return error(errc::malformed, "EFI_SIGNATURE_LIST entries do not fill the list evenly",
+      return error(errc::malformed,
+                   "EFI_SIGNATURE_LIST entries do not fill the list evenly (" +
+                       hex(body.remaining()) + " bytes of SignatureSize " + hex(entry_size) + ")",
                    list_offset);
     const auto image_alg = detail::image_digest_type(h.signature_type);
     const auto cert_alg = detail::certificate_hash_type(h.signature_type);
     while (!body.at_end()) {
-      UKIKIT_TRY(body.skip(16, "signature owner GUID"));
+      UKIKIT_TRY(body.skip(signature_owner_size, "signature owner GUID"));
       const std::uint64_t at = body.offset();
-      UKIKIT_TRY_ASSIGN(byte_span payload, body.bytes(entry_size - 16, "signature data"));
+      UKIKIT_TRY_ASSIGN(byte_span payload,
+                        body.bytes(entry_size - signature_owner_size, "signature data"));
       if (h.signature_type == efi_cert_x509_guid) {
         UKIKIT_TRY_ASSIGN(auto cert, crypto::load_certificate(payload, "EFI_CERT_X509 entry"));
         db.certificates.push_back(std::move(cert));

@@ -64,18 +64,19 @@ inline table_walk walk_certificate_table(const pe::image& img) {
     w.findings.push_back({severity::error, code::table_corrupt,
                           std::move(msg) + ": firmware refuses the image", at, length});
   };
-  const std::uint64_t begin = img.certificate_table_offset;
-  const std::uint64_t end = begin + img.certificate_table_size;
-  std::uint64_t offset = begin;
-  cursor table(img.file);
-  while (offset < end) {
-    const std::uint64_t left = end - offset;
+  // pe::parse keeps a certificate table only when it lies inside the file.
+  auto bytes = subview(img.file, img.certificate_table_offset, img.certificate_table_size,
+                       "certificate table");
+  if (!bytes) return w;
+  cursor table(*bytes, img.certificate_table_offset);
+  while (!table.at_end()) {
+    const std::uint64_t offset = table.offset();
+    const std::uint64_t left = table.remaining();
     if (left <= sizeof(pe::win_certificate)) {
       stop(std::to_string(left) + " stray bytes at the end of the certificate table", offset, left);
       break;
     }
-    // The table lies inside the file (pe::parse checked), so these reads succeed.
-    if (!table.seek(offset)) break;
+    // More than a header is left, so these reads succeed.
     auto hdr = table.read<pe::win_certificate>("WIN_CERTIFICATE");
     if (!hdr) break;
     const std::uint32_t length = hdr->length.value();
@@ -92,7 +93,9 @@ inline table_walk walk_certificate_table(const pe::image& img) {
     }
     const std::uint64_t padded = padded_entry_length(length);
     if (padded > left) {
-      stop("certificate entry padding passes the end of the table", offset, left);
+      stop("certificate entry padding passes the end of the table (dwLength " + hex(length) +
+               " padded to " + hex(padded) + ", " + hex(left) + " bytes left)",
+           offset, left);
       break;
     }
     pe::certificate_entry e;
@@ -100,14 +103,15 @@ inline table_walk walk_certificate_table(const pe::image& img) {
     e.length = length;
     e.revision = hdr->revision.value();
     e.type = hdr->certificate_type.value();
-    e.payload = img.file.subspan(static_cast<std::size_t>(offset + sizeof(pe::win_certificate)),
-                                 length - sizeof(pe::win_certificate));
+    auto payload = table.bytes(length - sizeof(pe::win_certificate), "certificate entry");
+    auto padding = table.skip(padded - length, "certificate entry padding");
+    if (!payload || !padding) break; // not reached: padded <= left
+    e.payload = *payload;
     if (e.revision != pe::win_cert_revision_2_0)
       w.findings.push_back({severity::warning, code::entry_revision,
                             "certificate entry revision " + hex(e.revision) + " is not 0x200",
                             offset});
     w.entries.push_back(e);
-    offset += padded;
   }
   return w;
 }

@@ -80,6 +80,7 @@ struct signature_result {
   bool trusted = false;         // chains to a trust anchor
   bool revoked = false;         // dbx refuses it (and with it the image)
   bool refused = false;         // policy refuses it (sha1, unknown algorithm)
+  bool sha1_refused = false;    // refused for its sha1 digest alone (verify_options::allow_sha1)
   unsigned nested_signatures = 0;
   std::vector<std::string> problems; // why it does not pass
   std::vector<std::string> notes;    // worth knowing, not a failure
@@ -199,8 +200,9 @@ inline void check_unsigned_bytes(const pe::image& img, const pe::certificate_ent
   // to 7 zero bytes after the DER that end the entry on a multiple of 8 are
   // that padding, not data.
   const byte_span after_der = entry.payload.subspan(s->der_size);
-  const bool padding_in_length =
-      after_der.size() < 8 && entry.length % 8 == 0 && all_zero(after_der);
+  const bool padding_in_length = after_der.size() < entry_alignment &&
+                                 padded_entry_length(entry.length) == entry.length &&
+                                 all_zero(after_der);
   if (!after_der.empty() && !padding_in_length) {
     const std::uint64_t at = entry.offset + sizeof(pe::win_certificate) + s->der_size;
     findings.push_back({level, code::trailing_data,
@@ -327,7 +329,8 @@ inline verify_report verify(const pe::image& img, const signature_database& trus
     }
     if (*s.indirect.algorithm == hash::algorithm::sha1 && !opt.allow_sha1) {
       r.refused = true;
-      r.problems.push_back("sha1 image digest refused by policy (allow it with --allow-sha1)");
+      r.sha1_refused = true;
+      r.problems.push_back("sha1 image digest refused by policy");
     }
     auto computed = digest_for(*s.indirect.algorithm);
     if (!computed) {

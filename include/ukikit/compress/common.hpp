@@ -140,28 +140,8 @@ inline format detect(byte_span data) noexcept {
   return format::none;
 }
 
-// A non-owning reference to a callable `result<void>(byte_span chunk)`, like
-// function_ref: the callable must outlive the call it is passed to. The chunk
-// is valid only during the call; an error from the sink stops the work and is
-// returned as is.
-class sink_ref {
-public:
-  template <class F>
-    requires(!std::is_same_v<std::remove_cvref_t<F>, sink_ref> &&
-             std::is_invocable_r_v<result<void>, std::remove_reference_t<F>&, byte_span>)
-  sink_ref(F&& f)
-  noexcept // NOLINT(google-explicit-constructor): converts like function_ref
-      : object_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
-        call_([](void* object, byte_span chunk) -> result<void> {
-          return (*static_cast<std::remove_reference_t<F>*>(object))(chunk);
-        }) {}
-
-  result<void> operator()(byte_span chunk) const { return call_(object_, chunk); }
-
-private:
-  void* object_;
-  result<void> (*call_)(void*, byte_span);
-};
+// The generic sink of core (bytes.hpp), under the name the codecs always used.
+using sink_ref = ::ukikit::sink_ref;
 
 struct decode_options {
   // Largest decompressed size accepted (the bomb limit); more is

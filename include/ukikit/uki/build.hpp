@@ -2,13 +2,15 @@
 // §1.5, §2.3, §2.4): sections placed after the stub's last one, SBAT merged
 // into the stub's .sbat, uname found in the kernel, then .pcrsig over the
 // measured sections when a PCR key is given. Authenticode signing, last, is
-// the caller's (authenticode::sign over the result).
+// the caller's (authenticode::sign over the result; uki/make.hpp does it, and
+// everything else `ukikit build` does with files).
 //
 // Building twice from the same inputs gives the same bytes.
 #pragma once
 
 #include "../bytes.hpp"
 #include "../crypto.hpp"
+#include "../diagnostics.hpp"
 #include "../measure.hpp"
 #include "../pe.hpp"
 #include "../pe_writer.hpp"
@@ -34,6 +36,40 @@ inline constexpr std::string_view default_uki_sbat =
 
 // Characteristics of every added section but .linux (which is code).
 inline constexpr std::uint32_t data_section = pe::scn_mem_read | pe::scn_cnt_initialized_data;
+
+// Finding codes of the builder (README, "Building and measuring").
+namespace code {
+inline constexpr std::string_view uname_found = "build.uname-found";
+inline constexpr std::string_view uname_missing = "build.uname-missing";
+inline constexpr std::string_view stub_sbat_in_tail = "build.stub-sbat-in-tail";
+inline constexpr std::string_view sbat_without_header = "build.sbat-without-header";
+inline constexpr std::string_view pcrpkey_derived = "build.pcrpkey-derived";
+inline constexpr std::string_view profile_joined = "build.profile-joined";
+} // namespace code
+
+// The input a build error is about, so that a front end can name its own
+// option in the message (the library's messages name none).
+enum class input_field : std::uint8_t {
+  none,
+  stub,
+  efi_arch, // the stub is not for the architecture asked for
+  kernel,
+  sbat,
+  profile,
+  join_profiles, // joined profiles without a profile of this image's own
+  stub_release,  // the stub's release does not know what the build needs
+  section,       // an extra section
+  pcr_private_key,
+  signing_key,
+  signing_cert,
+};
+
+struct input_problem {
+  input_field field = input_field::none;
+  // What the input is where it is not what was asked for: the stub's EFI
+  // architecture for input_field::efi_arch.
+  std::string found;
+};
 
 struct build_input {
   byte_span stub;                 // systemd-stub (unsigned)
@@ -61,8 +97,10 @@ struct build_input {
 };
 
 struct built_uki {
-  std::vector<std::byte> bytes;   // the unsigned image
-  std::vector<std::string> notes; // what the builder decided (uname found, SBAT merged …)
+  std::vector<std::byte> bytes; // the unsigned image
+  // What the builder decided (uname found, SBAT merged …) and what the stub
+  // will not measure: notes and warnings, never errors.
+  std::vector<::ukikit::finding> findings;
 };
 
 namespace detail {
@@ -154,7 +192,7 @@ inline std::vector<measure::section> overlay(const std::vector<measure::section>
 // joined by newlines and ending in "\n\0".
 inline result<std::string> merge_sbat(byte_span stub, byte_span kernel,
                                       const std::vector<std::string>& user,
-                                      std::vector<std::string>& notes) {
+                                      std::vector<::ukikit::finding>& findings) {
   std::vector<std::string> rows;
   for (auto [what, file] :
        {std::pair<std::string_view, byte_span>{"stub", stub}, {"kernel", kernel}}) {
@@ -165,14 +203,18 @@ inline result<std::string> merge_sbat(byte_span stub, byte_span kernel,
       // revocations of systemd-stub apply to it (ukify misses these).
       text = detail::tail_sbat_text(file);
       if (text)
-        notes.push_back("the stub has no .sbat section; its SBAT text after the last section is "
-                        "merged");
+        findings.push_back({severity::note, code::stub_sbat_in_tail,
+                            "the stub has no .sbat section; its SBAT text after the last section "
+                            "is merged"});
     }
     if (!text) continue;
     auto r = detail::sbat_rows(*text);
     if (!r) {
-      notes.push_back(std::string("the ") + std::string(what) +
-                      "'s .sbat has no sbat header line; skipped");
+      ::ukikit::finding f(severity::warning, code::sbat_without_header,
+                          std::string("the ") + std::string(what) +
+                              "'s .sbat has no sbat header line; skipped");
+      f.subject = std::string(what);
+      findings.push_back(std::move(f));
       continue;
     }
     rows.insert(rows.end(), r->begin(), r->end());
@@ -204,12 +246,20 @@ inline result<std::string> public_key_pem(EVP_PKEY* key) {
   return std::string(data, static_cast<std::size_t>(len));
 }
 
-inline result<built_uki> build(const build_input& in) {
+// Errors name no command-line option; `problem`, when given, says which
+// input an error is about.
+inline result<built_uki> build(const build_input& in, input_problem* problem = nullptr) {
   built_uki out;
+  // The input the next error is about.
+  const auto about = [problem](input_field f) {
+    if (problem) problem->field = f;
+  };
+  about(input_field::stub);
   UKIKIT_TRY_ASSIGN(pe::image stub, pe::parse(in.stub, pe::strictness::permissive));
   for (const auto& f : stub.findings.kept())
     if (f.is_error()) return error(errc::malformed, "stub: " + f.text());
   UKIKIT_TRY_ASSIGN(pe::editor ed, pe::editor::open(stub));
+  about(input_field::none);
   const auto identity = identify_stub(stub);
   measure::options pcr_options = in.pcr_options;
   pcr_options.stub_release = in.stub_release.value_or(identity ? identity->release : 0);
@@ -228,13 +278,17 @@ inline result<built_uki> build(const build_input& in) {
     auto facts = kernel_facts(in.linux_);
     if (facts && !facts->uname().empty()) {
       uname_text = std::string(facts->uname());
-      out.notes.push_back(".uname " + uname_text + " found in the kernel (" +
-                          facts->versions.front().how + ")");
+      out.findings.push_back(
+          {severity::note, code::uname_found,
+           ".uname " + uname_text + " found in the kernel (" + facts->versions.front().how + ")"});
     } else {
-      out.notes.push_back("no kernel version found; no .uname section");
+      out.findings.push_back(
+          {severity::warning, code::uname_missing, "no kernel version found; no .uname section"});
     }
   }
-  UKIKIT_TRY_ASSIGN(sbat_text, merge_sbat(in.stub, in.linux_, in.sbat, out.notes));
+  about(input_field::sbat);
+  UKIKIT_TRY_ASSIGN(sbat_text, merge_sbat(in.stub, in.linux_, in.sbat, out.findings));
+  about(input_field::none);
 
   byte_span initrd;
   if (in.initrds.size() == 1 && in.initrds[0].size() % 4 == 0) {
@@ -248,9 +302,12 @@ inline result<built_uki> build(const build_input& in) {
   }
   std::optional<byte_span> pcrpkey = in.pcrpkey;
   if (!pcrpkey && in.pcr_private_key) {
+    about(input_field::pcr_private_key);
     UKIKIT_TRY_ASSIGN(pcrpkey_text, public_key_pem(in.pcr_private_key));
+    about(input_field::none);
     pcrpkey = as_bytes(pcrpkey_text);
-    out.notes.push_back(".pcrpkey derived from the PCR private key");
+    out.findings.push_back(
+        {severity::note, code::pcrpkey_derived, ".pcrpkey derived from the PCR private key"});
   }
 
   // ukify's file order; .sbat replaces the stub's own in place; .pcrsig last.
@@ -263,16 +320,23 @@ inline result<built_uki> build(const build_input& in) {
     return {};
   };
   const bool joining = !in.join_profiles.empty();
-  if (joining && !in.profile)
-    return error(errc::invalid_argument,
-                 "--join-profile needs --profile for this image's own profile (@0)");
+  if (joining && !in.profile) {
+    about(input_field::join_profiles);
+    return error(errc::invalid_argument, "joined profiles need a profile of this image's own (@0)");
+  }
   // A stub before 257 knows no .profile and, meeting a section name twice,
-  // uses the last: a multi-profile UKI would boot a mix of its profiles.
+  // uses the last: a multi-profile UKI would boot a mix of its profiles. (A
+  // stub that knows them though its release says otherwise is declared with
+  // build_input::stub_release.)
   if (in.profile && pcr_options.stub_release &&
-      !measure::measured_by(".profile", pcr_options.stub_release))
-    return error(errc::unsupported,
-                 stub_name + " does not know profiles (systemd-stub does since 257): build on a "
-                             "newer stub, or give --stub-release if this one knows them");
+      !measure::measured_by(".profile", pcr_options.stub_release)) {
+    about(input_field::stub_release);
+    return error(
+        errc::unsupported,
+        stub_name + " does not know profiles (systemd-stub does since " +
+            std::to_string(measure::measured_since[*measure::measurement_position(".profile")]) +
+            "): build on a newer stub");
+  }
   if (in.profile && !joining) UKIKIT_TRY(add(".profile", as_bytes(*in.profile)));
   if (in.os_release) UKIKIT_TRY(add(".osrel", as_bytes(*in.os_release)));
   if (in.cmdline) UKIKIT_TRY(add(".cmdline", as_bytes(*in.cmdline)));
@@ -283,8 +347,10 @@ inline result<built_uki> build(const build_input& in) {
   UKIKIT_TRY(add(".initrd", initrd));
   if (in.ucode) UKIKIT_TRY(add(".ucode", *in.ucode));
   for (const auto& [name, bytes] : in.extra) {
-    if (name == ".pcrsig")
+    if (name == ".pcrsig") {
+      about(input_field::section);
       return error(errc::invalid_argument, ".pcrsig is made by the builder, not given");
+    }
     UKIKIT_TRY(add(name, bytes));
   }
   UKIKIT_TRY(add(".linux", in.linux_, pe::scn_mem_read | pe::scn_cnt_code));
@@ -300,8 +366,8 @@ inline result<built_uki> build(const build_input& in) {
   for (const auto& m : measured)
     if (const auto k = kind_of(m.name)) added.push_back(*k);
   if (in.profile) added.push_back(section_kind::profile);
-  for (auto& line : stub_findings(added, pcr_options.stub_release, stub_name))
-    out.notes.push_back(std::move(line));
+  for (auto& f : stub_release_findings(added, pcr_options.stub_release, stub_name))
+    out.findings.push_back(std::move(f));
 
   // Each profile range ends with its own .pcrsig over base ∪ profile.
   std::vector<std::string> pcrsig_texts;
@@ -324,12 +390,15 @@ inline result<built_uki> build(const build_input& in) {
     std::vector<pe::image> joined; // their sections are views into in.join_profiles
     joined.reserve(in.join_profiles.size());
     for (std::size_t n = 0; n < in.join_profiles.size(); ++n) {
+      about(input_field::join_profiles);
       UKIKIT_TRY_ASSIGN(auto img, pe::parse(in.join_profiles[n], pe::strictness::permissive));
       joined.push_back(std::move(img));
       UKIKIT_TRY_ASSIGN(auto sections, detail::join_profile(ed, joined.back(), n + 1));
+      about(input_field::none);
       UKIKIT_TRY(sign_range(detail::overlay(base, sections)));
-      out.notes.push_back("profile @" + std::to_string(n + 1) + " joined (" +
-                          std::to_string(sections.size()) + " sections)");
+      out.findings.push_back({severity::note, code::profile_joined,
+                              "profile @" + std::to_string(n + 1) + " joined (" +
+                                  std::to_string(sections.size()) + " sections)"});
     }
   }
 

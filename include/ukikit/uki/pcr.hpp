@@ -2,6 +2,7 @@
 // predicted values, and the check of the UKI's own .pcrsig against them.
 #pragma once
 
+#include "../diagnostics.hpp"
 #include "../measure.hpp"
 #include "../result.hpp"
 #include "../uki.hpp"
@@ -74,7 +75,9 @@ inline std::vector<finding> stub_release_findings(std::span<const section_kind> 
                        "): PCR 11 is predicted without it";
     if (k == section_kind::profile) line += ", and the stub cannot select a profile";
     else if (since >= 256) line += ", and the stub ignores it";
-    out.emplace_back(severity::warning, code::stub_skips_section, std::move(line));
+    finding f(severity::warning, code::stub_skips_section, std::move(line));
+    f.subject = std::string(n);
+    out.push_back(std::move(f));
   }
   return out;
 }
