@@ -151,7 +151,8 @@ inline int run_inspect(const inspect_options& o, std::string_view tool) {
       continue;
     }
     const byte_span bytes = f->bytes();
-    if (report::detect(bytes).initramfs() && !o.section) { // an initramfs, as `ukikit initrd info` shows it
+    if (report::detect(bytes).initramfs() &&
+        !o.section) { // an initramfs, as `ukikit initrd info` shows it
       if (detail::inspect_initrd(path, bytes, o, all) != exit_ok) rc = exit_usage;
       continue;
     }

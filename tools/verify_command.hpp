@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -91,6 +92,10 @@ inline int run_verify(const verify_options& o, std::string_view tool) {
       for (std::size_t i = 0; i < v.problems.size(); ++i)
         std::cout << (i ? "; " : " ") << escape_controls(v.problems[i]);
       std::cout << '\n';
+      const auto& sigs = v.authenticode.signatures;
+      if (std::any_of(sigs.begin(), sigs.end(), [](const auto& s) { return s.sha1_refused; }))
+        std::cerr << tool << ": " << escape_controls(path)
+                  << ": sha1 digests are refused; allow them with --allow-sha1\n";
     }
   }
   if (o.json) std::cout << report::json_text(nlohmann::ordered_json{{"files", files}}) << '\n';
