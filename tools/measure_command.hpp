@@ -58,11 +58,11 @@ inline result<void> run_measure(const measure_options& o) {
       release = stub->release;
       who = "systemd-stub " + stub->version;
     }
-    for (const auto& line : uki::stub_findings(v, release, who))
-      std::cerr << "ukikit measure: " << escape_controls(line) << '\n';
+    for (const auto& f : uki::stub_release_findings(v, release, who))
+      std::cerr << "ukikit measure: " << escape_controls(f.message) << '\n';
     if (uki::legacy_lookup(release)) {
-      for (const auto& line : uki::legacy_findings(*img, release, who))
-        std::cerr << "ukikit measure: " << escape_controls(line) << '\n';
+      for (const auto& f : uki::legacy_lookup_findings(*img, release, who))
+        std::cerr << "ukikit measure: " << escape_controls(f.message) << '\n';
     } else {
       UKIKIT_TRY_ASSIGN(auto r, v.resolve(o.profile));
       for (const auto& d : r.duplicates)

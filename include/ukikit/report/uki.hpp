@@ -256,7 +256,8 @@ inline void inspect_authenticode(uki_report& r, const inspect_options& o) {
   vopt.consumed = o.consumed;
   r.authenticode = authenticode::verify(r.image, none, nullptr, vopt);
   for (const auto& s : r.authenticode.signatures) {
-    // TODO(lead): the signature's own findings once authenticode::verify has them.
+    // A signature's problems are strings in authenticode::signature_result:
+    // coded here from its fields (notes, digest).
     for (const auto& n : s.notes) r.findings.add(severity::note, code::signature_note, n);
     if (!s.digest_matches && !s.computed.empty()) {
       finding f(severity::warning, code::digest_mismatch, "signature digest mismatch",

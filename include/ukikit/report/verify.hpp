@@ -132,7 +132,8 @@ inline void check_pcrsig(const pe::image& img, const verify_options& o, verdict&
 
 // The reasons of authenticode::verify's report: its error findings and,
 // when no signature passed, why each did not.
-// TODO(lead): take the signatures' own findings once authenticode::verify has them.
+// A signature's problems are strings in authenticode::signature_result; they
+// become verify.signature-rejected reasons here (digest ones: digest-mismatch).
 inline void authenticode_reasons(const authenticode::verify_report& rep, verdict& out) {
   for (const auto& f : rep.findings)
     if (f.is_error()) out.reasons.push_back(f);

@@ -91,22 +91,6 @@ inline std::vector<finding> stub_release_findings(const view& v, unsigned releas
   return stub_release_findings(kinds, release, who);
 }
 
-// The messages of stub_release_findings, one line each.
-// TODO(lead): the callers (uki/build.hpp, tools/measure_command.hpp) take
-// the findings; then these go.
-inline std::vector<std::string> stub_findings(std::span<const section_kind> kinds, unsigned release,
-                                              std::string_view who) {
-  std::vector<std::string> out;
-  for (auto& f : stub_release_findings(kinds, release, who)) out.push_back(std::move(f.message));
-  return out;
-}
-inline std::vector<std::string> stub_findings(const view& v, unsigned release,
-                                              std::string_view who) {
-  std::vector<std::string> out;
-  for (auto& f : stub_release_findings(v, release, who)) out.push_back(std::move(f.message));
-  return out;
-}
-
 // Stubs before 257 find sections as pe.c's locate_sections did: a section
 // counts for every name it knows that its name starts with (".dtbauto" is
 // a ".dtb"), the last such section in the table wins, and there are no
@@ -177,15 +161,6 @@ inline std::vector<finding> legacy_lookup_findings(const pe::image& img, unsigne
                        std::string(who) + " takes section " + p.section->name + " for " +
                            std::string(p.name) + " (it compares name prefixes)");
   }
-  return out;
-}
-
-// The messages of legacy_lookup_findings, one line each.
-// TODO(lead): tools/measure_command.hpp takes the findings; then this goes.
-inline std::vector<std::string> legacy_findings(const pe::image& img, unsigned release,
-                                                std::string_view who) {
-  std::vector<std::string> out;
-  for (auto& f : legacy_lookup_findings(img, release, who)) out.push_back(std::move(f.message));
   return out;
 }
 
@@ -265,8 +240,8 @@ inline pcrsig_report verify_pcrsig(const view& v, std::size_t profile, byte_span
     rep.fail(code::pcrsig_invalid, checked.error().message());
     return rep;
   }
-  // TODO(lead): measure::verification's findings are strings; when they
-  // carry codes, take those.
+  // measure::verification reports strings; each is a pcrsig mismatch here
+  // (the message says which check).
   for (const auto& f : checked->findings) rep.fail(code::pcrsig_mismatch, f);
   if (!checked->ok() && rep.findings.empty())
     rep.fail(code::pcrsig_mismatch, ".pcrsig does not match the predicted PCR 11");
