@@ -15,6 +15,7 @@
 #   sbsigntool               sbsign, sbverify, sbattach
 #   osslsigncode efitools    osslsigncode; cert-to-efi-sig-list, hash-to-efi-sig-list
 #   file python3             file; python3 (an independent JSON parser)
+#   skopeo umoci             skopeo (copy/inspect OCI layouts and archives); umoci (unpack)
 #   systemd                  /lib/systemd/systemd-measure (not on PATH)
 #   swtpm libtss2-*          a software TPM and the TSS libraries that
 #                            `systemd-measure sign` loads
@@ -28,7 +29,7 @@ packages="
   openssl coreutils zstd xz-utils gzip pigz bzip2 lz4 file python3
   binutils binutils-aarch64-linux-gnu cpio libarchive-tools sbsigntool osslsigncode efitools
   systemd swtpm libtss2-esys-3.0.2-0 libtss2-rc0 libtss2-mu0 libtss2-tcti-swtpm0
-  faketime
+  faketime skopeo umoci
 "
 
 missing=""
