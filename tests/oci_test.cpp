@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -384,6 +385,33 @@ TEST(oci_writer, everything_written_reads_back_equal_and_in_python) {
   EXPECT_EQ(python_canonical_text(itext).empty(), false);
 }
 
+TEST(oci_writer, strings_read_back_in_python_as_written) {
+  UKIKIT_NEED_TOOL("python3");
+  // Every control character, quote, backslash, DEL, multi-byte UTF-8, and a
+  // byte that is not UTF-8 (written as U+FFFD).
+  std::string value;
+  for (int c = 0; c < 0x20; ++c) value.push_back(static_cast<char>(c));
+  value += "\"\\/\x7f\u00e9\u20ac\U0001F4E6";
+  oci::descriptor d = oci::empty_descriptor();
+  d.annotations = {{"k", value + "\xff"}};
+  const std::string text = dump(d);
+  for (char c : text) EXPECT_GE(static_cast<unsigned char>(c), 0x20u) << "raw control character";
+  t::temp_dir dir;
+  t::write_file(dir / "d.json", text);
+  auto r = t::run("python3 -c " +
+                  t::sh_quote("import json,sys\n"
+                              "d=json.load(open(sys.argv[1],'rb'))\n"
+                              "sys.stdout.buffer.write(d['annotations']['k'].encode('utf-8'))") +
+                  " " + t::sh_quote((dir / "d.json").string()));
+  ASSERT_EQ(r.status, 0);
+  EXPECT_EQ(r.out, value + "\xef\xbf\xbd");
+  // What python3 writes for the same string reads as the same value here.
+  finding_log log;
+  auto back = oci::parse_descriptor(as_bytes(text), log);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->value.annotations.at("k"), value + "\xef\xbf\xbd");
+}
+
 // ---- hostile and wrong input ------------------------------------------------------------
 
 struct bad_case {
@@ -647,6 +675,25 @@ TEST(oci_parse, reports_findings_by_code) {
   ASSERT_TRUE(i.ok());
   EXPECT_TRUE(i->value.manifests.empty());
   EXPECT_TRUE(has_code(log2, oci::code::null_list));
+}
+
+TEST(oci_parse, size_limits_are_int64s) {
+  finding_log log;
+  auto max = oci::parse_manifest(as_bytes(manifest_with(layer(sha_a, "9223372036854775807"))), log);
+  ASSERT_TRUE(max.ok()) << max.error().message();
+  EXPECT_EQ(max->value.layers[0].size, std::numeric_limits<std::int64_t>::max());
+  auto zero = oci::parse_manifest(as_bytes(manifest_with(layer(sha_a, "0"))), log);
+  ASSERT_TRUE(zero.ok());
+  auto min = oci::parse_manifest(as_bytes(manifest_with(layer(sha_a, "-9223372036854775808"))), log);
+  ASSERT_FALSE(min.ok());
+  EXPECT_EQ(min.error().code(), errc::out_of_range);
+  // 64 levels deep is the default bound: the document at level 1, "x" at 2.
+  auto nested = [](int n) {
+    return manifest_with(layer(sha_a, "1"), R"(,"x":)" + std::string(static_cast<std::size_t>(n), '[') +
+                                                std::string(static_cast<std::size_t>(n), ']'));
+  };
+  EXPECT_TRUE(oci::parse_manifest(as_bytes(nested(63)), log).ok());
+  EXPECT_FALSE(oci::parse_manifest(as_bytes(nested(64)), log).ok());
 }
 
 // ---- what umoci and skopeo write --------------------------------------------------------
