@@ -3,7 +3,7 @@
 #  - the image-spec v1.1.1 examples (tests/data/oci/spec: manifest, index,
 #    config, descriptors, artifacts, the empty descriptor);
 #  - what umoci and skopeo write for a small image: the OCI layout's
-#    index.json, manifests and configs (umoci), the same copied by skopeo,
+#    oci-layout and index.json, manifests and configs (umoci), the same copied by skopeo,
 #    the Docker v2 schema 2 manifest of `skopeo copy --format v2s2 dir:`,
 #    and the config of a docker-archive;
 #  - a few hand-written edge cases (a Docker config with nulls, a digest,
@@ -39,6 +39,7 @@ mkdir src && printf 'hello\n' >src/x && tar -cf some.tar -C src x
 } >/dev/null 2>&1
 mkdir AX && tar -xf A.tar -C AX
 cat L/index.json >"$out/umoci-index.json"
+cat L/oci-layout >"$out/umoci-oci-layout.json"
 cat L2/index.json >"$out/skopeo-index.json"
 cat D/manifest.json >"$out/skopeo-docker-v2s2-manifest.json"
 n=0

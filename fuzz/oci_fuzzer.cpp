@@ -1,4 +1,5 @@
-// oci_fuzzer: every OCI parser (descriptor, index, manifest, either, config)
+// oci_fuzzer: every OCI parser (descriptor, index, manifest, either, config,
+// oci-layout)
 // and the strict JSON reader on the input, strict and permissive. What one
 // accepts is written back, and the written JSON must be accepted again, read
 // as an equal model, and written again byte for byte the same. A digest in
@@ -40,6 +41,8 @@ void run_parsers(byte_span data, const oci::parse_options& opt) {
     round_trip(d->value, [](byte_span b, finding_log& l) { return oci::parse_descriptor(b, l); });
     if (d->value.data) check(oci::verify(d->value, *d->value.data).ok() || !d->value.digest.verifiable());
   }
+  if (auto h = oci::parse_layout_header(data, log, opt))
+    round_trip(h->value, [](byte_span b, finding_log& l) { return oci::parse_layout_header(b, l); });
   if (auto c = oci::parse_config(data, log, opt))
     round_trip(c->value, [](byte_span b, finding_log& l) { return oci::parse_config(b, l); });
 

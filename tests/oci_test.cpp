@@ -696,6 +696,43 @@ TEST(oci_parse, size_limits_are_int64s) {
   EXPECT_FALSE(oci::parse_manifest(as_bytes(nested(64)), log).ok());
 }
 
+TEST(oci_parse, created_must_be_rfc3339) {
+  const auto config = [](std::string created) {
+    return R"({"created":")" + created +
+           R"(","architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})";
+  };
+  for (std::string good : {"2015-10-31T22:22:56.015925234Z", "2015-10-31t22:22:56z",
+                           "2024-02-29T23:59:60+01:00", "1970-01-01T00:00:00-00:00"}) {
+    finding_log log;
+    ASSERT_TRUE(oci::parse_config(as_bytes(config(good)), log).ok()) << good;
+    EXPECT_FALSE(has_code(log, oci::code::bad_timestamp)) << good;
+  }
+  for (std::string bad : {"2015-10-31", "2015-10-31 22:22:56Z", "2015-13-31T22:22:56Z",
+                          "2015-10-31T22:22:56", "2015-10-31T22:22:56.Z",
+                          "2015-10-31T22:22:56+0100", "yesterday"}) {
+    finding_log log;
+    const std::string text = config(bad);
+    ASSERT_TRUE(oci::parse_config(as_bytes(text), log).ok()) << bad;
+    ASSERT_TRUE(has_code(log, oci::code::bad_timestamp)) << bad;
+    EXPECT_EQ(log.kept()[0].offset, text.find('"' + bad));
+  }
+}
+
+TEST(oci_parse, layout_header) {
+  finding_log log;
+  auto h = oci::parse_layout_header(as_bytes(R"({"imageLayoutVersion":"1.0.0","x":1})"), log);
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->value.image_layout_version, "1.0.0");
+  EXPECT_EQ(dump(h->value), R"({"imageLayoutVersion":"1.0.0","x":1})");
+  EXPECT_EQ(dump(oci::layout_header{}), R"({"imageLayoutVersion":"1.0.0"})");
+  EXPECT_EQ(oci::parse_layout_header(as_bytes(R"({"imageLayoutVersion":"2.0.0"})"), log)
+                .error()
+                .code(),
+            errc::unsupported);
+  EXPECT_FALSE(oci::parse_layout_header(as_bytes(R"({"imageLayoutVersion":1})"), log).ok());
+  EXPECT_FALSE(oci::parse_layout_header(as_bytes(R"({})"), log).ok());
+}
+
 // ---- what umoci and skopeo write --------------------------------------------------------
 
 // Every JSON file under `dir` (blobs, index.json, dir: manifest.json, docker
@@ -765,6 +802,14 @@ TEST(oci_tools, reads_what_umoci_and_skopeo_write) {
             0);
   int manifests = 0, configs = 0, indexes = 0;
   for (const char* layout : {"L", "L2"}) {
+    {
+      const auto path = dir / layout / "oci-layout";
+      finding_log log;
+      auto h = oci::parse_layout_header(t::read_file(path), log);
+      ASSERT_TRUE(h.ok()) << h.error().message();
+      EXPECT_EQ(json_string(h->value.image_layout_version), python_field(path, "d['imageLayoutVersion']"));
+      EXPECT_EQ(python_canonical_text(dump(h->value)), python_canonical(path));
+    }
     check_tool_json(dir / layout / "index.json", "index");
     ++indexes;
     for (const auto& e : t::fs::directory_iterator(dir / layout / "blobs/sha256")) {

@@ -7,7 +7,7 @@
 // descriptor.md, manifest.md, image-index.md, config.md).
 //
 // Parsing (parse_index, parse_manifest, parse_manifest_or_index,
-// parse_config, parse_descriptor):
+// parse_config, parse_descriptor, parse_layout_header for `oci-layout`):
 // - the JSON is read by json.hpp, which refuses duplicate names, invalid
 //   UTF-8 and lone surrogate escapes, deep nesting and input over the size
 //   limit (4 MiB by default, parse_options::limits);
@@ -25,7 +25,7 @@
 //   type without artifactType, and a descriptor whose `data` does not match
 //   its size and digest are errors with the byte offset of the value;
 // - null for an optional field is the same as the field being absent (as Go
-//   reads it);
+//   reads it); a `created` that is not RFC 3339 is a finding;
 // - unknown fields are kept, in input order, in each object's `extra` and
 //   written back after the known ones; unknown annotation keys are kept like
 //   any other.
@@ -74,6 +74,8 @@ inline constexpr std::string_view unverifiable_digest = "oci.unverifiable-digest
 inline constexpr std::string_view null_list = "oci.null-list";
 // An ExposedPorts or Volumes value that is not {}: the value is ignored.
 inline constexpr std::string_view set_value_ignored = "oci.set-value-ignored";
+// A config's or history entry's `created` that is not an RFC 3339 date-time.
+inline constexpr std::string_view bad_timestamp = "oci.bad-timestamp";
 } // namespace code
 
 // ---- media types --------------------------------------------------------------------
@@ -436,6 +438,15 @@ struct image_config {
   friend bool operator==(const image_config&, const image_config&) = default;
 };
 
+// The `oci-layout` file of an image layout (image-layout.md):
+// {"imageLayoutVersion":"1.0.0"}; other fields are allowed and kept.
+struct layout_header {
+  std::string image_layout_version = "1.0.0"; // REQUIRED
+  json::object extra;
+
+  friend bool operator==(const layout_header&, const layout_header&) = default;
+};
+
 // What a parser returns: the model, and the digest and size of the bytes it
 // was given.
 template <class T> struct parsed {
@@ -472,6 +483,9 @@ inline result<parsed<manifest_or_index>> parse_manifest_or_index(byte_span bytes
                                                                  const parse_options& opt = {});
 inline result<parsed<image_config>> parse_config(byte_span bytes, finding_log& log,
                                                  const parse_options& opt = {});
+// The oci-layout file. A version other than 1.0.0 is unsupported.
+inline result<parsed<layout_header>> parse_layout_header(byte_span bytes, finding_log& log,
+                                                         const parse_options& opt = {});
 
 // ---- reading ------------------------------------------------------------------------
 
@@ -920,14 +934,58 @@ inline result<rootfs> read_rootfs(const json::value& v, const std::string& path,
   return out;
 }
 
-inline result<history_entry> read_history_entry(const json::value& v, const std::string& path) {
+// RFC 3339 section 5.6 date-time: 2015-10-31T22:22:56.015925234Z, with
+// 't'/'z' in either case and a numeric offset allowed instead of Z.
+inline bool rfc3339(std::string_view s) noexcept {
+  const auto digits = [&](std::size_t at, std::size_t n) {
+    if (s.size() < at + n) return false;
+    for (std::size_t i = at; i < at + n; ++i)
+      if (s[i] < '0' || s[i] > '9') return false;
+    return true;
+  };
+  const auto num = [&](std::size_t at, std::size_t n) {
+    int v = 0;
+    for (std::size_t i = at; i < at + n; ++i) v = v * 10 + (s[i] - '0');
+    return v;
+  };
+  if (!digits(0, 4) || s.size() < 20 || s[4] != '-' || !digits(5, 2) || s[7] != '-' ||
+      !digits(8, 2) || (s[10] != 'T' && s[10] != 't') || !digits(11, 2) || s[13] != ':' ||
+      !digits(14, 2) || s[16] != ':' || !digits(17, 2))
+    return false;
+  if (num(5, 2) < 1 || num(5, 2) > 12 || num(8, 2) < 1 || num(8, 2) > 31 || num(11, 2) > 23 ||
+      num(14, 2) > 59 || num(17, 2) > 60)
+    return false;
+  std::size_t i = 19;
+  if (s[i] == '.') {
+    const std::size_t start = ++i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    if (i == start) return false;
+  }
+  if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) return i + 1 == s.size();
+  if (i < s.size() && (s[i] == '+' || s[i] == '-'))
+    return s.size() == i + 6 && digits(i + 1, 2) && s[i + 3] == ':' && digits(i + 4, 2) &&
+           num(i + 1, 2) <= 23 && num(i + 4, 2) <= 59;
+  return false;
+}
+
+inline result<std::string> opt_timestamp(const json::value& v, const std::string& path,
+                                         reading& r) {
+  UKIKIT_TRY_ASSIGN(auto s, opt_string(v, path));
+  if (!s.empty() && !rfc3339(s))
+    r.note(severity::warning, code::bad_timestamp,
+           path + " " + shown(s) + " is not an RFC 3339 date-time", v);
+  return s;
+}
+
+inline result<history_entry> read_history_entry(const json::value& v, const std::string& path,
+                                                reading& r) {
   UKIKIT_TRY(expect(v, json::kind::object, path));
   history_entry h;
   for (const auto& m : v.members) {
     const auto& x = m.value;
     const std::string at = member_path(path, m.key);
     if (m.key == "created") {
-      UKIKIT_TRY_ASSIGN(h.created, opt_string(x, at));
+      UKIKIT_TRY_ASSIGN(h.created, opt_timestamp(x, at, r));
     } else if (m.key == "created_by") {
       UKIKIT_TRY_ASSIGN(h.created_by, opt_string(x, at));
     } else if (m.key == "author") {
@@ -951,7 +1009,7 @@ inline result<image_config> read_config(const json::value& root, reading& r) {
     const auto& x = m.value;
     const std::string& at = m.key;
     if (m.key == "created") {
-      UKIKIT_TRY_ASSIGN(c.created, opt_string(x, at));
+      UKIKIT_TRY_ASSIGN(c.created, opt_timestamp(x, at, r));
     } else if (m.key == "author") {
       UKIKIT_TRY_ASSIGN(c.author, opt_string(x, at));
     } else if (m.key == "architecture") {
@@ -976,7 +1034,7 @@ inline result<image_config> read_config(const json::value& root, reading& r) {
         UKIKIT_TRY(expect(x, json::kind::array, at));
         c.history.reserve(x.items.size());
         for (std::size_t i = 0; i < x.items.size(); ++i) {
-          UKIKIT_TRY_ASSIGN(auto h, read_history_entry(x.items[i], "history[" + std::to_string(i) + "]"));
+          UKIKIT_TRY_ASSIGN(auto h, read_history_entry(x.items[i], "history[" + std::to_string(i) + "]", r));
           c.history.push_back(std::move(h));
         }
       }
@@ -988,6 +1046,26 @@ inline result<image_config> read_config(const json::value& root, reading& r) {
   if (!has_os) return bad(root, "the image config has no os");
   if (!has_rootfs) return bad(root, "the image config has no rootfs");
   return c;
+}
+
+inline result<layout_header> read_layout_header(const json::value& root) {
+  UKIKIT_TRY(expect(root, json::kind::object, "oci-layout"));
+  layout_header h;
+  bool has_version = false;
+  for (const auto& m : root.members) {
+    if (m.key == "imageLayoutVersion") {
+      UKIKIT_TRY_ASSIGN(h.image_layout_version, get_string(m.value, m.key));
+      if (h.image_layout_version != "1.0.0")
+        return bad(m.value, "imageLayoutVersion " + shown(h.image_layout_version) +
+                                " is not supported (1.0.0)",
+                   errc::unsupported);
+      has_version = true;
+    } else {
+      h.extra.push_back(m);
+    }
+  }
+  if (!has_version) return bad(root, "oci-layout has no imageLayoutVersion");
+  return h;
 }
 
 // Size limit, then the descriptor's size and digest, then the digest of the
@@ -1087,6 +1165,16 @@ inline result<parsed<image_config>> parse_config(byte_span bytes, finding_log& l
   parsed<image_config> out;
   UKIKIT_TRY_ASSIGN(auto root, detail::load(bytes, opt, r, out.digest));
   UKIKIT_TRY_ASSIGN(out.value, detail::read_config(root, r));
+  out.size = static_cast<std::int64_t>(bytes.size());
+  return out;
+}
+
+inline result<parsed<layout_header>> parse_layout_header(byte_span bytes, finding_log& log,
+                                                         const parse_options& opt) {
+  detail::reading r{log, opt.mode};
+  parsed<layout_header> out;
+  UKIKIT_TRY_ASSIGN(auto root, detail::load(bytes, opt, r, out.digest));
+  UKIKIT_TRY_ASSIGN(out.value, detail::read_layout_header(root));
   out.size = static_cast<std::int64_t>(bytes.size());
   return out;
 }

@@ -174,6 +174,13 @@ inline json::value to_json(const image_config& c) {
   return o;
 }
 
+inline json::value to_json(const layout_header& h) {
+  auto o = json::value::make_object();
+  o.add("imageLayoutVersion", json::value::make_string(h.image_layout_version));
+  detail::add_extra(o, h.extra);
+  return o;
+}
+
 // Compact JSON, no trailing newline: the bytes to store and digest.
 template <class T>
   requires requires(const T& x) { to_json(x); }
