@@ -24,6 +24,12 @@ void check(bool ok) {
   if (!ok) __builtin_trap();
 }
 
+// Messages go into JSON reports: they must be valid UTF-8.
+template <class R> void check_messages(const R& r, const finding_log& log) {
+  if (!r.ok()) check(json::detail::utf8_valid(r.error().message()));
+  for (const auto& f : log) check(json::detail::utf8_valid(f.text()));
+}
+
 // A model written and read back must be equal, and written the same again.
 template <class T, class Parse> void round_trip(const T& model, Parse parse) {
   const std::string text = oci::serialize(model);
@@ -37,6 +43,9 @@ template <class T, class Parse> void round_trip(const T& model, Parse parse) {
 
 void run_parsers(byte_span data, const oci::parse_options& opt) {
   finding_log log;
+  check_messages(oci::parse_descriptor(data, log, opt), log);
+  check_messages(oci::parse_config(data, log, opt), log);
+  check_messages(oci::parse_manifest_or_index(data, log, opt), log);
   if (auto d = oci::parse_descriptor(data, log, opt)) {
     round_trip(d->value, [](byte_span b, finding_log& l) { return oci::parse_descriptor(b, l); });
     if (d->value.data) check(oci::verify(d->value, *d->value.data).ok() || !d->value.digest.verifiable());
@@ -84,6 +93,8 @@ void run_parsers(byte_span data, const oci::parse_options& opt) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const byte_span bytes(reinterpret_cast<const std::byte*>(data), size);
 
+  auto parsed = json::parse(bytes);
+  if (!parsed) check(json::detail::utf8_valid(parsed.error().message()));
   if (auto v = json::parse(bytes)) {
     const std::string text = json::dump(*v);
     auto back = json::parse(text);
@@ -93,6 +104,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   const std::string_view text(reinterpret_cast<const char*>(data), size);
+  auto digest = oci::digest::parse(text);
+  if (!digest) check(json::detail::utf8_valid(digest.error().message()));
   if (auto d = oci::digest::parse(text)) {
     check(d->str() == text);
     check(oci::digest::parse(d->str()).ok());

@@ -515,6 +515,29 @@ TEST(oci_parse, rejects_hostile_and_wrong_manifests_with_the_offset) {
   }
 }
 
+TEST(oci_parse, messages_stay_valid_utf8_when_they_quote_the_input) {
+  // A long non-ASCII key twice, and a long non-ASCII rootfs.type: the
+  // messages cut them at a character boundary.
+  std::string key;
+  for (int i = 0; i < 70; ++i) key += "\u00e9";
+  finding_log log;
+  auto dup = oci::parse_manifest(
+      as_bytes(manifest_with(layer(sha_a, "1"), R"(,"annotations":{")" + key + R"(":"1",")" + key +
+                                                    R"(":"2"})")),
+      log);
+  ASSERT_FALSE(dup.ok());
+  EXPECT_TRUE(json::detail::utf8_valid(dup.error().message())) << dup.error().message();
+  EXPECT_NE(dup.error().message().find("\u00e9..."), std::string::npos);
+  auto type = oci::parse_config(
+      as_bytes(R"({"architecture":"a","os":"b","rootfs":{"type":")" + key + key + R"(","diff_ids":[]}})"),
+      log);
+  ASSERT_FALSE(type.ok());
+  EXPECT_TRUE(json::detail::utf8_valid(type.error().message())) << type.error().message();
+  auto digest = oci::digest::parse("\xff\xfe" + key);
+  ASSERT_FALSE(digest.ok());
+  EXPECT_TRUE(json::detail::utf8_valid(digest.error().message())) << digest.error().message();
+}
+
 TEST(oci_parse, refuses_oversized_and_too_deep_input) {
   const std::string m = manifest_with(layer(sha_a, "1"));
   finding_log log;

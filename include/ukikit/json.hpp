@@ -226,6 +226,37 @@ inline std::size_t utf8_sequence(std::string_view s, std::size_t i, std::uint32_
   return n;
 }
 
+// True when `s` is well-formed UTF-8.
+inline bool utf8_valid(std::string_view s) noexcept {
+  for (std::size_t i = 0; i < s.size();) {
+    std::uint32_t cp = 0;
+    const std::size_t n = utf8_sequence(s, i, cp);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+// Text from the input for a message: at most `max` bytes, cut at a
+// character boundary, control characters, quotes and bytes that are not
+// UTF-8 as '?', so that a message is always valid UTF-8 (a JSON report can
+// carry it) and one line.
+inline std::string excerpt(std::string_view s, std::size_t max) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    std::uint32_t cp = 0;
+    const std::size_t n = utf8_sequence(s, i, cp);
+    const std::size_t len = n == 0 ? 1 : n;
+    if (out.size() + len > max) break;
+    if (n == 0 || cp < 0x20 || cp == 0x7f || cp == '"') out.push_back('?');
+    else out.append(s.substr(i, n));
+    i += len;
+  }
+  if (i < s.size()) out += "...";
+  return out;
+}
+
 inline void append_utf8(std::string& out, std::uint32_t cp) {
   if (cp < 0x80) {
     out.push_back(static_cast<char>(cp));
@@ -372,7 +403,7 @@ private:
       UKIKIT_TRY(parse_string(m.key));
       for (const auto& other : v.members)
         if (other.key == m.key)
-          return fail_at("json object has the name \"" + printable(m.key) + "\" twice (first at " +
+          return fail_at("json object has the name \"" + excerpt(m.key, 64) + "\" twice (first at " +
                              hex(other.key_offset) + ")",
                          m.key_offset);
       skip_space();
@@ -501,16 +532,6 @@ private:
       out.append(in_.substr(pos_, n));
       pos_ += n;
     }
-  }
-
-  // A key for a message: at most 64 bytes, control characters as '?'.
-  static std::string printable(std::string_view s) {
-    constexpr std::size_t max_shown = 64;
-    std::string out;
-    for (char c : s.substr(0, max_shown))
-      out.push_back(static_cast<unsigned char>(c) < 0x20 || c == '"' ? '?' : c);
-    if (s.size() > max_shown) out += "...";
-    return out;
   }
 
   std::string_view in_;

@@ -276,11 +276,7 @@ public:
 
 private:
   static std::string quote(std::string_view s) {
-    constexpr std::size_t max_shown = 80;
-    std::string out = "\"";
-    for (char c : s.substr(0, max_shown))
-      out.push_back(static_cast<unsigned char>(c) < 0x20 || c == '"' ? '?' : c);
-    return out + (s.size() > max_shown ? "...\"" : "\"");
+    return "\"" + json::detail::excerpt(s, 80) + "\"";
   }
 
   std::string text_;
@@ -491,13 +487,8 @@ inline result<parsed<layout_header>> parse_layout_header(byte_span bytes, findin
 
 namespace detail {
 
-inline std::string shown(std::string_view s) {
-  constexpr std::size_t max_shown = 120;
-  std::string out = "\"";
-  for (char c : s.substr(0, max_shown))
-    out.push_back(static_cast<unsigned char>(c) < 0x20 || c == '"' ? '?' : c);
-  return out + (s.size() > max_shown ? "...\"" : "\"");
-}
+// Input text quoted for a message (json::detail::excerpt: valid UTF-8, one line).
+inline std::string shown(std::string_view s) { return "\"" + json::detail::excerpt(s, 120) + "\""; }
 
 // The reading of one document: where findings go, how strict.
 struct reading {
