@@ -89,8 +89,9 @@ inline result<void> run_layer_create(const layer_create_args& o) {
   co.level = o.level;
   co.threads = o.threads;
   auto f = compress::from_name(o.compression);
-  if (!f) return error(errc::invalid_argument, "cannot compress as " + o.compression +
-                                                   " (use gzip, zstd or none)");
+  if (!f)
+    return error(errc::invalid_argument,
+                 "cannot compress as " + o.compression + " (use gzip, zstd or none)");
   co.compression = *f;
   UKIKIT_TRY_ASSIGN(auto out, output::open(o.output));
   progress bar("writing " + o.output, 0);
@@ -111,8 +112,8 @@ inline result<void> run_layer_create(const layer_create_args& o) {
   }
   for (const auto& w : layer.findings.kept())
     std::cerr << "ukikit layer create: " << severity_name(w.level) << ": "
-              << escape_controls(w.subject.empty() ? w.text() : w.subject + ": " + w.text())
-              << " [" << w.code << "]\n";
+              << escape_controls(w.subject.empty() ? w.text() : w.subject + ": " + w.text()) << " ["
+              << w.code << "]\n";
   if (layer.findings.dropped() != 0)
     std::cerr << "ukikit layer create: " << layer.findings.dropped() << " more findings\n";
   return success();

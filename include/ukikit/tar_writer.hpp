@@ -136,12 +136,14 @@ inline bool fits_octal(field f, std::uint64_t v) noexcept {
 // Zero-padded octal in f.size - 1 digits, then NUL ("%07o\0", "%011o\0").
 inline void put_octal(header_block& h, field f, std::uint64_t v) noexcept {
   h[f.offset + f.size - 1] = '\0';
-  for (std::size_t i = f.size - 1; i-- > 0; v >>= 3) h[f.offset + i] = static_cast<char>('0' + (v & 7));
+  for (std::size_t i = f.size - 1; i-- > 0; v >>= 3)
+    h[f.offset + i] = static_cast<char>('0' + (v & 7));
 }
 
 // Text into a field; s.size() <= f.size (a full field has no NUL, as ustar allows).
 inline void put_text(header_block& h, field f, std::string_view s) noexcept {
-  std::copy_n(s.begin(), std::min(s.size(), f.size), h.begin() + static_cast<std::ptrdiff_t>(f.offset));
+  std::copy_n(s.begin(), std::min(s.size(), f.size),
+              h.begin() + static_cast<std::ptrdiff_t>(f.offset));
 }
 
 // Printable ASCII only: what a ustar field may hold without a pax record.
@@ -176,8 +178,8 @@ inline bool split_path(std::string_view p, std::string_view& prefix, std::string
 // "<len> <key>=<value>\n", len counting the whole record with its own digits.
 inline void add_pax_record(std::string& out, std::string_view key, std::string_view value) {
   const std::string body = std::string(key) + "=" + std::string(value) + "\n";
-  std::size_t len = body.size() + 1;    // with the ' '
-  len += std::to_string(len).size();     // with the length's own digits
+  std::size_t len = body.size() + 1;                  // with the ' '
+  len += std::to_string(len).size();                  // with the length's own digits
   len = body.size() + 1 + std::to_string(len).size(); // once more if that added a digit
   out += std::to_string(len);
   out += ' ';
@@ -214,20 +216,20 @@ inline header_block ustar_header(std::string_view name, std::string_view prefix,
                                  std::uint64_t size, std::uint64_t mtime, std::string_view link,
                                  std::uint64_t devmajor, std::uint64_t devminor) {
   header_block h{};
-  put_text(h, name_field, name);               // name      0:100
-  put_octal(h, mode_field, mode);              // mode    100:8
-  put_octal(h, uid_field, uid);                // uid     108:8
-  put_octal(h, gid_field, gid);                // gid     116:8
-  put_octal(h, size_field, size);              // size    124:12
-  put_octal(h, mtime_field, mtime);            // mtime   136:12
-  h[typeflag_field.offset] = typeflag;         // type    156
-  put_text(h, linkname_field, link);           // link    157:100
-  put_text(h, magic_field, ustar_magic);       // magic   257:6  "ustar\0"
-  put_text(h, version_field, "00");            // version 263:2
-  put_octal(h, devmajor_field, devmajor);      // devmajor 329:8 (uname, gname empty)
-  put_octal(h, devminor_field, devminor);      // devminor 337:8
-  put_text(h, prefix_field, prefix);           // prefix  345:155
-  put_checksum(h);                             // chksum  148:8
+  put_text(h, name_field, name);          // name      0:100
+  put_octal(h, mode_field, mode);         // mode    100:8
+  put_octal(h, uid_field, uid);           // uid     108:8
+  put_octal(h, gid_field, gid);           // gid     116:8
+  put_octal(h, size_field, size);         // size    124:12
+  put_octal(h, mtime_field, mtime);       // mtime   136:12
+  h[typeflag_field.offset] = typeflag;    // type    156
+  put_text(h, linkname_field, link);      // link    157:100
+  put_text(h, magic_field, ustar_magic);  // magic   257:6  "ustar\0"
+  put_text(h, version_field, "00");       // version 263:2
+  put_octal(h, devmajor_field, devmajor); // devmajor 329:8 (uname, gname empty)
+  put_octal(h, devminor_field, devminor); // devminor 337:8
+  put_text(h, prefix_field, prefix);      // prefix  345:155
+  put_checksum(h);                        // chksum  148:8
   return h;
 }
 
@@ -304,8 +306,7 @@ inline std::uint64_t member_size(const member& m, std::uint64_t pax_size) {
 }
 
 inline error bad_member(const member& m, const std::string& why) {
-  return error(errc::invalid_argument,
-               "tar member \"" + escape_controls(m.path) + "\": " + why);
+  return error(errc::invalid_argument, "tar member \"" + escape_controls(m.path) + "\": " + why);
 }
 
 inline result<void> check_path(const member& m, std::string_view p, std::string_view what) {
@@ -407,7 +408,9 @@ public:
     written_ += b.size();
     return success();
   }
-  result<void> put(const header_block& h) { return put(as_bytes(std::string_view(h.data(), h.size()))); }
+  result<void> put(const header_block& h) {
+    return put(as_bytes(std::string_view(h.data(), h.size())));
+  }
   result<void> zeros(std::uint64_t n) {
     static constexpr std::array<std::byte, end_size> zero{};
     while (n > 0) {

@@ -47,16 +47,16 @@ constexpr std::optional<std::string_view> layer_media_type(compress::format f) n
 
 struct layer_create_options {
   compress::format compression = compress::format::gzip;
-  std::optional<int> level;     // gzip 0…9 (default 6), zstd (default 3)
-  unsigned threads = 1;         // zstd workers; the output depends on it
-  tar::walk_options walk;       // mtime (default 0), uid, gid, devices
+  std::optional<int> level; // gzip 0…9 (default 6), zstd (default 3)
+  unsigned threads = 1;     // zstd workers; the output depends on it
+  tar::walk_options walk;   // mtime (default 0), uid, gid, devices
 };
 
 struct created_layer {
   compress::format compression = compress::format::none;
   std::string media_type;
-  hash::digest digest;  // sha256 of the bytes written
-  hash::digest diff_id; // sha256 of the uncompressed tar
+  hash::digest digest;        // sha256 of the bytes written
+  hash::digest diff_id;       // sha256 of the uncompressed tar
   std::uint64_t size = 0;     // bytes written
   std::uint64_t tar_size = 0; // bytes of the tar
   std::size_t entries = 0;    // members of the tar
@@ -68,9 +68,8 @@ inline result<created_layer> create_layer(const std::filesystem::path& root,
                                           const layer_create_options& o, sink_ref sink) {
   auto media = layer_media_type(o.compression);
   if (!media)
-    return error(errc::invalid_argument,
-                 "OCI layers are tar, tar+gzip or tar+zstd (not " +
-                     std::string(compress::name(o.compression)) + ")");
+    return error(errc::invalid_argument, "OCI layers are tar, tar+gzip or tar+zstd (not " +
+                                             std::string(compress::name(o.compression)) + ")");
   finding_log findings;
   UKIKIT_TRY_ASSIGN(auto members, tar::walk_tree(root, o.walk, findings));
   UKIKIT_TRY_ASSIGN(const tar::plan plan, tar::make_plan(std::move(members)));
@@ -105,9 +104,9 @@ inline result<created_layer> create_layer(const std::filesystem::path& root,
   }
   UKIKIT_TRY_ASSIGN(auto diff_id_value, diff_id.finish());
   UKIKIT_TRY_ASSIGN(auto digest_value, digest.finish());
-  return created_layer{o.compression, std::string(*media), std::move(digest_value),
-                       std::move(diff_id_value), size, plan.size, plan.members.size(),
-                       std::move(findings)};
+  return created_layer{
+      o.compression, std::string(*media), std::move(digest_value), std::move(diff_id_value),
+      size,          plan.size,           plan.members.size(),     std::move(findings)};
 }
 
 // {"digest", "diff_id", "size", "media_type", "tar_size", "entries",
