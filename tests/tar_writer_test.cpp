@@ -488,6 +488,7 @@ TEST(LayerCreate, DigestAndDiffIdEqualSha256sumOfTheFileAndOfItsDecompression) {
   UKIKIT_NEED_TOOL("sha256sum");
   UKIKIT_NEED_TOOL("gzip");
   UKIKIT_NEED_TOOL("zstd");
+  UKIKIT_NEED_TOOL("faketime");
   t::temp_dir dir;
   make_tree(dir / "src");
   struct form {
