@@ -1,13 +1,18 @@
 // `ukikit layer list`: a tar layer (any compression) listed as `tar -t`,
 // `tar --numeric-owner --utc -tv` or JSON, with what the reader found.
+// `ukikit layer create`: a reproducible layer of a directory tree.
 #pragma once
 
 #include "cli.hpp"
 
 #include <ukikit/file.hpp>
 #include <ukikit/report/layer.hpp>
+#include <ukikit/report/layer_create.hpp>
 
+#include <cstdlib>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <string>
 
 namespace ukikit::cli {
@@ -52,6 +57,93 @@ inline int run_layer_list(const layer_options& o) {
   return exit_ok;
 }
 
+// ---- layer create ---------------------------------------------------------------
+
+struct layer_create_args {
+  std::string directory, output, compression = "gzip";
+  std::optional<int> level;
+  std::optional<std::int64_t> mtime;
+  unsigned threads = 1;
+  bool json = false;
+};
+
+// --mtime, else SOURCE_DATE_EPOCH (decimal seconds), else 0.
+inline result<std::int64_t> layer_mtime(const layer_create_args& o) {
+  if (o.mtime) return *o.mtime;
+  const char* env = std::getenv("SOURCE_DATE_EPOCH");
+  if (env == nullptr || *env == '\0') return std::int64_t{0};
+  const std::string_view text = env;
+  std::int64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9' || v > (INT64_MAX - (c - '0')) / 10)
+      return error(errc::invalid_argument,
+                   "SOURCE_DATE_EPOCH is not a number of seconds: " + std::string(text));
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+inline result<void> run_layer_create(const layer_create_args& o) {
+  report::layer_create_options co;
+  UKIKIT_TRY_ASSIGN(co.walk.mtime, layer_mtime(o));
+  co.level = o.level;
+  co.threads = o.threads;
+  auto f = compress::from_name(o.compression);
+  if (!f)
+    return error(errc::invalid_argument,
+                 "cannot compress as " + o.compression + " (use gzip, zstd or none)");
+  co.compression = *f;
+  UKIKIT_TRY_ASSIGN(auto out, output::open(o.output));
+  progress bar("writing " + o.output, 0);
+  std::uint64_t done = 0;
+  auto sink = [&](byte_span b) {
+    done += b.size();
+    bar.update(done);
+    return out.write(b);
+  };
+  UKIKIT_TRY_ASSIGN(auto layer, report::create_layer(o.directory, co, sink));
+  UKIKIT_TRY(out.commit());
+  std::ostream& data = o.output == "-" ? std::cerr : std::cout; // stdout may hold the layer
+  if (o.json) {
+    data << json_text(report::to_json(layer)) << '\n';
+  } else {
+    data << "digest: " << layer.digest.str() << "\ndiff_id: " << layer.diff_id.str()
+         << "\nsize: " << layer.size << "\nmedia_type: " << layer.media_type << '\n';
+  }
+  for (const auto& w : layer.findings.kept())
+    std::cerr << "ukikit layer create: " << severity_name(w.level) << ": "
+              << escape_controls(w.subject.empty() ? w.text() : w.subject + ": " + w.text()) << " ["
+              << w.code << "]\n";
+  if (layer.findings.dropped() != 0)
+    std::cerr << "ukikit layer create: " << layer.findings.dropped() << " more findings\n";
+  return success();
+}
+
+inline void add_layer_create_command(CLI::App& layer, int& rc) {
+  auto o = std::make_shared<layer_create_args>(); // lives as long as the callback
+  auto* create = layer.add_subcommand(
+      "create", "Create a reproducible OCI layer (tar, sorted, owners 0:0, fixed mtime) of a "
+                "directory tree; prints digest, diff_id, size and media_type");
+  create->add_option("DIR", o->directory, "Directory tree (its contents, not itself)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  create->add_option("-o,--output", o->output, "Layer file (written atomically), or - for stdout")
+      ->required();
+  create->add_option("--compress", o->compression, "gzip (default), zstd or none")
+      ->check(CLI::IsMember({"gzip", "zstd", "none"}));
+  create->add_option("--level", o->level, "Compression level (gzip default 6, zstd default 3)");
+  create->add_option("--threads", o->threads, "zstd worker threads (the bytes depend on it)");
+  create->add_option("--mtime", o->mtime,
+                     "mtime of every entry, in seconds (default: SOURCE_DATE_EPOCH, else 0)");
+  create->add_flag("--json", o->json,
+                   "One JSON object: digest, diff_id, size, media_type, tar_size, entries, "
+                   "findings");
+  create->callback([o, &rc] {
+    auto r = run_layer_create(*o);
+    rc = r ? exit_ok : report("ukikit layer create", r.error());
+  });
+}
+
 inline void add_layer_command(CLI::App& app, layer_options& o, int& rc) {
   auto* layer = app.add_subcommand("layer", "tar layers of OCI images");
   layer->require_subcommand(1);
@@ -70,6 +162,7 @@ inline void add_layer_command(CLI::App& app, layer_options& o, int& rc) {
       ->required()
       ->check(CLI::ExistingFile);
   list->callback([&o, &rc] { rc = run_layer_list(o); });
+  add_layer_create_command(*layer, rc);
 }
 
 } // namespace ukikit::cli
