@@ -12,12 +12,14 @@
 
 #include "../compress.hpp"
 #include "../diagnostics.hpp"
+#include "../hash.hpp"
 #include "../tar.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <ctime>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +36,7 @@ inline constexpr std::uint64_t default_max_layer_size = std::uint64_t{64} << 30;
 struct layer_options {
   strictness mode = strictness::permissive;
   std::uint64_t max_size = default_max_layer_size; // of the decompressed tar stream
+  bool diff_id = false; // also hash the tar stream (an OCI config's rootfs.diff_ids entry)
 };
 
 // One entry, owned (the input may be a decompressed stream that is gone).
@@ -56,6 +59,7 @@ struct layer_report {
   std::uint64_t tar_size = 0; // bytes of the tar stream (decompressed)
   std::vector<layer_entry> entries;
   finding_log findings;
+  std::optional<hash::digest> diff_id; // sha256 of the tar stream, when asked for
 };
 
 namespace detail {
@@ -102,6 +106,11 @@ inline result<layer_report> list_layer(byte_span bytes, const layer_options& opt
   tar::options to;
   to.mode = opts.mode;
   detail::lister l{rep.entries};
+  std::optional<hash::hasher> h;
+  if (opts.diff_id) {
+    UKIKIT_TRY_ASSIGN(auto made, hash::hasher::create(hash::algorithm::sha256));
+    h.emplace(std::move(made));
+  }
   if (rep.compression == compress::format::none) {
     to.chunks_persist = true;
     tar::parser p(to);
@@ -109,12 +118,16 @@ inline result<layer_report> list_layer(byte_span bytes, const layer_options& opt
     UKIKIT_TRY(p.finish());
     rep.tar_size = bytes.size();
     rep.findings.append(std::move(p.findings()));
+    if (h) {
+      UKIKIT_TRY_ASSIGN(rep.diff_id, h->update(bytes).finish());
+    }
     return rep;
   }
   tar::parser p(to);
   compress::decode_options d;
   d.max_output = opts.max_size;
   auto sink = [&](byte_span chunk) -> result<void> {
+    if (h) h->update(chunk);
     UKIKIT_TRY(p.feed(chunk, l));
     return success();
   };
@@ -125,6 +138,9 @@ inline result<layer_report> list_layer(byte_span bytes, const layer_options& opt
   UKIKIT_TRY(p.finish());
   rep.tar_size = stats->produced;
   rep.findings.append(std::move(p.findings()));
+  if (h) {
+    UKIKIT_TRY_ASSIGN(rep.diff_id, h->finish());
+  }
   if (stats->consumed < bytes.size()) {
     byte_span rest = bytes.subspan(static_cast<std::size_t>(stats->consumed));
     if (leading_zeros(rest) != rest.size()) {
