@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ukikit/bytes.hpp>
+#include <ukikit/diagnostics.hpp>
 #include <ukikit/file.hpp>
 #include <ukikit/hash.hpp>
 #include <ukikit/report/json.hpp>
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -37,6 +39,33 @@ enum exit_code : int {
 inline int report(std::string_view tool, const error& e, int code = exit_usage) {
   std::cerr << tool << ": " << escape_controls(e.message()) << '\n';
   return code;
+}
+
+// Findings on stderr, one per line: "TOOL: SEVERITY: [SUBJECT: ]TEXT [CODE]",
+// and how many were not kept.
+inline void print_findings(std::string_view tool, const finding_log& log) {
+  for (const auto& f : log)
+    std::cerr << tool << ": " << severity_name(f.level) << ": "
+              << escape_controls(f.subject.empty() ? f.text() : f.subject + ": " + f.text())
+              << " [" << f.code << "]\n";
+  if (log.dropped() != 0) std::cerr << tool << ": " << log.dropped() << " more findings not shown\n";
+}
+
+// SOURCE_DATE_EPOCH as decimal seconds no larger than `max`; 0 when unset
+// or empty (reproducible-builds.org's rule: it is a plain decimal number).
+inline result<std::uint64_t> source_date_epoch(std::uint64_t max) {
+  const char* env = std::getenv("SOURCE_DATE_EPOCH");
+  if (env == nullptr || *env == '\0') return std::uint64_t{0};
+  const std::string_view text = env;
+  std::uint64_t v = 0;
+  for (char c : text) {
+    const auto d = static_cast<std::uint64_t>(c - '0');
+    if (c < '0' || c > '9' || v > (max - d) / 10)
+      return error(errc::invalid_argument, "SOURCE_DATE_EPOCH is not a number of seconds up to " +
+                                               std::to_string(max) + ": " + std::string(text));
+    v = v * 10 + d;
+  }
+  return v;
 }
 
 // Parse the command line; on --help/--version or a usage error, return the

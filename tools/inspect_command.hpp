@@ -5,6 +5,7 @@
 #include "cli.hpp"
 
 #include <ukikit/file.hpp>
+#include <ukikit/image/source.hpp>
 #include <ukikit/initrd.hpp>
 #include <ukikit/pe.hpp>
 #include <ukikit/report.hpp>
@@ -145,6 +146,22 @@ inline int run_inspect(const inspect_options& o, std::string_view tool) {
   int rc = exit_ok;
   ojson all = ojson::array();
   for (const auto& path : o.files) {
+    if (auto ref = image::detect_store(path); ref && !o.section) { // an OCI image
+      auto src = image::source::open(*ref);
+      if (!src) {
+        rc = report(tool, src.error());
+        continue;
+      }
+      const auto rep = report::inspect_image(*src);
+      if (o.json) {
+        all.push_back(report::to_json(rep));
+      } else {
+        std::cout << report::image_text(rep);
+        print_findings(tool, rep.findings);
+      }
+      if (!rep.passed() && rc == exit_ok) rc = exit_failed;
+      continue;
+    }
     auto f = file::mapped_file::open(path);
     if (!f) {
       rc = report(tool, f.error());
@@ -156,8 +173,9 @@ inline int run_inspect(const inspect_options& o, std::string_view tool) {
       if (detail::inspect_initrd(path, bytes, o, all) != exit_ok) rc = exit_usage;
       continue;
     }
-    const std::string not_pe = path + " (ukiinspect reads PE images, UKIs and initramfs files; "
-                                      "OCI images are not supported yet)";
+    const std::string not_pe =
+        path + " (ukiinspect reads PE images, UKIs, initramfs files and OCI images: layout "
+               "directories, oci-archive and docker-archive files)";
     if (o.section) {
       auto img = pe::parse(bytes, pe::strictness::permissive);
       const pe::section* s = img ? img->find(*o.section) : nullptr;
@@ -203,7 +221,11 @@ inline void add_inspect_options(CLI::App& cmd, inspect_options& o) {
   add_stub_release_option(cmd, o.stub_release);
   cmd.add_option("--section", o.section,
                  "Write this section's bytes (VirtualSize-limited) to stdout instead");
-  cmd.add_option("FILE", o.files, "PE images, UKIs or initramfs files")->required();
+  cmd.add_option("FILE", o.files,
+                 "PE images, UKIs, initramfs files, or OCI images (a layout directory, an "
+                 "oci-archive or docker-archive file, or oci:DIR[:TAG], oci-archive:FILE[:TAG], "
+                 "docker-archive:FILE[:REF])")
+      ->required();
 }
 
 } // namespace ukikit::cli

@@ -5,6 +5,7 @@
 #include "cli.hpp"
 #include "compress_commands.hpp"
 #include "digest_command.hpp"
+#include "image_commands.hpp"
 #include "initrd_commands.hpp"
 #include "inspect_command.hpp"
 #include "layer_commands.hpp"
@@ -51,6 +52,9 @@ int main(int argc, char** argv) {
   add_initrd_command(app, initrd, rc);
   layer_options layer;
   add_layer_command(app, layer, rc);
+  image_inspect_options image_inspect;
+  image_copy_options image_copy;
+  add_image_command(app, image_inspect, image_copy, rc);
 
   if (auto done = parse(app, argc, argv)) return *done;
   return rc;

@@ -10,9 +10,12 @@
 //   report/initrd.hpp  inspect_initrd(), walk_tree(): ukiinspect and
 //                      `ukikit initrd info|list` on an initramfs
 //   report/layer.hpp   list_layer(): `ukikit layer list` on a tar layer
+//   report/image.hpp   inspect_image(): `ukikit image inspect` and ukiinspect
+//                      on an OCI image (layout, oci-archive, docker-archive)
 #pragma once
 
 #include "report/detect.hpp"
+#include "report/image.hpp"
 #include "report/initrd.hpp"
 #include "report/json.hpp"
 #include "report/layer.hpp"
