@@ -279,9 +279,11 @@ private:
       return fail("cannot inspect", rel, errno);
     }
     if (type != 0 && (st.st_mode & S_IFMT) == type) return true;
+    const bool kept = keep && keep(rel);
+    if (kept && !S_ISDIR(st.st_mode)) return true;
     if (S_ISDIR(st.st_mode)) {
       if (layer()) UKIKIT_TRY(empty_directory(dir, name, rel, keep));
-      if (keep && keep(rel)) return true;
+      if (kept) return true;
       if (::unlinkat(dir, name, AT_REMOVEDIR) != 0) {
         if (errno == ENOTEMPTY || errno == EEXIST) {
           return refuse(code::non_empty_directory, "would replace the non-empty directory " + rel);
