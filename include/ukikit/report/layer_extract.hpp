@@ -75,7 +75,7 @@ inline result<layer_extract_report> extract_layers(const std::vector<layer_input
 // {"directory", "layers": [{"file", "compression", "size", "tar_size",
 //  "directories", "files", "symlinks", "hardlinks", "nodes", "whiteouts",
 //  "refused": [{"name", "offset", "reason", "code"}], "refused_dropped",
-//  "findings": [...]}], "refused", "error"}
+//  "findings": [...]}], "refused_total", "error"}
 inline nlohmann::ordered_json to_json(const layer_extract_report& r, const std::string& directory) {
   nlohmann::ordered_json j;
   j["directory"] = directory;
@@ -102,7 +102,7 @@ inline nlohmann::ordered_json to_json(const layer_extract_report& r, const std::
     o["findings"] = to_json(l.stream.findings.kept());
     j["layers"].push_back(std::move(o));
   }
-  j["refused"] = r.refused();
+  j["refused_total"] = r.refused();
   j["error"] = r.stopped ? nlohmann::ordered_json(r.stopped->message()) : nullptr;
   return j;
 }
