@@ -8,12 +8,14 @@
 #include <ukikit/file.hpp>
 #include <ukikit/report/layer.hpp>
 #include <ukikit/report/layer_create.hpp>
+#include <ukikit/report/layer_extract.hpp>
 
 #include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ukikit::cli {
 
@@ -70,17 +72,9 @@ struct layer_create_args {
 // --mtime, else SOURCE_DATE_EPOCH (decimal seconds), else 0.
 inline result<std::int64_t> layer_mtime(const layer_create_args& o) {
   if (o.mtime) return *o.mtime;
-  const char* env = std::getenv("SOURCE_DATE_EPOCH");
-  if (env == nullptr || *env == '\0') return std::int64_t{0};
-  const std::string_view text = env;
-  std::int64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9' || v > (INT64_MAX - (c - '0')) / 10)
-      return error(errc::invalid_argument,
-                   "SOURCE_DATE_EPOCH is not a number of seconds: " + std::string(text));
-    v = v * 10 + (c - '0');
-  }
-  return v;
+  UKIKIT_TRY_ASSIGN(std::uint64_t v,
+                    source_date_epoch(static_cast<std::uint64_t>(INT64_MAX)));
+  return static_cast<std::int64_t>(v);
 }
 
 inline result<void> run_layer_create(const layer_create_args& o) {
@@ -142,6 +136,89 @@ inline void add_layer_create_command(CLI::App& layer, int& rc) {
     auto r = run_layer_create(*o);
     rc = r ? exit_ok : report("ukikit layer create", r.error());
   });
+// `ukikit layer extract FILE... DIR`: layers applied in order to DIR as
+// umoci unpack applies them. Refused entries are warnings on stderr (and
+// under "refused" in --json) and make the exit status 1; a layer that is
+// unreadable, truncated or malformed is 2, after what came before it was
+// applied.
+struct layer_extract_args {
+  std::vector<std::string> paths; // FILE... DIR
+  std::string max_size = "64G";
+  bool json = false, strict = false, owner = false, devices = false;
+};
+
+inline int run_layer_extract(const layer_extract_args& o) {
+  constexpr std::string_view tool = "ukikit layer extract";
+  if (o.paths.size() < 2) return report(tool, error(errc::invalid_argument, "need FILE... DIR"));
+  report::layer_extract_options eo;
+  eo.read.mode = o.strict ? strictness::strict : strictness::permissive;
+  auto limit = parse_size(o.max_size);
+  if (!limit) return report(tool, limit.error());
+  eo.read.max_size = *limit;
+  eo.write.keep_owner = o.owner;
+  eo.write.create_devices = o.devices;
+  eo.write.keep_special_bits = true; // as umoci and tar -p
+  const std::string& directory = o.paths.back();
+  std::vector<file::mapped_file> maps;
+  std::vector<report::layer_input> inputs;
+  for (std::size_t i = 0; i + 1 < o.paths.size(); ++i) {
+    report::layer_input in{o.paths[i], {}};
+    if (!is_empty_regular_file(o.paths[i])) {
+      auto f = file::mapped_file::open(o.paths[i]);
+      if (!f) return report(tool, f.error());
+      f->advise_sequential();
+      in.bytes = f->bytes();
+      maps.push_back(std::move(*f));
+    }
+    inputs.push_back(std::move(in));
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(directory, ec);
+  if (ec) return report(tool, error(errc::io, "cannot create " + directory + ": " + ec.message()));
+  auto target = extract::target::open(directory);
+  if (!target) return report(tool, target.error());
+  auto rep = report::extract_layers(inputs, *target, eo);
+  if (!rep) return report(tool, rep.error());
+  for (const auto& l : rep->layers) {
+    for (const auto& f : l.stream.findings.kept())
+      std::cerr << tool << ": " << l.name << ": " << severity_name(f.level) << ": "
+                << escape_controls(f.subject.empty() ? f.text() : f.subject + ": " + f.text())
+                << " [" << f.code << "]\n";
+    for (const auto& f : l.extracted.findings)
+      std::cerr << tool << ": " << l.name << ": refused \"" << escape_controls(f.subject)
+                << "\" at offset " << hex(f.offset) << ": " << escape_controls(f.message) << " ["
+                << f.code << "]\n";
+    if (l.extracted.findings.dropped() != 0)
+      std::cerr << tool << ": " << l.name << ": " << l.extracted.findings.dropped()
+                << " more refusals not shown\n";
+  }
+  if (o.json) std::cout << json_text(report::to_json(*rep, directory)) << '\n';
+  if (rep->stopped) {
+    error e = rep->stopped->code() == errc::limit_exceeded
+                  ? rep->stopped->prefixed("(raise the limit with --max-size)")
+                  : *rep->stopped;
+    return report(tool, e);
+  }
+  return rep->refused() == 0 ? exit_ok : exit_failed;
+}
+
+inline void add_layer_extract(CLI::App& layer, int& rc) {
+  auto o = std::make_shared<layer_extract_args>(); // lives as long as the callback
+  auto* x = layer.add_subcommand(
+      "extract", "Apply tar layers (raw or gzip/zstd/xz), base first, to DIR as umoci unpack "
+                 "does: whiteouts and opaque directories remove what lower layers made; absolute "
+                 "names, \"..\", writes through symlinks and links outside are refused (exit 1)");
+  x->add_flag("--json", o->json, "One JSON document: per layer what was made, whited out, refused");
+  x->add_flag("--strict", o->strict, "Refuse (exit 2) what tar readers disagree on");
+  x->add_flag("--owner", o->owner, "Owners from the layers (only as root)");
+  x->add_flag("--devices", o->devices, "Create device nodes (only as root)");
+  x->add_option("--max-size", o->max_size,
+                "Largest decompressed layer (bomb limit; default 64G; suffixes K, M, G, T)");
+  x->add_option("FILE... DIR", o->paths, "Layer files in order (base first), then the root "
+                                          "directory (created when missing)")
+      ->required()
+      ->expected(2, 1 << 20);
+  x->callback([o, &rc] { rc = run_layer_extract(*o); });
 }
 
 inline void add_layer_command(CLI::App& app, layer_options& o, int& rc) {
@@ -163,6 +240,7 @@ inline void add_layer_command(CLI::App& app, layer_options& o, int& rc) {
       ->check(CLI::ExistingFile);
   list->callback([&o, &rc] { rc = run_layer_list(o); });
   add_layer_create_command(*layer, rc);
+  add_layer_extract(*layer, rc);
 }
 
 } // namespace ukikit::cli

@@ -99,13 +99,17 @@ struct lister {
 
 } // namespace detail
 
-inline result<layer_report> list_layer(byte_span bytes, const layer_options& opts = {}) {
-  layer_report rep;
+// Streams a layer into a tar::parser handler: a raw archive in place, a
+// compressed one decoded in bounded chunks (opts.max_size). Fills the
+// compression, sizes and reader findings of `rep`; the handler sees each
+// entry. An error stops the stream where it was found.
+template <class Handler>
+result<void> feed_layer(byte_span bytes, const layer_options& opts, Handler& handler,
+                        layer_report& rep) {
   rep.size = bytes.size();
   rep.compression = compress::detect(bytes);
   tar::options to;
   to.mode = opts.mode;
-  detail::lister l{rep.entries};
   std::optional<hash::hasher> h;
   if (opts.diff_id) {
     UKIKIT_TRY_ASSIGN(auto made, hash::hasher::create(hash::algorithm::sha256));
@@ -114,24 +118,27 @@ inline result<layer_report> list_layer(byte_span bytes, const layer_options& opt
   if (rep.compression == compress::format::none) {
     to.chunks_persist = true;
     tar::parser p(to);
-    UKIKIT_TRY(p.feed(bytes, l));
+    auto fed = p.feed(bytes, handler);
+    rep.findings.append(std::move(p.findings()));
+    UKIKIT_TRY(fed);
     UKIKIT_TRY(p.finish());
     rep.tar_size = bytes.size();
     rep.findings.append(std::move(p.findings()));
     if (h) {
       UKIKIT_TRY_ASSIGN(rep.diff_id, h->update(bytes).finish());
     }
-    return rep;
+    return success();
   }
   tar::parser p(to);
   compress::decode_options d;
   d.max_output = opts.max_size;
   auto sink = [&](byte_span chunk) -> result<void> {
     if (h) h->update(chunk);
-    UKIKIT_TRY(p.feed(chunk, l));
+    UKIKIT_TRY(p.feed(chunk, handler));
     return success();
   };
   auto stats = compress::decode(rep.compression, bytes, d, sink);
+  rep.findings.append(std::move(p.findings()));
   if (!stats)
     return std::move(stats).error().prefixed(std::string(compress::name(rep.compression)) +
                                              " layer");
@@ -153,6 +160,13 @@ inline result<layer_report> list_layer(byte_span bytes, const layer_options& opt
                        rest.size());
     }
   }
+  return success();
+}
+
+inline result<layer_report> list_layer(byte_span bytes, const layer_options& opts = {}) {
+  layer_report rep;
+  detail::lister l{rep.entries};
+  UKIKIT_TRY(feed_layer(bytes, opts, l, rep));
   return rep;
 }
 
