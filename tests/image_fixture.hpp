@@ -61,4 +61,50 @@ inline bool has_code(const json& j, std::string_view code) {
   return false;
 }
 
+// Two umoci images (amd64 in dir/a, arm64 in dir/b) in one layout, dir/a/L,
+// its index.json listing both manifests with their platforms (flat), or
+// one entry tagged `multi` for an inner index that lists them (nested).
+struct two_platforms {
+  t::fs::path layout;
+  std::string amd64, arm64, inner; // manifest digests; the inner index's when nested
+};
+
+inline two_platforms make_two_platform_layout(const t::fs::path& dir, bool nested) {
+  make_umoci_image(dir / "a", "amd64");
+  make_umoci_image(dir / "b", "arm64");
+  const std::string py = R"(
+import json, hashlib, os, sys, shutil
+a, b, nested = sys.argv[1], sys.argv[2], sys.argv[3] == '1'
+for name in os.listdir(b + '/blobs/sha256'):
+    shutil.copy(b + '/blobs/sha256/' + name, a + '/blobs/sha256/' + name)
+ents = []
+for layout, arch in ((a, 'amd64'), (b, 'arm64')):
+    m = json.load(open(layout + '/index.json'))['manifests'][0]
+    ents.append({'mediaType': 'application/vnd.oci.image.manifest.v1+json', 'digest': m['digest'],
+                 'size': m['size'], 'platform': {'architecture': arch, 'os': 'linux'}})
+inner = ''
+if nested:
+    body = json.dumps({'schemaVersion': 2, 'mediaType': 'application/vnd.oci.image.index.v1+json',
+                       'manifests': ents}, separators=(',', ':')).encode()
+    inner = 'sha256:' + hashlib.sha256(body).hexdigest()
+    open(a + '/blobs/sha256/' + inner[7:], 'wb').write(body)
+    ents = [{'mediaType': 'application/vnd.oci.image.index.v1+json', 'digest': inner,
+             'size': len(body), 'annotations': {'org.opencontainers.image.ref.name': 'multi'}}]
+json.dump({'schemaVersion': 2, 'manifests': ents}, open(a + '/index.json', 'w'))
+)";
+  t::write_file(dir / "merge.py", py);
+  two_platforms out;
+  out.layout = dir / "a/L";
+  auto digest_of = [](const t::fs::path& layout) {
+    return file_json(layout / "index.json")["manifests"][0]["digest"].get<std::string>();
+  };
+  out.amd64 = digest_of(out.layout);
+  out.arm64 = digest_of(dir / "b/L");
+  auto r = t::run("python3 " + q(dir / "merge.py") + " " + q(out.layout) + " " + q(dir / "b/L") +
+                  (nested ? " 1" : " 0"));
+  EXPECT_EQ(r.status, 0);
+  if (nested) out.inner = digest_of(out.layout);
+  return out;
+}
+
 } // namespace ukikit::test::image_fixture

@@ -144,6 +144,33 @@ TEST(ImageInspect, ReadsWhatUmociAndSkopeoWrite) {
   EXPECT_NE(text.out.find(layer_digest), std::string::npos) << text.out;
 }
 
+// `ukikit layer list REF@DIGEST` lists a layer inside a store as GNU tar
+// lists the blob file.
+TEST(ImageInspect, LayerListTakesALayerOfAnImage) {
+  UKIKIT_NEED_TOOL("umoci");
+  UKIKIT_NEED_TOOL("skopeo");
+  UKIKIT_NEED_TOOL("tar");
+  t::temp_dir dir;
+  make_umoci_image(dir.path());
+  const auto layout = dir / "L";
+  ASSERT_EQ(t::run("skopeo copy -q oci:" + q(layout) + ":t oci-archive:" + q(dir / "a.tar")).status,
+            0);
+  const std::string manifest = file_json(layout / "index.json")["manifests"][0]["digest"];
+  const std::string layer = file_json(blob_path(layout, manifest))["layers"][0]["digest"];
+  auto want = t::run("LC_ALL=C tar --numeric-owner --utc -tvzf " + t::sh_quote(blob_path(layout, layer)));
+  ASSERT_EQ(want.status, 0);
+  for (const std::string& ref : {"oci-archive:" + (dir / "a.tar").string(), (dir / "a.tar").string(),
+                                 layout.string()}) {
+    auto got = t::run(t::tool("ukikit") + " layer list -v " + t::sh_quote(ref + "@" + layer));
+    EXPECT_EQ(got.status, 0) << ref;
+    EXPECT_EQ(got.out, want.out) << ref;
+  }
+  auto missing = t::run(t::tool("ukikit") + " layer list " +
+                        t::sh_quote(layout.string() + "@sha256:" + std::string(64, 'a')) + " 2>&1");
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_NE(missing.out.find("no blob"), std::string::npos) << missing.out;
+}
+
 TEST(ImageInspect, NamesTheImageATagSelects) {
   UKIKIT_NEED_TOOL("umoci");
   UKIKIT_NEED_TOOL("skopeo");
@@ -168,35 +195,9 @@ TEST(ImageInspect, WalksAMultiPlatformIndex) {
   UKIKIT_NEED_TOOL("skopeo");
   UKIKIT_NEED_TOOL("python3");
   t::temp_dir dir;
-  make_umoci_image(dir / "a", "amd64");
-  make_umoci_image(dir / "b", "arm64");
-  // Merge b's blobs into a's layout; an inner index lists both manifests.
-  const auto layout = dir / "a/L";
-  const std::string py = R"(
-import json, hashlib, os, sys, shutil
-a, b = sys.argv[1], sys.argv[2]
-for name in os.listdir(b + '/blobs/sha256'):
-    shutil.copy(b + '/blobs/sha256/' + name, a + '/blobs/sha256/' + name)
-ma = json.load(open(a + '/index.json'))['manifests'][0]
-mb = json.load(open(b + '/index.json'))['manifests'][0]
-ents = []
-for m, arch in ((ma, 'amd64'), (mb, 'arm64')):
-    ents.append({'mediaType': m['mediaType'], 'digest': m['digest'], 'size': m['size'],
-                 'platform': {'architecture': arch, 'os': 'linux'}})
-inner = json.dumps({'schemaVersion': 2, 'mediaType': 'application/vnd.oci.image.index.v1+json',
-                    'manifests': ents}, separators=(',', ':')).encode()
-h = hashlib.sha256(inner).hexdigest()
-open(a + '/blobs/sha256/' + h, 'wb').write(inner)
-top = {'schemaVersion': 2, 'manifests': [{'mediaType': 'application/vnd.oci.image.index.v1+json',
-       'digest': 'sha256:' + h, 'size': len(inner),
-       'annotations': {'org.opencontainers.image.ref.name': 'multi'}}]}
-open(a + '/index.json', 'w').write(json.dumps(top))
-print('sha256:' + h)
-)";
-  t::write_file(dir / "merge.py", py);
-  auto merged = t::run("python3 " + q(dir / "merge.py") + " " + q(layout) + " " + q(dir / "b/L"));
-  ASSERT_EQ(merged.status, 0) << merged.out;
-  const std::string inner = merged.out.substr(0, merged.out.find('\n'));
+  const auto two = make_two_platform_layout(dir.path(), true);
+  const auto& layout = two.layout;
+  const std::string& inner = two.inner;
   ASSERT_EQ(t::run("skopeo copy -q --all oci:" + q(layout) + ":multi oci-archive:" +
                    q(dir / "multi.tar") + ":multi")
                 .status,
@@ -210,6 +211,8 @@ print('sha256:' + h)
     EXPECT_EQ(j["manifests"][0]["config"]["platform"]["architecture"], "amd64");
     EXPECT_EQ(j["manifests"][1]["config"]["platform"]["architecture"], "arm64");
     EXPECT_EQ(j["manifests"][0]["parents"][0], inner);
+    EXPECT_EQ(j["manifests"][0]["digest"], two.amd64);
+    EXPECT_EQ(j["manifests"][1]["digest"], two.arm64);
     EXPECT_EQ(j["manifests"][1]["layers"].size(), 1u);
   }
   // skopeo agrees the archive holds both platforms.

@@ -6,6 +6,7 @@
 #include "cli.hpp"
 
 #include <ukikit/file.hpp>
+#include <ukikit/image/source.hpp>
 #include <ukikit/report/layer.hpp>
 #include <ukikit/report/layer_create.hpp>
 #include <ukikit/report/layer_extract.hpp>
@@ -32,13 +33,29 @@ inline int run_layer_list(const layer_options& o) {
   if (!limit) return report(tool, limit.error());
   lo.max_size = *limit;
   std::optional<file::mapped_file> in;
-  if (!is_empty_regular_file(o.file)) {
+  std::optional<image::source> store; // FILE may be REF@DIGEST: a layer in an image store
+  byte_span bytes;
+  std::error_code ec;
+  auto blob = std::filesystem::exists(o.file, ec) ? std::nullopt
+                                                  : image::parse_blob_reference(o.file);
+  if (blob) {
+    if (!*blob) return report(tool, blob->error());
+    auto src = image::source::open((*blob)->ref);
+    if (!src) return report(tool, src.error());
+    store = std::move(*src);
+    auto b = store->blob((*blob)->digest);
+    if (!b)
+      return report(tool, b.error(),
+                    b.error().code() == errc::checksum_mismatch ? exit_failed : exit_usage);
+    bytes = *b;
+  } else if (!is_empty_regular_file(o.file)) {
     auto f = file::mapped_file::open(o.file);
     if (!f) return report(tool, f.error());
     in = std::move(*f);
     in->advise_sequential();
+    bytes = in->bytes();
   }
-  auto rep = report::list_layer(in ? in->bytes() : byte_span{}, lo);
+  auto rep = report::list_layer(bytes, lo);
   if (!rep) {
     error e = rep.error().code() == errc::limit_exceeded
                   ? rep.error().prefixed(o.file + " (raise the limit with --max-size)")
@@ -136,6 +153,8 @@ inline void add_layer_create_command(CLI::App& layer, int& rc) {
     auto r = run_layer_create(*o);
     rc = r ? exit_ok : report("ukikit layer create", r.error());
   });
+}
+
 // `ukikit layer extract FILE... DIR`: layers applied in order to DIR as
 // umoci unpack applies them. Refused entries are warnings on stderr (and
 // under "refused" in --json) and make the exit status 1; a layer that is
@@ -235,9 +254,10 @@ inline void add_layer_command(CLI::App& app, layer_options& o, int& rc) {
                  "end");
   list->add_option("--max-size", o.max_size,
                    "Largest decompressed layer (bomb limit; default 64G; suffixes K, M, G, T)");
-  list->add_option("FILE", o.file, "Layer file (tar, tar+gzip, tar+zstd, tar+xz)")
-      ->required()
-      ->check(CLI::ExistingFile);
+  list->add_option("FILE", o.file,
+                   "Layer file (tar, tar+gzip, tar+zstd, tar+xz), or a layer of an image as "
+                   "REF@DIGEST (oci-archive:img.tar@sha256:...)")
+      ->required();
   list->callback([&o, &rc] { rc = run_layer_list(o); });
   add_layer_create_command(*layer, rc);
   add_layer_extract(*layer, rc);

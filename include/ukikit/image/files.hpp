@@ -152,6 +152,7 @@ public:
     }
     if (!S_ISREG(st.st_mode))
       return error(errc::malformed, p.string() + " is not a regular file");
+    if (st.st_size == 0) return std::optional<byte_span>(byte_span{}); // nothing to map
     auto m = file::mapped_file::open(p);
     if (!m) return m.error();
     auto [it, inserted] = mapped_->emplace(*norm, std::move(*m));

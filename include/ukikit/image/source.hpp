@@ -113,6 +113,15 @@ public:
     return files_.find(d.blob_path());
   }
 
+  // The blob with this digest, checked against it (a layer named on the
+  // command line by REF@DIGEST has no descriptor to give its size).
+  result<byte_span> blob(const oci::digest& d) const {
+    UKIKIT_TRY_ASSIGN(auto got, find_blob(d));
+    if (!got) return error(errc::invalid_argument, "no blob " + d.str() + " in " + ref_.text());
+    UKIKIT_TRY(d.verify(*got));
+    return *got;
+  }
+
   // The blob a descriptor names, checked against it (size, digest, data).
   result<byte_span> blob(const oci::descriptor& d) const {
     UKIKIT_TRY_ASSIGN(auto got, find_blob(d.digest));
@@ -311,6 +320,16 @@ private:
   std::map<std::string, std::string, std::less<>> made_;
 };
 
+// "REF@DIGEST": a blob of an image store, as `ukikit layer list` takes a
+// layer (`oci-archive:img.tar@sha256:...`). nullopt when `text` has no
+// '@' followed by a digest.
+struct blob_reference {
+  reference ref;
+  oci::digest digest;
+};
+
+inline std::optional<result<blob_reference>> parse_blob_reference(std::string_view text);
+
 // Whether a command-line argument names an image store, and which: an
 // explicit transport (`oci:`, `oci-archive:`, `docker-archive:`), a
 // directory with `oci-layout` or `index.json`, or a tar file holding
@@ -351,6 +370,22 @@ inline std::optional<reference> detect_store(std::string_view arg) {
     return r;
   }
   return std::nullopt;
+}
+
+inline std::optional<result<blob_reference>> parse_blob_reference(std::string_view text) {
+  const auto at = text.rfind('@');
+  if (at == std::string_view::npos || text.find(':', at) == std::string_view::npos)
+    return std::nullopt;
+  auto d = oci::digest::parse(text.substr(at + 1));
+  if (!d) return result<blob_reference>(std::move(d).error());
+  const std::string store(text.substr(0, at));
+  auto r = detect_store(store);
+  if (!r) {
+    auto parsed = parse_reference(store);
+    if (!parsed) return result<blob_reference>(std::move(parsed).error());
+    r = *parsed;
+  }
+  return result<blob_reference>(blob_reference{*r, *d});
 }
 
 } // namespace ukikit::image
