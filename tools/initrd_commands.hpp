@@ -53,17 +53,7 @@ inline result<initrd::walk_options> walk_options_of(const initrd_options& o) {
 // field), else 0.
 inline result<std::uint64_t> mtime_of(const initrd_options& o) {
   if (o.mtime) return *o.mtime;
-  const char* env = std::getenv("SOURCE_DATE_EPOCH");
-  if (env == nullptr || *env == '\0') return std::uint64_t{0};
-  const std::string_view text = env;
-  std::uint64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9' || v > (cpio::max_field - static_cast<std::uint64_t>(c - '0')) / 10)
-      return error(errc::invalid_argument,
-                   "SOURCE_DATE_EPOCH is not a 32-bit number of seconds: " + std::string(text));
-    v = v * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  return v;
+  return source_date_epoch(cpio::max_field);
 }
 
 inline result<void> run_create(const initrd_options& o) {
