@@ -32,7 +32,8 @@ void inspect(byte_span input, image::transport how) {
     auto got = f->find(name);
     check(got.ok() && got->has_value());
     const byte_span b = **got;
-    check(b.empty() || (b.data() >= input.data() && b.data() + b.size() <= input.data() + input.size()));
+    check(b.empty() ||
+          (b.data() >= input.data() && b.data() + b.size() <= input.data() + input.size()));
   }
   image::reference ref;
   ref.transport = how;

@@ -130,8 +130,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   byte_span in(reinterpret_cast<const std::byte*>(data) + 1, size - 1);
   std::vector<byte_span> layers{in};
   if ((flags & 1) != 0 && in.size() >= 2) {
-    const std::size_t blocks = (std::to_integer<std::size_t>(in[0]) << 8) |
-                               std::to_integer<std::size_t>(in[1]);
+    const std::size_t blocks =
+        (std::to_integer<std::size_t>(in[0]) << 8) | std::to_integer<std::size_t>(in[1]);
     byte_span rest = in.subspan(2);
     const std::size_t cut = std::min(rest.size(), blocks * tar::block_size);
     layers = {rest.first(cut), rest.subspan(cut)};

@@ -48,10 +48,12 @@ void run_parsers(byte_span data, const oci::parse_options& opt) {
   check_messages(oci::parse_manifest_or_index(data, log, opt), log);
   if (auto d = oci::parse_descriptor(data, log, opt)) {
     round_trip(d->value, [](byte_span b, finding_log& l) { return oci::parse_descriptor(b, l); });
-    if (d->value.data) check(oci::verify(d->value, *d->value.data).ok() || !d->value.digest.verifiable());
+    if (d->value.data)
+      check(oci::verify(d->value, *d->value.data).ok() || !d->value.digest.verifiable());
   }
   if (auto h = oci::parse_layout_header(data, log, opt))
-    round_trip(h->value, [](byte_span b, finding_log& l) { return oci::parse_layout_header(b, l); });
+    round_trip(h->value,
+               [](byte_span b, finding_log& l) { return oci::parse_layout_header(b, l); });
   if (auto c = oci::parse_config(data, log, opt))
     round_trip(c->value, [](byte_span b, finding_log& l) { return oci::parse_config(b, l); });
 
@@ -65,7 +67,8 @@ void run_parsers(byte_span data, const oci::parse_options& opt) {
     check(std::holds_alternative<oci::manifest>(any->value));
     oci::parse_options written = opt;
     written.mode = strictness::strict;
-    round_trip(m->value, [&](byte_span b, finding_log& l) { return oci::parse_manifest(b, l, written); });
+    round_trip(m->value,
+               [&](byte_span b, finding_log& l) { return oci::parse_manifest(b, l, written); });
   }
   if (i.ok()) {
     check(std::holds_alternative<oci::index>(any->value));

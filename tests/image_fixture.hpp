@@ -35,8 +35,8 @@ inline void make_umoci_image(const t::fs::path& dir, const std::string& arch = "
   t::fs::create_symlink("x", dir / "tree/usr/bin/y");
   const auto layout = dir / "L";
   ASSERT_EQ(t::run("tar --sort=name -cf " + q(dir / "layer.tar") + " -C " + q(dir / "tree") +
-                   " . && umoci init --layout " + q(layout) + " && umoci new --image " +
-                   q(layout) + ":t && umoci config --image " + q(layout) +
+                   " . && umoci init --layout " + q(layout) + " && umoci new --image " + q(layout) +
+                   ":t && umoci config --image " + q(layout) +
                    ":t --config.entrypoint /bin/x --architecture " + arch +
                    " && umoci raw add-layer --image " + q(layout) + ":t " + q(dir / "layer.tar"))
                 .status,

@@ -94,9 +94,9 @@ TEST(ImageInspect, ReadsWhatUmociAndSkopeoWrite) {
   const std::string diff_id = "sha256:" + diff.out.substr(0, 64);
   const auto entries = std::stoull(count.out);
 
-  for (const std::string& ref : {"oci:" + layout.string() + ":t", layout.string(),
-                                "oci-archive:" + (dir / "a.tar").string(),
-                                (dir / "a.tar").string(), (dir / "L2").string() + ":copied"}) {
+  for (const std::string& ref :
+       {"oci:" + layout.string() + ":t", layout.string(), "oci-archive:" + (dir / "a.tar").string(),
+        (dir / "a.tar").string(), (dir / "L2").string() + ":copied"}) {
     SCOPED_TRACE(ref);
     const auto j = inspect_json(ref);
     ASSERT_EQ(j["manifests"].size(), 1u);
@@ -157,10 +157,11 @@ TEST(ImageInspect, LayerListTakesALayerOfAnImage) {
             0);
   const std::string manifest = file_json(layout / "index.json")["manifests"][0]["digest"];
   const std::string layer = file_json(blob_path(layout, manifest))["layers"][0]["digest"];
-  auto want = t::run("LC_ALL=C tar --numeric-owner --utc -tvzf " + t::sh_quote(blob_path(layout, layer)));
+  auto want =
+      t::run("LC_ALL=C tar --numeric-owner --utc -tvzf " + t::sh_quote(blob_path(layout, layer)));
   ASSERT_EQ(want.status, 0);
-  for (const std::string& ref : {"oci-archive:" + (dir / "a.tar").string(), (dir / "a.tar").string(),
-                                 layout.string()}) {
+  for (const std::string& ref :
+       {"oci-archive:" + (dir / "a.tar").string(), (dir / "a.tar").string(), layout.string()}) {
     auto got = t::run(t::tool("ukikit") + " layer list -v " + t::sh_quote(ref + "@" + layer));
     EXPECT_EQ(got.status, 0) << ref;
     EXPECT_EQ(got.out, want.out) << ref;
@@ -180,10 +181,12 @@ TEST(ImageInspect, NamesTheImageATagSelects) {
   ASSERT_EQ(t::run("umoci tag --image " + q(layout) + ":t other").status, 0);
   EXPECT_EQ(inspect_json(layout.string())["manifests"].size(), 2u);
   EXPECT_EQ(inspect_json(layout.string() + ":other")["manifests"].size(), 1u);
-  auto r = t::detail::run_any_status(t::tool("ukikit") + " image inspect " + q(layout) + ":missing" + " 2>&1");
+  auto r = t::detail::run_any_status(t::tool("ukikit") + " image inspect " + q(layout) +
+                                     ":missing" + " 2>&1");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.out.find("no image tagged missing"), std::string::npos) << r.out;
-  auto n = t::detail::run_any_status(t::tool("ukikit") + " image inspect " + q(layout) + ":bad..tag" + " 2>&1");
+  auto n = t::detail::run_any_status(t::tool("ukikit") + " image inspect " + q(layout) +
+                                     ":bad..tag" + " 2>&1");
   EXPECT_EQ(n.status, 2);
 }
 
@@ -198,8 +201,8 @@ TEST(ImageInspect, WalksAMultiPlatformIndex) {
   const auto two = make_two_platform_layout(dir.path(), true);
   const auto& layout = two.layout;
   const std::string& inner = two.inner;
-  ASSERT_EQ(t::run("skopeo copy -q --all oci:" + q(layout) + ":multi oci-archive:" +
-                   q(dir / "multi.tar") + ":multi")
+  ASSERT_EQ(t::run("skopeo copy -q --all oci:" + q(layout) +
+                   ":multi oci-archive:" + q(dir / "multi.tar") + ":multi")
                 .status,
             0);
   for (const std::string& ref : {layout.string() + ":multi", (dir / "multi.tar").string()}) {
@@ -305,8 +308,7 @@ TEST_F(broken_image, ManifestWhereAnIndexBelongsIsAnError) {
 }
 
 TEST_F(broken_image, DuplicateKeysInIndexJsonAreRefused) {
-  t::write_file(layout / "index.json",
-                R"({"schemaVersion":2,"schemaVersion":2,"manifests":[]})");
+  t::write_file(layout / "index.json", R"({"schemaVersion":2,"schemaVersion":2,"manifests":[]})");
   auto r = t::detail::run_any_status(t::tool("ukikit") + " image inspect " + q(layout) + " 2>&1");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.out.find("index.json"), std::string::npos) << r.out;
@@ -363,10 +365,12 @@ with tarfile.open(sys.argv[3], 'w', format=tarfile.USTAR_FORMAT) as t:
                 .status,
             0);
   for (const char* name : {"dotdot.tar", "dup.tar", "v2.tar"}) {
-    auto r = t::detail::run_any_status(t::tool("ukikit") + " image inspect oci-archive:" + q(dir / name) + " 2>&1");
+    auto r = t::detail::run_any_status(t::tool("ukikit") +
+                                       " image inspect oci-archive:" + q(dir / name) + " 2>&1");
     EXPECT_EQ(r.status, 2) << name << ": " << r.out;
   }
-  auto ok = image::source::open(*image::parse_reference("oci-archive:" + (dir / "dup.tar").string()));
+  auto ok =
+      image::source::open(*image::parse_reference("oci-archive:" + (dir / "dup.tar").string()));
   ASSERT_FALSE(ok);
   EXPECT_NE(ok.error().message().find("twice"), std::string::npos) << ok.error().message();
 }

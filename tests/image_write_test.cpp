@@ -71,15 +71,17 @@ TEST(ImageCopy, WhatWeWriteSkopeoReadsWithTheSameDigests) {
     const json copied = inspect_json(again.string() + ":x")["manifests"][0];
     EXPECT_EQ(copied["config"]["platform"]["architecture"], "arm64");
     EXPECT_EQ(copied["layers"][0]["diff_id"],
-              file_json(blob_path(layout, file_json(blob_path(layout, digest))["config"]["digest"]))
-                  ["rootfs"]["diff_ids"][0]);
+              file_json(blob_path(
+                  layout, file_json(blob_path(
+                              layout, digest))["config"]["digest"]))["rootfs"]["diff_ids"][0]);
     if (!tg.ours.starts_with("docker-archive:")) { // skopeo rewrites a Docker config as OCI's
-      EXPECT_EQ(copied["config"]["digest"], file_json(blob_path(layout, digest))["config"]["digest"]);
+      EXPECT_EQ(copied["config"]["digest"],
+                file_json(blob_path(layout, digest))["config"]["digest"]);
     }
   }
   // umoci unpacks our layout to the tree the layer holds.
-  ASSERT_EQ(t::run("cd " + q(dir.path()) + " && umoci unpack --rootless --image out-layout:v1 bundle " +
-                   ">/dev/null 2>&1")
+  ASSERT_EQ(t::run("cd " + q(dir.path()) +
+                   " && umoci unpack --rootless --image out-layout:v1 bundle " + ">/dev/null 2>&1")
                 .status,
             0);
   EXPECT_EQ(t::run("cat " + q(dir / "bundle/rootfs/usr/bin/x")).out, "hello\n");
@@ -130,7 +132,8 @@ TEST(ImageCopy, AnExistingLayoutKeepsItsOtherTags) {
   for (const char* tag : {"a", "b"})
     EXPECT_EQ(t::run("skopeo inspect oci:" + q(out) + ":" + tag + " >/dev/null").status, 0) << tag;
   // A blob in the layout that is not what its name says is replaced.
-  const std::string layer = file_json(blob_path(out, index_digest(dir / "L")))["layers"][0]["digest"];
+  const std::string layer =
+      file_json(blob_path(out, index_digest(dir / "L")))["layers"][0]["digest"];
   t::write_file(blob_path(out, layer), "garbage");
   ASSERT_EQ(ukikit_image("copy " + q(dir / "L") + ":t " + q(out) + ":c").status, 0);
   EXPECT_EQ(sha256_of(blob_path(out, layer)), layer);
@@ -149,8 +152,8 @@ TEST(ImageCopy, PicksOnePlatformOutOfAnIndex) {
   EXPECT_EQ(refused.status, 2);
   EXPECT_NE(refused.out.find("--platform"), std::string::npos) << refused.out;
   // --platform picks arm64's manifest, unchanged; skopeo sees arm64.
-  auto r = ukikit_image("copy --platform linux/arm64 " + q(dir / "a/L") + " docker-archive:" +
-                        q(dir / "d.tar") + ":x/y:z");
+  auto r = ukikit_image("copy --platform linux/arm64 " + q(dir / "a/L") +
+                        " docker-archive:" + q(dir / "d.tar") + ":x/y:z");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(r.out.substr(0, arm.size()), arm);
   auto info = t::run("skopeo inspect docker-archive:" + q(dir / "d.tar"));

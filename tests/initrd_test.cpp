@@ -976,7 +976,8 @@ TEST_F(initrd_create, a_bad_source_date_epoch_is_refused_by_the_tool_unless_mtim
   auto r = ukikit("initrd create " + q(path("root")) + " -o " + q(path("x.img")),
                   "SOURCE_DATE_EPOCH=yesterday ");
   EXPECT_EQ(r.status, 2);
-  EXPECT_TRUE(contains(r.err, "SOURCE_DATE_EPOCH is not a number of seconds up to 4294967295: yesterday"))
+  EXPECT_TRUE(
+      contains(r.err, "SOURCE_DATE_EPOCH is not a number of seconds up to 4294967295: yesterday"))
       << r.err;
   EXPECT_FALSE(fs::exists(path("x.img")));
   r = ukikit("initrd create " + q(path("root")) + " --mtime 7 -o " + q(path("x.img")),

@@ -32,7 +32,8 @@ std::string python_reads(std::string_view text) {
       "object_pairs_hook=pairs,parse_constant=const)\n"
       "except Exception: sys.stdout.write('error'); sys.exit(0)\n"
       "sys.stdout.write(json.dumps(d,sort_keys=True,separators=(',',':'),ensure_ascii=False))\n";
-  auto r = t::run("python3 -c " + t::sh_quote(script) + " " + t::sh_quote((dir / "x.json").string()));
+  auto r =
+      t::run("python3 -c " + t::sh_quote(script) + " " + t::sh_quote((dir / "x.json").string()));
   EXPECT_EQ(r.status, 0);
   return r.out;
 }
@@ -40,7 +41,15 @@ std::string python_reads(std::string_view text) {
 TEST(json, reads_valid_json_as_python_does_and_writes_it_back) {
   UKIKIT_NEED_TOOL("python3");
   const std::vector<std::string> texts = {
-      "{}", "[]", "0", "-0", "1.5e-3", "-12E+2", "true", "null", "\"\"",
+      "{}",
+      "[]",
+      "0",
+      "-0",
+      "1.5e-3",
+      "-12E+2",
+      "true",
+      "null",
+      "\"\"",
       " \t\r\n{ \"a\" : [ 1 , 2 ] , \"b\" : { } }\n",
       R"({"esc":"\" \\ \/ \b \f \n \r \t \u0000 \u001f \u00e9 \u20ac \ud83d\udce6"})",
       "{\"raw\":\"\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa6 \x7f\"}",
@@ -92,7 +101,7 @@ TEST(json, refuses_what_rfc_8259_and_i_json_forbid_with_the_offset) {
       {"\"\xf4\x90\x80\x80\"", 1, true},
       {"\"abc", 0, true},
       {"\xef\xbb\xbf{}", 0, true},
-      {"\"\\ud800\"", 1, false},       // python3 keeps lone surrogates
+      {"\"\\ud800\"", 1, false},        // python3 keeps lone surrogates
       {"\"\\udc00\\ud800\"", 1, false}, // a low surrogate first
       {"\"\\ud800\\u0041\"", 1, false}, // a high one not followed by a low one
       {"truex", 4, true},

@@ -72,15 +72,18 @@ bytes layer(const std::vector<member>& members, bool end = true) {
   for (const member& m : members) {
     bytes h(512);
     std::memcpy(h.data(), m.name.data(), std::min<std::size_t>(m.name.size(), 100)); // name
-    octal(h, 100, 8, m.mode);                                                          // mode
-    octal(h, 108, 8, 0);                                                               // uid
-    octal(h, 116, 8, 0);                                                               // gid
-    octal(h, 124, 12, m.data.size());                                                  // size
-    octal(h, 136, 12, 1600000000);                                                     // mtime
-    h[156] = std::byte(m.type);                                                        // typeflag
+    octal(h, 100, 8, m.mode);                                                        // mode
+    octal(h, 108, 8, 0);                                                             // uid
+    octal(h, 116, 8, 0);                                                             // gid
+    octal(h, 124, 12, m.data.size());                                                // size
+    octal(h, 136, 12, 1600000000);                                                   // mtime
+    h[156] = std::byte(m.type);                                                      // typeflag
     std::memcpy(h.data() + 157, m.link.data(), std::min<std::size_t>(m.link.size(), 100));
-    std::memcpy(h.data() + 257, "ustar\0" "00", 8); // magic, version
-    std::memset(h.data() + 148, ' ', 8);            // chksum: summed as spaces
+    std::memcpy(h.data() + 257,
+                "ustar\0"
+                "00",
+                8);                      // magic, version
+    std::memset(h.data() + 148, ' ', 8); // chksum: summed as spaces
     unsigned sum = 0;
     for (std::byte c : h) sum += std::to_integer<unsigned>(c);
     octal(h, 148, 7, sum);
@@ -185,12 +188,12 @@ TEST(layer_extract_attacks, refuses_dotdot_and_absolute_names) {
 TEST(layer_extract_attacks, refuses_a_file_through_a_symlink_made_before_it) {
   for (auto how : resolvers) {
     scene s;
-    auto reps = s.apply({layer({symlink("s", "../outside"), file("s/secret", "evil"),
-                                file("s/new", "evil")})},
-                        how);
+    auto reps = s.apply(
+        {layer({symlink("s", "../outside"), file("s/secret", "evil"), file("s/new", "evil")})},
+        how);
     s.untouched();
-    EXPECT_EQ(codes(reps), (std::multiset<std::string>{"extract.through-symlink",
-                                                       "extract.through-symlink"}));
+    EXPECT_EQ(codes(reps),
+              (std::multiset<std::string>{"extract.through-symlink", "extract.through-symlink"}));
     EXPECT_EQ(fs::read_symlink(s.root / "s"), "../outside");
   }
 }
@@ -203,8 +206,8 @@ TEST(layer_extract_attacks, refuses_a_directory_under_a_symlink_to_root_in_a_lat
                          layer({dir("r/" + out_dir + "/evil"), file("r/" + out_dir + "/x")})},
                         how);
     s.untouched();
-    EXPECT_EQ(codes(reps), (std::multiset<std::string>{"extract.through-symlink",
-                                                       "extract.through-symlink"}));
+    EXPECT_EQ(codes(reps),
+              (std::multiset<std::string>{"extract.through-symlink", "extract.through-symlink"}));
     EXPECT_EQ(fs::read_symlink(s.root / "r"), "/"); // kept as given, as umoci does
   }
 }
@@ -212,11 +215,10 @@ TEST(layer_extract_attacks, refuses_a_directory_under_a_symlink_to_root_in_a_lat
 TEST(layer_extract_attacks, refuses_hard_links_to_outside) {
   for (auto how : resolvers) {
     scene s;
-    auto reps =
-        s.apply({layer({hardlink("h1", "../outside/secret"),
-                        hardlink("h2", (s.outside / "secret").string()), hardlink("h3", ""),
-                        symlink("s", "../outside"), hardlink("h4", "s/secret")})},
-                how);
+    auto reps = s.apply({layer({hardlink("h1", "../outside/secret"),
+                                hardlink("h2", (s.outside / "secret").string()), hardlink("h3", ""),
+                                symlink("s", "../outside"), hardlink("h4", "s/secret")})},
+                        how);
     s.untouched();
     EXPECT_EQ(codes(reps),
               (std::multiset<std::string>{"extract.link-outside", "extract.link-outside",
@@ -240,7 +242,8 @@ TEST(layer_extract_attacks, hard_link_to_a_symlink_links_the_symlink_itself) {
   }
   scene s;
   s.apply({layer({symlink("s", "../outside/secret"), hardlink("h", "s")})});
-  struct stat a {}, b {};
+  struct stat a {
+  }, b{};
   ASSERT_EQ(::lstat((s.root / "s").c_str(), &a), 0);
   ASSERT_EQ(::lstat((s.root / "h").c_str(), &b), 0);
   EXPECT_TRUE(S_ISLNK(b.st_mode));
@@ -249,8 +252,8 @@ TEST(layer_extract_attacks, hard_link_to_a_symlink_links_the_symlink_itself) {
 
 TEST(layer_extract_attacks, refuses_hard_links_to_missing_names_directories_and_themselves) {
   scene s;
-  auto reps = s.apply({layer({dir("d"), hardlink("h1", "nothing"), hardlink("h2", "d"),
-                              hardlink("h3", "h3")})});
+  auto reps = s.apply(
+      {layer({dir("d"), hardlink("h1", "nothing"), hardlink("h2", "d"), hardlink("h3", "h3")})});
   s.untouched();
   EXPECT_EQ(codes(reps), (std::multiset<std::string>{"extract.link-target-invalid",
                                                      "extract.link-target-invalid",
@@ -264,10 +267,9 @@ TEST(layer_extract_attacks, refuses_whiteouts_naming_a_parent_or_nothing) {
                          layer({file("a/.wh.."), file("a/.wh..."), file(".wh.."), file(".wh.")})},
                         how);
     s.untouched();
-    EXPECT_EQ(codes(reps), (std::multiset<std::string>{"extract.whiteout-parent",
-                                                       "extract.whiteout-parent",
-                                                       "extract.whiteout-parent",
-                                                       "extract.whiteout-empty"}));
+    EXPECT_EQ(codes(reps),
+              (std::multiset<std::string>{"extract.whiteout-parent", "extract.whiteout-parent",
+                                          "extract.whiteout-parent", "extract.whiteout-empty"}));
     EXPECT_TRUE(present(s.root / "a/f"));
     EXPECT_TRUE(present(s.root / "top"));
     for (const char* n : {"a/.wh..", ".wh.", "a/.wh..."}) EXPECT_FALSE(present(s.root / n));
@@ -277,14 +279,14 @@ TEST(layer_extract_attacks, refuses_whiteouts_naming_a_parent_or_nothing) {
 TEST(layer_extract_attacks, refuses_whiteouts_through_a_symlink) {
   for (auto how : resolvers) {
     scene s;
-    auto reps = s.apply({layer({symlink("s", "../outside")}),
-                         layer({file("s/.wh.secret"), file("s/.wh..wh..opq"),
-                                file("s/dir/.wh..wh..opq")})},
-                        how);
+    auto reps =
+        s.apply({layer({symlink("s", "../outside")}),
+                 layer({file("s/.wh.secret"), file("s/.wh..wh..opq"), file("s/dir/.wh..wh..opq")})},
+                how);
     s.untouched();
-    EXPECT_EQ(codes(reps), (std::multiset<std::string>{"extract.through-symlink",
-                                                       "extract.through-symlink",
-                                                       "extract.through-symlink"}));
+    EXPECT_EQ(codes(reps),
+              (std::multiset<std::string>{"extract.through-symlink", "extract.through-symlink",
+                                          "extract.through-symlink"}));
   }
 }
 
@@ -292,8 +294,8 @@ TEST(layer_extract_attacks, reports_duplicate_paths_and_keeps_the_later) {
   scene s;
   auto reps = s.apply({layer({file("f", "one"), dir("d"), file("f", "two"), dir("d/")})});
   s.untouched();
-  EXPECT_EQ(codes(reps), (std::multiset<std::string>{"extract.duplicate-path",
-                                                     "extract.duplicate-path"}));
+  EXPECT_EQ(codes(reps),
+            (std::multiset<std::string>{"extract.duplicate-path", "extract.duplicate-path"}));
   EXPECT_EQ(content(s.root / "f"), "two");
 }
 
@@ -335,24 +337,24 @@ TEST(layer_extract_whiteouts, apply_to_lower_layers_only) {
 
 TEST(layer_extract_whiteouts, opaque_markers_inside_opaque_directories_in_any_order) {
   scene s;
-  auto reps = s.apply(
-      {layer({dir("d"), file("d/a"), dir("d/sub"), file("d/sub/b"), dir("d/keep"),
-              file("d/keep/old"), dir("e"), file("e/x")}),
-       layer({file("d/new"), file("d/keep/mine"), file("d/.wh..wh..opq"),
-              file("d/sub/.wh..wh..opq"), file("d/sub/c"), file("e/.wh..wh..opq")})});
+  auto reps =
+      s.apply({layer({dir("d"), file("d/a"), dir("d/sub"), file("d/sub/b"), dir("d/keep"),
+                      file("d/keep/old"), dir("e"), file("e/x")}),
+               layer({file("d/new"), file("d/keep/mine"), file("d/.wh..wh..opq"),
+                      file("d/sub/.wh..wh..opq"), file("d/sub/c"), file("e/.wh..wh..opq")})});
   s.untouched();
   EXPECT_TRUE(codes(reps).empty());
   std::set<std::string> names;
   for (const auto& [n, what] : snapshot(s.root)) names.insert(n);
-  EXPECT_EQ(names, (std::set<std::string>{"d", "d/new", "d/keep", "d/keep/mine", "d/sub",
-                                          "d/sub/c", "e"}));
+  EXPECT_EQ(names, (std::set<std::string>{"d", "d/new", "d/keep", "d/keep/mine", "d/sub", "d/sub/c",
+                                          "e"}));
 }
 
 TEST(layer_extract_replace, directory_over_directory_keeps_it_anything_else_is_recreated) {
   scene s;
-  auto reps = s.apply({layer({dir("d", 0755), file("d/in"), dir("x"), file("x/in"), file("f"),
-                              symlink("l", "f")}),
-                       layer({dir("d", 0700), file("x", "now a file"), dir("f"), file("l", "y")})});
+  auto reps = s.apply(
+      {layer({dir("d", 0755), file("d/in"), dir("x"), file("x/in"), file("f"), symlink("l", "f")}),
+       layer({dir("d", 0700), file("x", "now a file"), dir("f"), file("l", "y")})});
   EXPECT_TRUE(codes(reps).empty());
   EXPECT_TRUE(present(s.root / "d/in"));
   EXPECT_EQ(fs::status(s.root / "d").permissions(), fs::perms::owner_all);
@@ -448,9 +450,9 @@ TEST(layer_extract_umoci, two_layers_with_whiteouts_match_umoci_unpack) {
     auto theirs = tree(work / "bundle/rootfs");
     auto ours = tree(work / "ours");
     EXPECT_EQ(ours, theirs);
-    EXPECT_EQ(ours.count("gone"), 0U);                            // a sanity check of the
-    EXPECT_EQ(ours.count("opq/a"), 0U);                           // layers: whiteouts
-    EXPECT_EQ(ours.count("opq/mine"), 1U);                        // and opaque markers
+    EXPECT_EQ(ours.count("gone"), 0U);     // a sanity check of the
+    EXPECT_EQ(ours.count("opq/a"), 0U);    // layers: whiteouts
+    EXPECT_EQ(ours.count("opq/mine"), 1U); // and opaque markers
     t::run("chmod -R u+rwx " + w + " 2>/dev/null; true");
   }
 }
@@ -484,10 +486,9 @@ TEST(layer_extract_tool, applies_compressed_layers_and_reports_refusals_with_exi
   t::write_file(s.tmp / "l2.tar", layer({file("d/.wh.a"), file("s/x", "evil"), file("b", "b")}));
   t::run("gzip -n " + t::sh_quote((s.tmp / "l1.tar").string()) + " && zstd -q --rm " +
          t::sh_quote((s.tmp / "l2.tar").string()));
-  const std::string cmd = t::tool("ukikit") + " layer extract --json " +
-                          t::sh_quote((s.tmp / "l1.tar.gz").string()) + " " +
-                          t::sh_quote((s.tmp / "l2.tar.zst").string()) + " " +
-                          t::sh_quote(s.root.string());
+  const std::string cmd =
+      t::tool("ukikit") + " layer extract --json " + t::sh_quote((s.tmp / "l1.tar.gz").string()) +
+      " " + t::sh_quote((s.tmp / "l2.tar.zst").string()) + " " + t::sh_quote(s.root.string());
   auto r = t::run(cmd + " 2>/dev/null");
   fs::remove(s.tmp / "l1.tar.gz");
   fs::remove(s.tmp / "l2.tar.zst");
@@ -512,9 +513,10 @@ TEST(layer_extract_tool, a_truncated_layer_is_exit_2_after_what_came_before) {
   l.resize(1600);
   t::write_file(s.tmp / "cut.tar", l);
   t::write_file(s.tmp / "next.tar", layer({file("c")}));
-  auto r = t::run(t::tool("ukikit") + " layer extract " + t::sh_quote((s.tmp / "cut.tar").string()) +
-                  " " + t::sh_quote((s.tmp / "next.tar").string()) + " " +
-                  t::sh_quote(s.root.string()) + " 2>/dev/null");
+  auto r =
+      t::run(t::tool("ukikit") + " layer extract " + t::sh_quote((s.tmp / "cut.tar").string()) +
+             " " + t::sh_quote((s.tmp / "next.tar").string()) + " " + t::sh_quote(s.root.string()) +
+             " 2>/dev/null");
   fs::remove(s.tmp / "cut.tar");
   fs::remove(s.tmp / "next.tar");
   EXPECT_EQ(r.status, 2);

@@ -117,10 +117,11 @@ TEST(oci_digest, sha512_matches_sha512sum) {
 }
 
 TEST(oci_digest, accepts_the_specs_unregistered_examples_as_unverifiable) {
-  for (std::string_view s : {"multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8",
-                             "sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564",
-                             "blake3:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-                             "sha384:ABC=", "a.b_c-d+e:x"}) {
+  for (std::string_view s :
+       {"multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8",
+        "sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564",
+        "blake3:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "sha384:ABC=", "a.b_c-d+e:x"}) {
     auto d = oci::digest::parse(s);
     ASSERT_TRUE(d.ok()) << s << ": " << d.error().message();
     EXPECT_EQ(d->str(), s);
@@ -133,14 +134,27 @@ TEST(oci_digest, accepts_the_specs_unregistered_examples_as_unverifiable) {
 
 TEST(oci_digest, rejects_every_grammar_violation) {
   const std::string hex64(64, 'a');
-  const std::vector<std::string> cases = {
-           std::string(""), std::string("sha256"), ":" + hex64, std::string("sha256:"), "SHA256:" + hex64,
-           "Sha256:" + hex64, "sha256+:" + hex64, "+sha256:" + hex64, "sha..256:" + hex64,
-           "sha 256:" + hex64, "sha256:" + hex64.substr(1), "sha256:" + hex64 + "a",
-           "sha256:" + std::string(64, 'A'), "sha256:" + std::string(63, 'a') + "g",
-           "sha256:" + hex64.substr(0, 32) + "/" + hex64.substr(0, 31), "sha512:" + hex64,
-           "sha512:" + std::string(128, 'F'), std::string("foo:ab.cd"), std::string("foo:ab:cd"),
-           std::string("foo:a b")};
+  const std::vector<std::string> cases = {std::string(""),
+                                          std::string("sha256"),
+                                          ":" + hex64,
+                                          std::string("sha256:"),
+                                          "SHA256:" + hex64,
+                                          "Sha256:" + hex64,
+                                          "sha256+:" + hex64,
+                                          "+sha256:" + hex64,
+                                          "sha..256:" + hex64,
+                                          "sha 256:" + hex64,
+                                          "sha256:" + hex64.substr(1),
+                                          "sha256:" + hex64 + "a",
+                                          "sha256:" + std::string(64, 'A'),
+                                          "sha256:" + std::string(63, 'a') + "g",
+                                          "sha256:" + hex64.substr(0, 32) + "/" +
+                                              hex64.substr(0, 31),
+                                          "sha512:" + hex64,
+                                          "sha512:" + std::string(128, 'F'),
+                                          std::string("foo:ab.cd"),
+                                          std::string("foo:ab:cd"),
+                                          std::string("foo:a b")};
   for (const std::string& s : cases) {
     auto d = oci::digest::parse(s);
     ASSERT_FALSE(d.ok()) << s;
@@ -178,9 +192,8 @@ TEST(oci_media_type, layer_compression_from_the_media_type) {
             compression::gzip);
   EXPECT_EQ(oci::layer_compression("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"),
             compression::gzip);
-  EXPECT_TRUE(
-      oci::layer_type_of("application/vnd.oci.image.layer.nondistributable.v1.tar+zstd")
-          ->nondistributable);
+  EXPECT_TRUE(oci::layer_type_of("application/vnd.oci.image.layer.nondistributable.v1.tar+zstd")
+                  ->nondistributable);
   EXPECT_FALSE(oci::layer_compression("application/vnd.oci.image.config.v1+json"));
   EXPECT_FALSE(oci::layer_compression("application/vnd.oci.image.layer.v1.tar+xz"));
   EXPECT_FALSE(oci::layer_compression("application/vnd.example+type"));
@@ -210,9 +223,8 @@ auto spec_example(const char* name, Parse parse)
 TEST(oci_spec, manifest_example) {
   UKIKIT_NEED_TOOL("python3");
   UKIKIT_NEED_TOOL("sha256sum");
-  auto r = spec_example("manifest.json", [](byte_span b, finding_log& l) {
-    return oci::parse_manifest(b, l);
-  });
+  auto r = spec_example("manifest.json",
+                        [](byte_span b, finding_log& l) { return oci::parse_manifest(b, l); });
   ASSERT_TRUE(r.ok());
   const auto path = spec_dir / "manifest.json";
   const auto& m = r->value;
@@ -235,9 +247,8 @@ TEST(oci_spec, manifest_example) {
 TEST(oci_spec, empty_descriptor_example_carries_its_data) {
   UKIKIT_NEED_TOOL("python3");
   UKIKIT_NEED_TOOL("sha256sum");
-  auto r = spec_example("empty-descriptor.json", [](byte_span b, finding_log& l) {
-    return oci::parse_descriptor(b, l);
-  });
+  auto r = spec_example("empty-descriptor.json",
+                        [](byte_span b, finding_log& l) { return oci::parse_descriptor(b, l); });
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->value, oci::empty_descriptor(true));
   EXPECT_TRUE(oci::verify(r->value, as_bytes("{}")).ok());
@@ -249,13 +260,11 @@ TEST(oci_spec, artifact_examples) {
   UKIKIT_NEED_TOOL("sha256sum");
   for (const char* name :
        {"artifact-minimal.json", "artifact-without-config.json", "artifact-with-config.json"}) {
-    auto r = spec_example(name, [](byte_span b, finding_log& l) {
-      return oci::parse_manifest(b, l);
-    });
+    auto r =
+        spec_example(name, [](byte_span b, finding_log& l) { return oci::parse_manifest(b, l); });
     ASSERT_TRUE(r.ok()) << name;
     EXPECT_EQ(json_string(r->value.artifact_type),
-              python_field(spec_dir / name,
-                           "d.get('artifactType', d['config']['mediaType'])"))
+              python_field(spec_dir / name, "d.get('artifactType', d['config']['mediaType'])"))
         << name;
   }
 }
@@ -278,9 +287,8 @@ TEST(oci_spec, index_examples) {
 TEST(oci_spec, config_example) {
   UKIKIT_NEED_TOOL("python3");
   UKIKIT_NEED_TOOL("sha256sum");
-  auto r = spec_example("config.json", [](byte_span b, finding_log& l) {
-    return oci::parse_config(b, l);
-  });
+  auto r = spec_example("config.json",
+                        [](byte_span b, finding_log& l) { return oci::parse_config(b, l); });
   ASSERT_TRUE(r.ok());
   const auto path = spec_dir / "config.json";
   const auto& c = r->value;
@@ -294,7 +302,8 @@ TEST(oci_spec, config_example) {
             python_field(path, "d['rootfs']['diff_ids'][1]"));
   ASSERT_EQ(std::to_string(c.history.size()), python_field(path, "len(d['history'])"));
   EXPECT_TRUE(c.history[1].empty_layer);
-  EXPECT_EQ(json_string(c.history[1].created_by), python_field(path, "d['history'][1]['created_by']"));
+  EXPECT_EQ(json_string(c.history[1].created_by),
+            python_field(path, "d['history'][1]['created_by']"));
 }
 
 TEST(oci_spec, descriptor_examples) {
@@ -302,9 +311,8 @@ TEST(oci_spec, descriptor_examples) {
   UKIKIT_NEED_TOOL("sha256sum");
   for (const char* name :
        {"descriptor.json", "descriptor-urls.json", "descriptor-artifact-type.json"}) {
-    auto r = spec_example(name, [](byte_span b, finding_log& l) {
-      return oci::parse_descriptor(b, l);
-    });
+    auto r =
+        spec_example(name, [](byte_span b, finding_log& l) { return oci::parse_descriptor(b, l); });
     ASSERT_TRUE(r.ok()) << name;
   }
 }
@@ -317,7 +325,8 @@ oci::descriptor full_descriptor() {
   d.digest = *oci::digest::compute(as_bytes("{}"));
   d.size = 2;
   d.urls = {"https://example.com/a"};
-  d.annotations = {{"z.key", "last"}, {"a.key", "tab\there \"quoted\" \\ \x01 é \xf0\x9f\x93\xa6 <&>"}};
+  d.annotations = {{"z.key", "last"},
+                   {"a.key", "tab\there \"quoted\" \\ \x01 é \xf0\x9f\x93\xa6 <&>"}};
   d.data = std::vector<std::byte>{std::byte{'{'}, std::byte{'}'}};
   d.platform = oci::platform{"arm64", "linux", "1.0", {"win32k"}, "v8", {"f"}, {}};
   d.artifact_type = "application/vnd.example";
@@ -328,10 +337,12 @@ TEST(oci_writer, writes_compact_json_in_the_documented_key_order) {
   oci::descriptor d = full_descriptor();
   d.data.reset();
   d.annotations = {{"b", "2"}, {"a", "1"}};
-  EXPECT_EQ(dump(d),
-            R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2,"urls":["https://example.com/a"],"annotations":{"a":"1","b":"2"},"platform":{"architecture":"arm64","os":"linux","os.version":"1.0","os.features":["win32k"],"variant":"v8","features":["f"]},"artifactType":"application/vnd.example"})");
-  EXPECT_EQ(dump(oci::empty_descriptor()),
-            R"({"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2})");
+  EXPECT_EQ(
+      dump(d),
+      R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2,"urls":["https://example.com/a"],"annotations":{"a":"1","b":"2"},"platform":{"architecture":"arm64","os":"linux","os.version":"1.0","os.features":["win32k"],"variant":"v8","features":["f"]},"artifactType":"application/vnd.example"})");
+  EXPECT_EQ(
+      dump(oci::empty_descriptor()),
+      R"({"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2})");
 }
 
 TEST(oci_writer, everything_written_reads_back_equal_and_in_python) {
@@ -442,9 +453,8 @@ TEST(oci_parse, rejects_hostile_and_wrong_manifests_with_the_offset) {
        R"("schemaVersion":2})"},
       {"duplicate nested key", manifest_with(ok_layer + R"(,"size":1)"), errc::malformed,
        R"("size":1})"},
-      {"duplicate annotation key",
-       manifest_with(ok_layer, R"(,"annotations":{"a":"1","a":"2"})"), errc::malformed,
-       R"("a":"2")"},
+      {"duplicate annotation key", manifest_with(ok_layer, R"(,"annotations":{"a":"1","a":"2"})"),
+       errc::malformed, R"("a":"2")"},
       {"invalid utf-8 in a value", manifest_with(ok_layer, ",\"annotations\":{\"a\":\"\xff\"}"),
        errc::malformed, "\xff"},
       {"invalid utf-8 in a key", manifest_with(ok_layer, ",\"annotations\":{\"\xc0\xaf\":\"x\"}"),
@@ -453,17 +463,15 @@ TEST(oci_parse, rejects_hostile_and_wrong_manifests_with_the_offset) {
        errc::malformed, "\xe0"},
       {"utf-8 surrogate", manifest_with(ok_layer, ",\"annotations\":{\"a\":\"\xed\xa0\x80\"}"),
        errc::malformed, "\xed"},
-      {"lone high surrogate escape",
-       manifest_with(ok_layer, R"(,"annotations":{"a":"x\ud800y"})"), errc::malformed,
-       R"(\ud800)"},
+      {"lone high surrogate escape", manifest_with(ok_layer, R"(,"annotations":{"a":"x\ud800y"})"),
+       errc::malformed, R"(\ud800)"},
       {"lone low surrogate escape in a key",
-       manifest_with(ok_layer, R"(,"annotations":{"\udc00":"x"})"), errc::malformed,
-       R"(\udc00)"},
+       manifest_with(ok_layer, R"(,"annotations":{"\udc00":"x"})"), errc::malformed, R"(\udc00)"},
       {"negative size", manifest_with(layer(sha_a, "-1")), errc::out_of_range, "-1"},
       {"fractional size", manifest_with(layer(sha_a, "1.5")), errc::malformed, "1.5"},
       {"exponent size", manifest_with(layer(sha_a, "1e3")), errc::malformed, "1e3"},
-      {"size beyond int64", manifest_with(layer(sha_a, "9223372036854775808")),
-       errc::out_of_range, "9223372036854775808"},
+      {"size beyond int64", manifest_with(layer(sha_a, "9223372036854775808")), errc::out_of_range,
+       "9223372036854775808"},
       {"size as a string", manifest_with(layer(sha_a, "\"1\"")), errc::malformed, "\"1\"}"},
       {"uppercase sha256", manifest_with(layer("sha256:" + std::string(64, 'A'), "1")),
        errc::malformed, "\"sha256:AAA"},
@@ -478,7 +486,8 @@ TEST(oci_parse, rejects_hostile_and_wrong_manifests_with_the_offset) {
       {"schemaVersion 1", R"({"schemaVersion":1,"config":)" + cfg + R"(,"layers":[]})",
        errc::unsupported, "1,"},
       {"no schemaVersion", R"({"config":)" + cfg + R"(,"layers":[]})", errc::malformed, ""},
-      {"no config", R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]})",
+      {"no config",
+       R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]})",
        errc::malformed, ""},
       {"layer without digest", manifest_with(R"("size":1)"), errc::malformed, ""},
       {"empty config without artifactType",
@@ -490,9 +499,10 @@ TEST(oci_parse, rejects_hostile_and_wrong_manifests_with_the_offset) {
       {"data that is not base64", manifest_with(ok_layer + R"(,"data":"e30")"), errc::malformed,
        "\"e30\""},
       {"index and manifest at once",
-       R"({"schemaVersion":2,"manifests":[],"config":)" + cfg + R"(,"layers":[]})",
-       errc::malformed, ""},
-      {"schema 1", R"({"schemaVersion":1,"mediaType":"application/vnd.docker.distribution.manifest.v1+prettyjws"})",
+       R"({"schemaVersion":2,"manifests":[],"config":)" + cfg + R"(,"layers":[]})", errc::malformed,
+       ""},
+      {"schema 1",
+       R"({"schemaVersion":1,"mediaType":"application/vnd.docker.distribution.manifest.v1+prettyjws"})",
        errc::unsupported, ""},
       {"trailing data", manifest_with(ok_layer) + " x", errc::malformed, "x"},
       {"leading zero", manifest_with(layer(sha_a, "01")), errc::malformed, "01"},
@@ -522,15 +532,15 @@ TEST(oci_parse, messages_stay_valid_utf8_when_they_quote_the_input) {
   for (int i = 0; i < 70; ++i) key += "\u00e9";
   finding_log log;
   auto dup = oci::parse_manifest(
-      as_bytes(manifest_with(layer(sha_a, "1"), R"(,"annotations":{")" + key + R"(":"1",")" + key +
-                                                    R"(":"2"})")),
+      as_bytes(manifest_with(layer(sha_a, "1"),
+                             R"(,"annotations":{")" + key + R"(":"1",")" + key + R"(":"2"})")),
       log);
   ASSERT_FALSE(dup.ok());
   EXPECT_TRUE(json::detail::utf8_valid(dup.error().message())) << dup.error().message();
   EXPECT_NE(dup.error().message().find("\u00e9..."), std::string::npos);
-  auto type = oci::parse_config(
-      as_bytes(R"({"architecture":"a","os":"b","rootfs":{"type":")" + key + key + R"(","diff_ids":[]}})"),
-      log);
+  auto type = oci::parse_config(as_bytes(R"({"architecture":"a","os":"b","rootfs":{"type":")" +
+                                         key + key + R"(","diff_ids":[]}})"),
+                                log);
   ASSERT_FALSE(type.ok());
   EXPECT_TRUE(json::detail::utf8_valid(type.error().message())) << type.error().message();
   auto digest = oci::digest::parse("\xff\xfe" + key);
@@ -556,8 +566,8 @@ TEST(oci_parse, refuses_oversized_and_too_deep_input) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), errc::limit_exceeded);
 
-  std::string deep = manifest_with(layer(sha_a, "1"), R"(,"x":)" + std::string(100, '[') +
-                                                         std::string(100, ']'));
+  std::string deep =
+      manifest_with(layer(sha_a, "1"), R"(,"x":)" + std::string(100, '[') + std::string(100, ']'));
   r = oci::parse_manifest(as_bytes(deep), log);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), errc::limit_exceeded);
@@ -565,8 +575,8 @@ TEST(oci_parse, refuses_oversized_and_too_deep_input) {
   // Even a huge configured depth does not recurse without bound.
   oci::parse_options deep_ok;
   deep_ok.limits.max_depth = 1u << 30;
-  std::string deeper = manifest_with(layer(sha_a, "1"), R"(,"x":)" + std::string(5000, '[') +
-                                                           std::string(5000, ']'));
+  std::string deeper = manifest_with(layer(sha_a, "1"),
+                                     R"(,"x":)" + std::string(5000, '[') + std::string(5000, ']'));
   r = oci::parse_manifest(as_bytes(deeper), log, deep_ok);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), errc::limit_exceeded);
@@ -613,8 +623,7 @@ TEST(oci_parse, body_and_descriptor_media_types_must_agree) {
   EXPECT_TRUE(oci::parse_manifest(as_bytes(manifest), log, opt).ok());
 
   // Without a mediaType in the body, the descriptor's decides.
-  const std::string bare =
-      R"({"schemaVersion":2,"config":)" + cfg + R"(,"layers":[]})";
+  const std::string bare = R"({"schemaVersion":2,"config":)" + cfg + R"(,"layers":[]})";
   d.digest = *oci::digest::compute(as_bytes(bare));
   d.size = static_cast<std::int64_t>(bare.size());
   finding_log log2;
@@ -649,15 +658,18 @@ TEST(oci_parse, config_rules) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().offset(), wrong.find("\"other\""));
   EXPECT_FALSE(oci::parse_config(as_bytes(base(R"({"diff_ids":[]})")), log).ok());
-  EXPECT_FALSE(oci::parse_config(as_bytes(R"({"os":"linux","rootfs":{"type":"layers","diff_ids":[]}})"), log).ok());
+  EXPECT_FALSE(
+      oci::parse_config(as_bytes(R"({"os":"linux","rootfs":{"type":"layers","diff_ids":[]}})"), log)
+          .ok());
   std::string bad_diff = base(R"({"type":"layers","diff_ids":["sha256:00"]})");
   r = oci::parse_config(as_bytes(bad_diff), log);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().offset(), bad_diff.find("\"sha256:00\""));
   // Docker writes null for absent lists and maps; Go reads them as absent.
   auto nulls = oci::parse_config(
-      as_bytes(base(R"({"type":"layers","diff_ids":[]})",
-                    R"(,"config":{"Cmd":null,"Entrypoint":null,"Labels":null,"Volumes":null,"Hostname":"h"},"container":"c")")),
+      as_bytes(base(
+          R"({"type":"layers","diff_ids":[]})",
+          R"(,"config":{"Cmd":null,"Entrypoint":null,"Labels":null,"Volumes":null,"Hostname":"h"},"container":"c")")),
       log);
   ASSERT_TRUE(nulls.ok()) << nulls.error().message();
   EXPECT_TRUE(nulls->value.config.cmd.empty());
@@ -673,13 +685,12 @@ TEST(oci_parse, config_rules) {
 
 TEST(oci_parse, reports_findings_by_code) {
   finding_log log;
-  std::string m = R"({"schemaVersion":2,"config":)" + cfg + R"(,"layers":[)" +
-                  R"({"mediaType":"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",)" +
-                  layer(sha_a, "1") + "}," +
-                  R"({"mediaType":"application/x-unknown",)" + layer(sha_a, "1") + "}," +
-                  R"({"mediaType":"application/vnd.oci.image.layer.v1.tar",)" +
-                  layer("multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8", "1") +
-                  "}]}";
+  std::string m =
+      R"({"schemaVersion":2,"config":)" + cfg + R"(,"layers":[)" +
+      R"({"mediaType":"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",)" +
+      layer(sha_a, "1") + "}," + R"({"mediaType":"application/x-unknown",)" + layer(sha_a, "1") +
+      "}," + R"({"mediaType":"application/vnd.oci.image.layer.v1.tar",)" +
+      layer("multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8", "1") + "}]}";
   auto r = oci::parse_manifest(as_bytes(m), log);
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_TRUE(has_code(log, oci::code::nondistributable));
@@ -707,12 +718,14 @@ TEST(oci_parse, size_limits_are_int64s) {
   EXPECT_EQ(max->value.layers[0].size, std::numeric_limits<std::int64_t>::max());
   auto zero = oci::parse_manifest(as_bytes(manifest_with(layer(sha_a, "0"))), log);
   ASSERT_TRUE(zero.ok());
-  auto min = oci::parse_manifest(as_bytes(manifest_with(layer(sha_a, "-9223372036854775808"))), log);
+  auto min =
+      oci::parse_manifest(as_bytes(manifest_with(layer(sha_a, "-9223372036854775808"))), log);
   ASSERT_FALSE(min.ok());
   EXPECT_EQ(min.error().code(), errc::out_of_range);
   // 64 levels deep is the default bound: the document at level 1, "x" at 2.
   auto nested = [](int n) {
-    return manifest_with(layer(sha_a, "1"), R"(,"x":)" + std::string(static_cast<std::size_t>(n), '[') +
+    return manifest_with(layer(sha_a, "1"), R"(,"x":)" +
+                                                std::string(static_cast<std::size_t>(n), '[') +
                                                 std::string(static_cast<std::size_t>(n), ']'));
   };
   EXPECT_TRUE(oci::parse_manifest(as_bytes(nested(63)), log).ok());
@@ -730,9 +743,9 @@ TEST(oci_parse, created_must_be_rfc3339) {
     ASSERT_TRUE(oci::parse_config(as_bytes(config(good)), log).ok()) << good;
     EXPECT_FALSE(has_code(log, oci::code::bad_timestamp)) << good;
   }
-  for (std::string bad : {"2015-10-31", "2015-10-31 22:22:56Z", "2015-13-31T22:22:56Z",
-                          "2015-10-31T22:22:56", "2015-10-31T22:22:56.Z",
-                          "2015-10-31T22:22:56+0100", "yesterday"}) {
+  for (std::string bad :
+       {"2015-10-31", "2015-10-31 22:22:56Z", "2015-13-31T22:22:56Z", "2015-10-31T22:22:56",
+        "2015-10-31T22:22:56.Z", "2015-10-31T22:22:56+0100", "yesterday"}) {
     finding_log log;
     const std::string text = config(bad);
     ASSERT_TRUE(oci::parse_config(as_bytes(text), log).ok()) << bad;
@@ -748,10 +761,9 @@ TEST(oci_parse, layout_header) {
   EXPECT_EQ(h->value.image_layout_version, "1.0.0");
   EXPECT_EQ(dump(h->value), R"({"imageLayoutVersion":"1.0.0","x":1})");
   EXPECT_EQ(dump(oci::layout_header{}), R"({"imageLayoutVersion":"1.0.0"})");
-  EXPECT_EQ(oci::parse_layout_header(as_bytes(R"({"imageLayoutVersion":"2.0.0"})"), log)
-                .error()
-                .code(),
-            errc::unsupported);
+  EXPECT_EQ(
+      oci::parse_layout_header(as_bytes(R"({"imageLayoutVersion":"2.0.0"})"), log).error().code(),
+      errc::unsupported);
   EXPECT_FALSE(oci::parse_layout_header(as_bytes(R"({"imageLayoutVersion":1})"), log).ok());
   EXPECT_FALSE(oci::parse_layout_header(as_bytes(R"({})"), log).ok());
 }
@@ -816,9 +828,8 @@ TEST(oci_tools, reads_what_umoci_and_skopeo_write) {
                    quiet)
                 .status,
             0);
-  ASSERT_EQ(t::run("cd " + t::sh_quote(dir.path().string()) +
-                   " && skopeo copy oci:L:t oci:L2:t" + quiet +
-                   " && skopeo copy --format v2s2 oci:L:t dir:D" + quiet +
+  ASSERT_EQ(t::run("cd " + t::sh_quote(dir.path().string()) + " && skopeo copy oci:L:t oci:L2:t" +
+                   quiet + " && skopeo copy --format v2s2 oci:L:t dir:D" + quiet +
                    " && skopeo copy oci:L:t docker-archive:A.tar:x:y" + quiet +
                    " && mkdir AX && tar -xf A.tar -C AX")
                 .status,
@@ -830,7 +841,8 @@ TEST(oci_tools, reads_what_umoci_and_skopeo_write) {
       finding_log log;
       auto h = oci::parse_layout_header(t::read_file(path), log);
       ASSERT_TRUE(h.ok()) << h.error().message();
-      EXPECT_EQ(json_string(h->value.image_layout_version), python_field(path, "d['imageLayoutVersion']"));
+      EXPECT_EQ(json_string(h->value.image_layout_version),
+                python_field(path, "d['imageLayoutVersion']"));
       EXPECT_EQ(python_canonical_text(dump(h->value)), python_canonical(path));
     }
     check_tool_json(dir / layout / "index.json", "index");
@@ -862,7 +874,8 @@ TEST(oci_tools, reads_what_umoci_and_skopeo_write) {
     EXPECT_EQ(json_string(c->value.architecture), python_field(config, "d['architecture']"));
     EXPECT_EQ(json_string(c->value.config.entrypoint.at(0)),
               python_field(config, "d['config']['Entrypoint'][0]"));
-    EXPECT_EQ(json_string(c->value.config.labels.at("a")), python_field(config, "d['config']['Labels']['a']"));
+    EXPECT_EQ(json_string(c->value.config.labels.at("a")),
+              python_field(config, "d['config']['Labels']['a']"));
     EXPECT_EQ(c->value.config.exposed_ports.count("80/tcp"), 1u);
     // The diff_id is the sha256 of the uncompressed tar umoci was given.
     EXPECT_EQ(c->value.rootfs.diff_ids.at(0).str(), sha256sum(dir / "some.tar"));

@@ -46,9 +46,10 @@ inline int report(std::string_view tool, const error& e, int code = exit_usage) 
 inline void print_findings(std::string_view tool, const finding_log& log) {
   for (const auto& f : log)
     std::cerr << tool << ": " << severity_name(f.level) << ": "
-              << escape_controls(f.subject.empty() ? f.text() : f.subject + ": " + f.text())
-              << " [" << f.code << "]\n";
-  if (log.dropped() != 0) std::cerr << tool << ": " << log.dropped() << " more findings not shown\n";
+              << escape_controls(f.subject.empty() ? f.text() : f.subject + ": " + f.text()) << " ["
+              << f.code << "]\n";
+  if (log.dropped() != 0)
+    std::cerr << tool << ": " << log.dropped() << " more findings not shown\n";
 }
 
 // SOURCE_DATE_EPOCH as decimal seconds no larger than `max`; 0 when unset

@@ -102,7 +102,8 @@ inline void add_image_command(CLI::App& app, image_inspect_options& inspect,
               "unchanged); prints each copied root's digest");
   cp->add_option("--platform", copy.platform,
                  "Copy only this platform's manifest out of an index: OS/ARCH[/VARIANT]");
-  cp->add_option("SRC", copy.src, "Source: DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF]")
+  cp->add_option("SRC", copy.src,
+                 "Source: DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF]")
       ->required();
   cp->add_option("DST", copy.dst,
                  "Destination: DIR[:TAG] (a new or existing layout), oci-archive:FILE[:TAG], "

@@ -36,8 +36,8 @@ inline int run_layer_list(const layer_options& o) {
   std::optional<image::source> store; // FILE may be REF@DIGEST: a layer in an image store
   byte_span bytes;
   std::error_code ec;
-  auto blob = std::filesystem::exists(o.file, ec) ? std::nullopt
-                                                  : image::parse_blob_reference(o.file);
+  auto blob =
+      std::filesystem::exists(o.file, ec) ? std::nullopt : image::parse_blob_reference(o.file);
   if (blob) {
     if (!*blob) return report(tool, blob->error());
     auto src = image::source::open((*blob)->ref);
@@ -89,8 +89,7 @@ struct layer_create_args {
 // --mtime, else SOURCE_DATE_EPOCH (decimal seconds), else 0.
 inline result<std::int64_t> layer_mtime(const layer_create_args& o) {
   if (o.mtime) return *o.mtime;
-  UKIKIT_TRY_ASSIGN(std::uint64_t v,
-                    source_date_epoch(static_cast<std::uint64_t>(INT64_MAX)));
+  UKIKIT_TRY_ASSIGN(std::uint64_t v, source_date_epoch(static_cast<std::uint64_t>(INT64_MAX)));
   return static_cast<std::int64_t>(v);
 }
 
@@ -233,8 +232,9 @@ inline void add_layer_extract(CLI::App& layer, int& rc) {
   x->add_flag("--devices", o->devices, "Create device nodes (only as root)");
   x->add_option("--max-size", o->max_size,
                 "Largest decompressed layer (bomb limit; default 64G; suffixes K, M, G, T)");
-  x->add_option("FILE... DIR", o->paths, "Layer files in order (base first), then the root "
-                                          "directory (created when missing)")
+  x->add_option("FILE... DIR", o->paths,
+                "Layer files in order (base first), then the root "
+                "directory (created when missing)")
       ->required()
       ->expected(2, 1 << 20);
   x->callback([o, &rc] { rc = run_layer_extract(*o); });

@@ -74,7 +74,7 @@ struct member;
 struct value {
   json::kind kind = json::kind::null;
   bool boolean = false;
-  std::string text; // string: the decoded UTF-8; number: the literal as written
+  std::string text;            // string: the decoded UTF-8; number: the literal as written
   std::vector<value> items;    // array
   std::vector<member> members; // object, in input order
   std::uint64_t offset = 0;
@@ -109,9 +109,9 @@ struct value {
       if (magnitude > (limit - d) / 10) return std::nullopt;
       magnitude = magnitude * 10 + d;
     }
-    if (negative) return magnitude == (std::uint64_t{1} << 63)
-                             ? std::numeric_limits<std::int64_t>::min()
-                             : -static_cast<std::int64_t>(magnitude);
+    if (negative)
+      return magnitude == (std::uint64_t{1} << 63) ? std::numeric_limits<std::int64_t>::min()
+                                                   : -static_cast<std::int64_t>(magnitude);
     return static_cast<std::int64_t>(magnitude);
   }
   // The literal has a fraction or an exponent.
@@ -175,7 +175,6 @@ inline value value::make_object() {
   v.kind = json::kind::object;
   return v;
 }
-
 
 inline const value* value::find(std::string_view key) const noexcept {
   for (const auto& m : members)
@@ -321,9 +320,7 @@ private:
     switch (c) {
     case '{': return parse_object(v, depth);
     case '[': return parse_array(v, depth);
-    case '"':
-      v.kind = kind::string;
-      return parse_string(v.text);
+    case '"': v.kind = kind::string; return parse_string(v.text);
     case 't':
     case 'f':
     case 'n':
@@ -356,7 +353,9 @@ private:
   result<void> enter(unsigned depth) const {
     if (depth >= lim_.max_depth || depth >= hard_max_depth)
       return error(errc::limit_exceeded,
-                   "json nests deeper than " + std::to_string(std::min(lim_.max_depth, hard_max_depth)) + " levels", pos_);
+                   "json nests deeper than " +
+                       std::to_string(std::min(lim_.max_depth, hard_max_depth)) + " levels",
+                   pos_);
     return success();
   }
 
@@ -403,8 +402,8 @@ private:
       UKIKIT_TRY(parse_string(m.key));
       for (const auto& other : v.members)
         if (other.key == m.key)
-          return fail_at("json object has the name \"" + excerpt(m.key, 64) + "\" twice (first at " +
-                             hex(other.key_offset) + ")",
+          return fail_at("json object has the name \"" + excerpt(m.key, 64) +
+                             "\" twice (first at " + hex(other.key_offset) + ")",
                          m.key_offset);
       skip_space();
       if (at_end() || peek() != ':') return fail("json object member has no ':' after its name");
@@ -462,7 +461,7 @@ private:
     std::uint32_t v = 0;
     for (int k = 0; k < 4; ++k) {
       const char c = in_[pos_];
-      int d = c >= '0' && c <= '9' ? c - '0'
+      int d = c >= '0' && c <= '9'   ? c - '0'
               : c >= 'a' && c <= 'f' ? c - 'a' + 10
               : c >= 'A' && c <= 'F' ? c - 'A' + 10
                                      : -1;
@@ -564,13 +563,34 @@ inline void write_string(std::string_view s, std::string& out) {
       continue;
     }
     switch (c) {
-    case '"': out += "\\\""; ++i; continue;
-    case '\\': out += "\\\\"; ++i; continue;
-    case '\b': out += "\\b"; ++i; continue;
-    case '\f': out += "\\f"; ++i; continue;
-    case '\n': out += "\\n"; ++i; continue;
-    case '\r': out += "\\r"; ++i; continue;
-    case '\t': out += "\\t"; ++i; continue;
+    case '"':
+      out += "\\\"";
+      ++i;
+      continue;
+    case '\\':
+      out += "\\\\";
+      ++i;
+      continue;
+    case '\b':
+      out += "\\b";
+      ++i;
+      continue;
+    case '\f':
+      out += "\\f";
+      ++i;
+      continue;
+    case '\n':
+      out += "\\n";
+      ++i;
+      continue;
+    case '\r':
+      out += "\\r";
+      ++i;
+      continue;
+    case '\t':
+      out += "\\t";
+      ++i;
+      continue;
     default: break;
     }
     if (c < 0x20) {

@@ -193,8 +193,8 @@ public:
     const std::string_view alg = s.substr(0, colon), enc = s.substr(colon + 1);
     if (alg.empty()) return error(errc::malformed, "digest " + quote(s) + " has no algorithm");
     if (!hash::detail::valid_oci_algorithm(alg))
-      return error(errc::malformed, "digest " + quote(s) +
-                                        " has an algorithm outside [a-z0-9]+([+._-][a-z0-9]+)*");
+      return error(errc::malformed,
+                   "digest " + quote(s) + " has an algorithm outside [a-z0-9]+([+._-][a-z0-9]+)*");
     if (enc.empty()) return error(errc::malformed, "digest " + quote(s) + " has nothing after ':'");
     if (!hash::detail::valid_oci_encoded(enc))
       return error(errc::malformed,
@@ -258,10 +258,10 @@ public:
   result<void> verify(byte_span data) const {
     auto a = hash_algorithm();
     if (!a)
-      return error(errc::unsupported,
-                   "digest " + quote(text_) + " cannot be verified: ukikit computes sha256 and "
-                                              "sha512, not " +
-                       std::string(algorithm()));
+      return error(errc::unsupported, "digest " + quote(text_) +
+                                          " cannot be verified: ukikit computes sha256 and "
+                                          "sha512, not " +
+                                          std::string(algorithm()));
     UKIKIT_TRY_ASSIGN(auto h, hash::compute(*a, data));
     if (h.hex() != encoded())
       return error(errc::checksum_mismatch,
@@ -316,9 +316,9 @@ using annotations = std::map<std::string, std::string>;
 
 // image-index.md "platform"; config.md uses the same names at its top level.
 struct platform {
-  std::string architecture; // REQUIRED (GOARCH)
-  std::string os;           // REQUIRED (GOOS)
-  std::string os_version;   // "os.version"
+  std::string architecture;             // REQUIRED (GOARCH)
+  std::string os;                       // REQUIRED (GOOS)
+  std::string os_version;               // "os.version"
   std::vector<std::string> os_features; // "os.features"
   std::string variant;
   std::vector<std::string> features; // reserved
@@ -371,7 +371,7 @@ struct index {
 // An image manifest, or a Docker v2 schema 2 manifest.
 struct manifest {
   int schema_version = 2;
-  std::string media_type; // empty when the body has none
+  std::string media_type;    // empty when the body has none
   std::string artifact_type; // REQUIRED when config is the empty type
   descriptor config;
   std::vector<descriptor> layers; // base first
@@ -384,22 +384,22 @@ struct manifest {
 
 // config.md "config": the execution parameters.
 struct execution_config {
-  std::string user;                     // "User"
-  std::set<std::string> exposed_ports;  // "ExposedPorts": {"80/tcp": {}}
-  std::vector<std::string> env;         // "Env": "NAME=value"
-  std::vector<std::string> entrypoint;  // "Entrypoint"
-  std::vector<std::string> cmd;         // "Cmd"
-  std::set<std::string> volumes;        // "Volumes": {"/data": {}}
-  std::string working_dir;              // "WorkingDir"
+  std::string user;                          // "User"
+  std::set<std::string> exposed_ports;       // "ExposedPorts": {"80/tcp": {}}
+  std::vector<std::string> env;              // "Env": "NAME=value"
+  std::vector<std::string> entrypoint;       // "Entrypoint"
+  std::vector<std::string> cmd;              // "Cmd"
+  std::set<std::string> volumes;             // "Volumes": {"/data": {}}
+  std::string working_dir;                   // "WorkingDir"
   std::map<std::string, std::string> labels; // "Labels"
-  std::string stop_signal;              // "StopSignal"
+  std::string stop_signal;                   // "StopSignal"
   json::object extra; // ArgsEscaped, Healthcheck, Docker's Hostname, ... as read
 
   friend bool operator==(const execution_config&, const execution_config&) = default;
 };
 
 struct rootfs {
-  std::string type = "layers"; // MUST be "layers"
+  std::string type = "layers";       // MUST be "layers"
   std::vector<oci::digest> diff_ids; // sha256 of each uncompressed layer, base first
   json::object extra;
 
@@ -421,9 +421,9 @@ struct history_entry {
 struct image_config {
   std::string created; // RFC 3339
   std::string author;
-  std::string architecture; // REQUIRED
-  std::string os;           // REQUIRED
-  std::string os_version;   // "os.version"
+  std::string architecture;             // REQUIRED
+  std::string os;                       // REQUIRED
+  std::string os_version;               // "os.version"
   std::vector<std::string> os_features; // "os.features"
   std::string variant;
   execution_config config;
@@ -474,8 +474,7 @@ inline result<parsed<index>> parse_index(byte_span bytes, finding_log& log,
                                          const parse_options& opt = {});
 inline result<parsed<manifest>> parse_manifest(byte_span bytes, finding_log& log,
                                                const parse_options& opt = {});
-inline result<parsed<manifest_or_index>> parse_manifest_or_index(byte_span bytes,
-                                                                 finding_log& log,
+inline result<parsed<manifest_or_index>> parse_manifest_or_index(byte_span bytes, finding_log& log,
                                                                  const parse_options& opt = {});
 inline result<parsed<image_config>> parse_config(byte_span bytes, finding_log& log,
                                                  const parse_options& opt = {});
@@ -526,8 +525,7 @@ inline result<std::string> opt_string(const json::value& v, const std::string& p
   return get_string(v, path);
 }
 
-inline result<std::vector<std::string>> opt_strings(const json::value& v,
-                                                    const std::string& path) {
+inline result<std::vector<std::string>> opt_strings(const json::value& v, const std::string& path) {
   std::vector<std::string> out;
   if (v.is(json::kind::null)) return out;
   UKIKIT_TRY(expect(v, json::kind::array, path));
@@ -540,7 +538,7 @@ inline result<std::vector<std::string>> opt_strings(const json::value& v,
 }
 
 inline result<std::map<std::string, std::string>> opt_string_map(const json::value& v,
-                                                                  const std::string& path) {
+                                                                 const std::string& path) {
   std::map<std::string, std::string> out;
   if (v.is(json::kind::null)) return out;
   UKIKIT_TRY(expect(v, json::kind::object, path));
@@ -578,8 +576,7 @@ inline result<bool> opt_bool(const json::value& v, const std::string& path) {
 // A required list, where null is read as empty with a finding (permissive)
 // or refused (strict).
 inline result<const std::vector<json::value>*> required_list(const json::value& v,
-                                                             const std::string& path,
-                                                             reading& r) {
+                                                             const std::string& path, reading& r) {
   static const std::vector<json::value> none;
   if (v.is(json::kind::null)) {
     if (r.mode == strictness::strict)
@@ -594,10 +591,10 @@ inline result<const std::vector<json::value>*> required_list(const json::value& 
 // int64 >= 0, an integer literal.
 inline result<std::int64_t> get_size(const json::value& v, const std::string& path) {
   UKIKIT_TRY(expect(v, json::kind::number, path));
-  if (v.is_fractional())
-    return bad(v, path + " must be an integer, not " + shown(v.text));
+  if (v.is_fractional()) return bad(v, path + " must be an integer, not " + shown(v.text));
   auto n = v.as_int64();
-  if (!n) return bad(v, path + " " + shown(v.text) + " is out of range (int64)", errc::out_of_range);
+  if (!n)
+    return bad(v, path + " " + shown(v.text) + " is out of range (int64)", errc::out_of_range);
   if (*n < 0) return bad(v, path + " must not be negative (" + v.text + ")", errc::out_of_range);
   return *n;
 }
@@ -756,8 +753,7 @@ inline result<document_kind> judge_kind(const json::value& root, const descripto
   }
   if (type == media_type::docker_schema1_manifest ||
       type == media_type::docker_schema1_signed_manifest)
-    return bad(at, "docker schema 1 manifests are not supported (" + type + ")",
-               errc::unsupported);
+    return bad(at, "docker schema 1 manifests are not supported (" + type + ")", errc::unsupported);
   return bad(at, "mediaType " + shown(type) + " is neither an image index nor a manifest",
              errc::unsupported);
 }
@@ -779,7 +775,8 @@ inline result<index> read_index(const json::value& root, reading& r) {
       UKIKIT_TRY_ASSIGN(auto list, required_list(x, at, r));
       out.manifests.reserve(list->size());
       for (std::size_t i = 0; i < list->size(); ++i) {
-        UKIKIT_TRY_ASSIGN(auto d, read_descriptor((*list)[i], "manifests[" + std::to_string(i) + "]", r));
+        UKIKIT_TRY_ASSIGN(auto d,
+                          read_descriptor((*list)[i], "manifests[" + std::to_string(i) + "]", r));
         out.manifests.push_back(std::move(d));
       }
       has_manifests = true;
@@ -833,7 +830,8 @@ inline result<manifest> read_manifest(const json::value& root, reading& r) {
       UKIKIT_TRY_ASSIGN(auto list, required_list(x, at, r));
       out.layers.reserve(list->size());
       for (std::size_t i = 0; i < list->size(); ++i) {
-        UKIKIT_TRY_ASSIGN(auto d, read_descriptor((*list)[i], "layers[" + std::to_string(i) + "]", r));
+        UKIKIT_TRY_ASSIGN(auto d,
+                          read_descriptor((*list)[i], "layers[" + std::to_string(i) + "]", r));
         out.layers.push_back(std::move(d));
       }
       layer_values = &x;
@@ -852,9 +850,9 @@ inline result<manifest> read_manifest(const json::value& root, reading& r) {
   if (!has_config) return bad(root, "the image manifest has no config");
   if (!has_layers) return bad(root, "the image manifest has no layers");
   if (out.config.media_type == media_type::empty && out.artifact_type.empty())
-    return bad(*root.find("config"),
-               "the image manifest's config is the empty type " + std::string(media_type::empty) +
-                   ", so artifactType is required");
+    return bad(*root.find("config"), "the image manifest's config is the empty type " +
+                                         std::string(media_type::empty) +
+                                         ", so artifactType is required");
   if (media_type::is_config(out.config.media_type) && layer_values &&
       layer_values->is(json::kind::array))
     for (std::size_t i = 0; i < out.layers.size(); ++i)
@@ -863,8 +861,8 @@ inline result<manifest> read_manifest(const json::value& root, reading& r) {
   return out;
 }
 
-inline result<execution_config> read_execution_config(const json::value& v,
-                                                      const std::string& path, reading& r) {
+inline result<execution_config> read_execution_config(const json::value& v, const std::string& path,
+                                                      reading& r) {
   execution_config c;
   if (v.is(json::kind::null)) return c;
   UKIKIT_TRY(expect(v, json::kind::object, path));
@@ -1025,7 +1023,8 @@ inline result<image_config> read_config(const json::value& root, reading& r) {
         UKIKIT_TRY(expect(x, json::kind::array, at));
         c.history.reserve(x.items.size());
         for (std::size_t i = 0; i < x.items.size(); ++i) {
-          UKIKIT_TRY_ASSIGN(auto h, read_history_entry(x.items[i], "history[" + std::to_string(i) + "]", r));
+          UKIKIT_TRY_ASSIGN(
+              auto h, read_history_entry(x.items[i], "history[" + std::to_string(i) + "]", r));
           c.history.push_back(std::move(h));
         }
       }
@@ -1047,8 +1046,9 @@ inline result<layout_header> read_layout_header(const json::value& root) {
     if (m.key == "imageLayoutVersion") {
       UKIKIT_TRY_ASSIGN(h.image_layout_version, get_string(m.value, m.key));
       if (h.image_layout_version != "1.0.0")
-        return bad(m.value, "imageLayoutVersion " + shown(h.image_layout_version) +
-                                " is not supported (1.0.0)",
+        return bad(m.value,
+                   "imageLayoutVersion " + shown(h.image_layout_version) +
+                       " is not supported (1.0.0)",
                    errc::unsupported);
       has_version = true;
     } else {
@@ -1070,9 +1070,9 @@ inline result<json::value> load(byte_span bytes, const parse_options& opt, readi
   hash::algorithm alg = hash::algorithm::sha256;
   if (const descriptor* d = opt.described_by) {
     if (static_cast<std::uint64_t>(d->size) != bytes.size())
-      return error(errc::checksum_mismatch,
-                   "size mismatch: the descriptor says " + std::to_string(d->size) +
-                       " bytes, got " + std::to_string(bytes.size()));
+      return error(errc::checksum_mismatch, "size mismatch: the descriptor says " +
+                                                std::to_string(d->size) + " bytes, got " +
+                                                std::to_string(bytes.size()));
     if (auto a = d->digest.hash_algorithm()) alg = *a;
   }
   UKIKIT_TRY_ASSIGN(digest_out, digest::compute(bytes, alg));
@@ -1113,8 +1113,7 @@ inline result<parsed<descriptor>> parse_descriptor(byte_span bytes, finding_log&
   return out;
 }
 
-inline result<parsed<manifest_or_index>> parse_manifest_or_index(byte_span bytes,
-                                                                 finding_log& log,
+inline result<parsed<manifest_or_index>> parse_manifest_or_index(byte_span bytes, finding_log& log,
                                                                  const parse_options& opt) {
   detail::reading r{log, opt.mode};
   parsed<manifest_or_index> out;

@@ -184,8 +184,6 @@ inline json::value to_json(const layout_header& h) {
 // Compact JSON, no trailing newline: the bytes to store and digest.
 template <class T>
   requires requires(const T& x) { to_json(x); }
-inline std::string serialize(const T& x) {
-  return json::dump(to_json(x));
-}
+inline std::string serialize(const T& x) { return json::dump(to_json(x)); }
 
 } // namespace ukikit::oci

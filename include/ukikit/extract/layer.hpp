@@ -52,7 +52,8 @@ public:
     std::string_view trimmed = path_;
     while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.remove_suffix(1);
     const std::size_t slash = trimmed.rfind('/');
-    const std::string_view base = slash == std::string_view::npos ? trimmed : trimmed.substr(slash + 1);
+    const std::string_view base =
+        slash == std::string_view::npos ? trimmed : trimmed.substr(slash + 1);
     const std::string_view dir = slash == std::string_view::npos ? "" : trimmed.substr(0, slash);
     if (base.substr(0, whiteout_prefix.size()) == whiteout_prefix) return whiteout(n, dir, base);
     if (e.type == tar::entry_type::other) {
@@ -60,7 +61,8 @@ public:
                  "unsupported tar entry type '" + printable_type(e.typeflag) + "'");
       return success();
     }
-    if (auto parts = detail::split_name(path_); parts && !upper_.insert(detail::join(*parts)).second)
+    if (auto parts = detail::split_name(path_);
+        parts && !upper_.insert(detail::join(*parts)).second)
       core_.note(n, code::duplicate_path, "path already in this layer: the later entry wins");
     UKIKIT_TRY(core_.begin(n));
     return success();
@@ -159,7 +161,7 @@ private:
   }
 
   node_extractor core_;
-  std::string path_;           // of the current entry
+  std::string path_;            // of the current entry
   std::set<std::string> upper_; // the paths this layer has made (normalized)
   std::uint64_t whiteouts_ = 0;
 };

@@ -195,8 +195,8 @@ private:
     rel_ = detail::join(parts_);
     if (parts_.empty() && n.type != node_type::directory) {
       return refuse(code::target_not_directory,
-                    std::string("\".\" is the target directory, not type '") +
-                        type_letter(n.type) + "'");
+                    std::string("\".\" is the target directory, not type '") + type_letter(n.type) +
+                        "'");
     }
     switch (n.type) {
     case node_type::directory: return make_directory();
@@ -359,8 +359,8 @@ private:
     if (parts_.empty()) return clear_path(path, keep);
     auto up = std::span(parts_).first(parts_.size() - 1);
     auto dir = target_.directory(up, false, &refused_code_);
-    if (!dir && (refused_code_ == code::parent_missing ||
-                 refused_code_ == code::parent_not_directory))
+    if (!dir &&
+        (refused_code_ == code::parent_missing || refused_code_ == code::parent_not_directory))
       return success(); // nothing there
     if (!dir) return std::move(dir).error();
     preserve(dir->get(), detail::join(up), up.size());
@@ -423,8 +423,8 @@ private:
     struct stat st {};
     if (::fstatat(from_dir.get(), from.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT && layer())
-        return refuse(code::link_target_invalid, "hard link target " + std::string(first) +
-                                                     " does not exist");
+        return refuse(code::link_target_invalid,
+                      "hard link target " + std::string(first) + " does not exist");
       return fail("cannot link to", first, errno);
     }
     if (type == 0 && S_ISDIR(st.st_mode)) {
@@ -432,8 +432,8 @@ private:
                     "hard link target " + std::string(first) + " is a directory");
     }
     if (type != 0 && (st.st_mode & S_IFMT) != type) {
-      return refuse(code::link_target_replaced,
-                    "hard link target " + std::string(first) + " has been replaced by another type");
+      return refuse(code::link_target_replaced, "hard link target " + std::string(first) +
+                                                    " has been replaced by another type");
     }
     // Flags 0: a symlink named is linked itself, never followed.
     if (::linkat(from_dir.get(), from.back().c_str(), dir, leaf(), 0) != 0) {
@@ -451,8 +451,7 @@ private:
       return refuse(code::link_outside, "hard link target \"" + std::string(n.link) +
                                             "\" is not a name under the target");
     }
-    if (detail::join(*to) == rel_)
-      return refuse(code::link_target_invalid, "hard link to itself");
+    if (detail::join(*to) == rel_) return refuse(code::link_target_invalid, "hard link to itself");
     UKIKIT_TRY_ASSIGN(detail::fd_guard dir, parent());
     return link_to(dir.get(), detail::join(*to), 0);
   }

@@ -133,7 +133,7 @@ struct report {
   std::uint64_t files = 0;
   std::uint64_t symlinks = 0;
   std::uint64_t hardlinks = 0;
-  std::uint64_t nodes = 0; // devices, fifos, sockets
+  std::uint64_t nodes = 0;     // devices, fifos, sockets
   std::uint64_t whiteouts = 0; // tar layers: whiteouts and opaque markers applied
 
   std::uint64_t created() const noexcept {

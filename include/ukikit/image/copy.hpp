@@ -34,23 +34,26 @@ struct platform_filter {
     platform_filter p;
     const auto a = s.find('/');
     if (a == std::string_view::npos || a == 0)
-      return error(errc::invalid_argument, "platform must be OS/ARCH[/VARIANT], not " +
-                                               std::string(s));
+      return error(errc::invalid_argument,
+                   "platform must be OS/ARCH[/VARIANT], not " + std::string(s));
     p.os = std::string(s.substr(0, a));
     const auto rest = s.substr(a + 1);
     const auto b = rest.find('/');
     p.architecture = std::string(rest.substr(0, b));
     if (b != std::string_view::npos) p.variant = std::string(rest.substr(b + 1));
     if (p.architecture.empty() || (b != std::string_view::npos && p.variant.empty()))
-      return error(errc::invalid_argument, "platform must be OS/ARCH[/VARIANT], not " +
-                                               std::string(s));
+      return error(errc::invalid_argument,
+                   "platform must be OS/ARCH[/VARIANT], not " + std::string(s));
     return p;
   }
 
   bool matches(const oci::platform& q) const noexcept {
-    return q.os == os && q.architecture == architecture && (variant.empty() || q.variant == variant);
+    return q.os == os && q.architecture == architecture &&
+           (variant.empty() || q.variant == variant);
   }
-  std::string text() const { return os + "/" + architecture + (variant.empty() ? "" : "/" + variant); }
+  std::string text() const {
+    return os + "/" + architecture + (variant.empty() ? "" : "/" + variant);
+  }
 };
 
 struct copy_options {
@@ -68,11 +71,10 @@ namespace detail {
 
 inline constexpr int max_copy_depth = 8;
 
-inline result<void> gather(const source& src, const oci::descriptor& d, contents& out,
-                           int depth) {
+inline result<void> gather(const source& src, const oci::descriptor& d, contents& out, int depth) {
   if (depth > max_copy_depth)
-    return error(errc::limit_exceeded, "indexes nest deeper than " +
-                                           std::to_string(max_copy_depth));
+    return error(errc::limit_exceeded,
+                 "indexes nest deeper than " + std::to_string(max_copy_depth));
   UKIKIT_TRY_ASSIGN(byte_span bytes, src.blob(d));
   out.add(d.digest, bytes);
   finding_log ignored;
@@ -86,8 +88,8 @@ inline result<void> gather(const source& src, const oci::descriptor& d, contents
     return success();
   }
   if (!oci::media_type::is_manifest(d.media_type))
-    return error(errc::unsupported, d.digest.str() + " is a " + d.media_type +
-                                        ", not an image manifest or index");
+    return error(errc::unsupported,
+                 d.digest.str() + " is a " + d.media_type + ", not an image manifest or index");
   auto m = oci::parse_manifest(bytes, ignored, po);
   if (!m) return std::move(m).error().prefixed("manifest " + d.digest.str());
   UKIKIT_TRY_ASSIGN(byte_span config, src.blob(m->value.config));
@@ -106,8 +108,8 @@ inline result<void> gather(const source& src, const oci::descriptor& d, contents
 inline result<std::optional<oci::descriptor>> narrow(const source& src, const oci::descriptor& d,
                                                      const platform_filter& p, int depth) {
   if (depth > max_copy_depth)
-    return error(errc::limit_exceeded, "indexes nest deeper than " +
-                                           std::to_string(max_copy_depth));
+    return error(errc::limit_exceeded,
+                 "indexes nest deeper than " + std::to_string(max_copy_depth));
   UKIKIT_TRY_ASSIGN(byte_span bytes, src.blob(d));
   finding_log ignored;
   oci::parse_options po;

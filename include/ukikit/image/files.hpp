@@ -65,8 +65,8 @@ inline std::optional<std::string> resolve_link(std::string_view member, std::str
   if (target.starts_with('/')) return std::nullopt;
   std::vector<std::string_view> parts;
   const auto slash = member.rfind('/');
-  std::string base = slash == std::string_view::npos ? std::string()
-                                                     : std::string(member.substr(0, slash));
+  std::string base =
+      slash == std::string_view::npos ? std::string() : std::string(member.substr(0, slash));
   std::string joined = base.empty() ? std::string(target) : base + "/" + std::string(target);
   std::string_view s = joined;
   std::size_t i = 0;
@@ -150,8 +150,7 @@ public:
       if (errno == ENOENT || errno == ENOTDIR) return std::optional<byte_span>();
       return file::detail::os_error("cannot stat", p, errno);
     }
-    if (!S_ISREG(st.st_mode))
-      return error(errc::malformed, p.string() + " is not a regular file");
+    if (!S_ISREG(st.st_mode)) return error(errc::malformed, p.string() + " is not a regular file");
     if (st.st_size == 0) return std::optional<byte_span>(byte_span{}); // nothing to map
     auto m = file::mapped_file::open(p);
     if (!m) return m.error();
@@ -162,8 +161,7 @@ public:
   // Like find(), but absence is an error naming the store.
   result<byte_span> get(std::string_view name) const {
     UKIKIT_TRY_ASSIGN(auto got, find(name));
-    if (!got)
-      return error(errc::malformed, path().string() + " has no " + std::string(name));
+    if (!got) return error(errc::malformed, path().string() + " has no " + std::string(name));
     return *got;
   }
 
@@ -185,8 +183,8 @@ private:
       UKIKIT_TRY_ASSIGN(auto e, r.next());
       if (!e) break;
       if (++count > max_archive_members)
-        return error(errc::limit_exceeded, "archive has more than " +
-                                               std::to_string(max_archive_members) + " members");
+        return error(errc::limit_exceeded,
+                     "archive has more than " + std::to_string(max_archive_members) + " members");
       if (e->type == tar::entry_type::directory) continue;
       const std::string raw = e->path();
       auto name = detail::normalize_member(raw);
@@ -201,11 +199,11 @@ private:
         members_.emplace(*name, e->data);
       } else if (e->type == tar::entry_type::hardlink || e->type == tar::entry_type::symlink) {
         const bool sym = e->type == tar::entry_type::symlink;
-        auto target = sym ? detail::resolve_link(*name, e->linkname)
-                          : detail::normalize_member(e->linkname);
+        auto target =
+            sym ? detail::resolve_link(*name, e->linkname) : detail::normalize_member(e->linkname);
         if (!target)
-          return error(errc::malformed,
-                       "archive member " + *name + " links outside the archive", e->header_offset);
+          return error(errc::malformed, "archive member " + *name + " links outside the archive",
+                       e->header_offset);
         links.emplace(*name, std::make_pair(*target, sym));
       }
     }

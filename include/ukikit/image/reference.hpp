@@ -94,8 +94,8 @@ inline result<reference> with_tag(reference r, std::string_view rest) {
     return error(errc::invalid_argument, "image reference has no path: " + std::string(rest));
   if (colon != std::string_view::npos && r.tag.empty())
     return error(errc::invalid_argument, "image reference has an empty tag after ':'");
-  const bool by_index = r.transport == transport::docker_archive && !r.tag.empty() &&
-                        r.tag.front() == '@';
+  const bool by_index =
+      r.transport == transport::docker_archive && !r.tag.empty() && r.tag.front() == '@';
   if (!r.tag.empty() && !by_index && !valid_ref_name(r.tag))
     return error(errc::invalid_argument,
                  "invalid image tag '" + r.tag +

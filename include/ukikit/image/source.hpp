@@ -72,8 +72,7 @@ public:
 
   // A store whose files are already open (an archive in memory, say): the
   // reference says how to read them (its path only names them).
-  static result<source> from_files(files f, const reference& ref,
-                                   const source_options& opts = {}) {
+  static result<source> from_files(files f, const reference& ref, const source_options& opts = {}) {
     source s;
     s.ref_ = ref;
     s.opts_ = opts;
@@ -126,8 +125,8 @@ public:
   result<byte_span> blob(const oci::descriptor& d) const {
     UKIKIT_TRY_ASSIGN(auto got, find_blob(d.digest));
     if (!got)
-      return error(errc::malformed, "blob " + d.digest.str() + " (" + d.media_type +
-                                        ") is not in " + ref_.text());
+      return error(errc::malformed,
+                   "blob " + d.digest.str() + " (" + d.media_type + ") is not in " + ref_.text());
     UKIKIT_TRY(oci::verify(d, *got));
     return *got;
   }
@@ -270,13 +269,13 @@ private:
         const std::string digits = ref_.tag.substr(1);
         if (digits.empty() || digits.size() > 9 ||
             digits.find_first_not_of("0123456789") != std::string::npos)
-          return error(errc::invalid_argument, "docker-archive index @" + digits +
-                                                   " is not a number");
+          return error(errc::invalid_argument,
+                       "docker-archive index @" + digits + " is not a number");
         n = std::stoul(digits);
         if (n >= root_.manifests.size())
-          return error(errc::invalid_argument,
-                       ref_.path + " has " + std::to_string(root_.manifests.size()) +
-                           " images; @" + digits + " is not one of them");
+          return error(errc::invalid_argument, ref_.path + " has " +
+                                                   std::to_string(root_.manifests.size()) +
+                                                   " images; @" + digits + " is not one of them");
         selected_.push_back(root_.manifests[n]);
         return success();
       }
@@ -347,7 +346,8 @@ inline std::optional<reference> detect_store(std::string_view arg) {
   reference r;
   r.path = std::string(arg);
   if (std::filesystem::is_directory(p, ec)) {
-    if (std::filesystem::exists(p / "oci-layout", ec) || std::filesystem::exists(p / "index.json", ec))
+    if (std::filesystem::exists(p / "oci-layout", ec) ||
+        std::filesystem::exists(p / "index.json", ec))
       return r;
     return std::nullopt;
   }

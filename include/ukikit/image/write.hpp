@@ -70,7 +70,8 @@ public:
 
   result<byte_span> blob(const oci::digest& d) const {
     auto it = blobs_.find(d.str());
-    if (it == blobs_.end()) return error(errc::invalid_argument, "no blob " + d.str() + " to write");
+    if (it == blobs_.end())
+      return error(errc::invalid_argument, "no blob " + d.str() + " to write");
     return it->second;
   }
 
@@ -127,7 +128,8 @@ inline result<void> write_layout(const contents& c, const std::filesystem::path&
     for (const auto& e : existing->root().manifests) {
       bool replaced = false;
       for (const auto& r : c.roots())
-        replaced = replaced || (!detail::tag_of(r).empty() && detail::tag_of(r) == detail::tag_of(e));
+        replaced =
+            replaced || (!detail::tag_of(r).empty() && detail::tag_of(r) == detail::tag_of(e));
       if (!replaced) entries.push_back(e);
     }
   } else {
@@ -215,9 +217,8 @@ inline result<void> write_docker_archive(const contents& c, const std::filesyste
   };
   for (const auto& root : c.roots()) {
     if (!oci::media_type::is_manifest(root.media_type))
-      return error(errc::invalid_argument,
-                   "a docker-archive holds single-platform images, not " + root.media_type +
-                       ": choose one platform");
+      return error(errc::invalid_argument, "a docker-archive holds single-platform images, not " +
+                                               root.media_type + ": choose one platform");
     UKIKIT_TRY_ASSIGN(byte_span mbytes, c.blob(root.digest));
     finding_log ignored;
     oci::parse_options po;

@@ -53,7 +53,7 @@ struct image_options {
 
 struct image_layer {
   oci::descriptor descriptor;
-  bool read = false; // the blob was there and matched its descriptor
+  bool read = false;                          // the blob was there and matched its descriptor
   std::optional<oci::digest> diff_id_claimed; // the config's rootfs.diff_ids entry
   std::optional<oci::digest> diff_id;         // computed, when listed
   compress::format compression = compress::format::none;
@@ -63,8 +63,8 @@ struct image_layer {
 };
 
 struct image_manifest {
-  oci::descriptor descriptor;        // as the index that lists it says
-  std::vector<oci::digest> parents;  // the nested indexes it was reached through
+  oci::descriptor descriptor;       // as the index that lists it says
+  std::vector<oci::digest> parents; // the nested indexes it was reached through
   std::optional<oci::manifest> manifest;
   std::optional<oci::image_config> config;
   std::vector<image_layer> layers;
@@ -95,8 +95,7 @@ inline void add_about(image_report& rep, finding_log&& log, const oci::digest& a
 inline void blob_problem(image_report& rep, const oci::descriptor& d, std::string_view what,
                          const error& e) {
   finding f(severity::error,
-            e.code() == errc::checksum_mismatch ? image::code::blob_mismatch
-                                                : code::image_bad_blob,
+            e.code() == errc::checksum_mismatch ? image::code::blob_mismatch : code::image_bad_blob,
             std::string(what) + ": " + e.context(), e.offset());
   f.subject = d.digest.str();
   rep.findings.add(std::move(f));
@@ -218,9 +217,8 @@ inline void inspect_manifest(const image::source& src, image_report& rep, image_
   rep.manifests.push_back(std::move(m));
 }
 
-inline void inspect_entry(const image::source& src, image_report& rep,
-                          const oci::descriptor& d, std::vector<oci::digest> parents,
-                          const image_options& opts) {
+inline void inspect_entry(const image::source& src, image_report& rep, const oci::descriptor& d,
+                          std::vector<oci::digest> parents, const image_options& opts) {
   auto bytes = checked_blob(src, rep, d, "manifest");
   image_manifest m;
   m.descriptor = d;
@@ -288,8 +286,7 @@ inline nlohmann::ordered_json descriptor_json(const oci::descriptor& d) {
 }
 
 inline nlohmann::ordered_json platform_json(std::string_view os, std::string_view arch,
-                                            std::string_view variant,
-                                            std::string_view os_version) {
+                                            std::string_view variant, std::string_view os_version) {
   nlohmann::ordered_json j;
   j["os"] = os;
   j["architecture"] = arch;
@@ -348,8 +345,9 @@ inline nlohmann::ordered_json to_json(const image_report& r) {
       for (const auto& l : m.layers) {
         oj lj = detail::descriptor_json(l.descriptor);
         lj["compression"] = l.read ? oj(std::string(compress::name(l.compression))) : oj(nullptr);
-        lj["diff_id"] = l.diff_id ? oj(l.diff_id->str())
-                                  : l.diff_id_claimed ? oj(l.diff_id_claimed->str()) : oj(nullptr);
+        lj["diff_id"] = l.diff_id           ? oj(l.diff_id->str())
+                        : l.diff_id_claimed ? oj(l.diff_id_claimed->str())
+                                            : oj(nullptr);
         lj["tar_size"] = l.listed ? oj(l.tar_size) : oj(nullptr);
         lj["entries"] = l.listed ? oj(l.entries) : oj(nullptr);
         mj["layers"].push_back(lj);

@@ -20,8 +20,8 @@
 namespace ukikit::report {
 
 struct layer_extract_options {
-  layer_options read;      // strictness and the decompression limit, per layer
-  extract::options write;  // owners, modes, times, devices
+  layer_options read;     // strictness and the decompression limit, per layer
+  extract::options write; // owners, modes, times, devices
 };
 
 struct layer_input {
