@@ -1,13 +1,21 @@
 // Keys and certificates from files: what every signer (Authenticode,
 // .pcrsig) loads before it signs. The bytes are mapped (file.hpp) and read
 // as PEM or DER (crypto.hpp); errors name the path.
+//
+// keys::source says where a key lives (a file, or an OpenSSL engine's or
+// provider's designation such as a PKCS#11 URI); signers take the loaded
+// EVP_PKEY, so they do not care which.
 #pragma once
 
 #include "crypto.hpp"
 #include "file.hpp"
 #include "result.hpp"
 
+#include <cstdint>
 #include <filesystem>
+#include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace ukikit::keys {
@@ -34,6 +42,45 @@ inline result<crypto::x509_ptr> load_certificate(const std::filesystem::path& pa
 inline result<std::vector<crypto::x509_ptr>> load_certificates(const std::filesystem::path& path) {
   UKIKIT_TRY_ASSIGN(auto f, file::mapped_file::open(path));
   return crypto::load_certificates(f.bytes(), path.string());
+}
+
+// Where a private key or a certificate lives. ukify's names: a path, or with
+// --signing-engine/--signing-provider (--certificate-provider) a designation
+// the engine or provider resolves.
+struct source {
+  enum class kind : std::uint8_t { file, engine, provider };
+  kind where = kind::file;
+  std::string location; // the path, or the engine's or provider's designation
+  std::string module;   // the engine or provider; empty for a file
+
+  static source from_file(const std::filesystem::path& p) { return {kind::file, p.string(), {}}; }
+  bool is_file() const noexcept { return where == kind::file; }
+  // "FILE", "engine ENGINE: KEY" or "provider PROVIDER: KEY".
+  std::string describe() const {
+    switch (where) {
+    case kind::file: return location;
+    case kind::engine: return "engine " + module + ": " + location;
+    case kind::provider: return "provider " + module + ": " + location;
+    }
+    return location;
+  }
+};
+
+namespace detail {
+inline error not_a_file(const source& s, std::string_view what) {
+  return error(errc::unsupported, std::string(what) + " from " + s.describe() +
+                                      ": only key files are supported yet");
+}
+} // namespace detail
+
+inline result<crypto::pkey_ptr> load_private_key(const source& s) {
+  if (!s.is_file()) return detail::not_a_file(s, "private key");
+  return load_private_key(std::filesystem::path(s.location));
+}
+
+inline result<crypto::x509_ptr> load_certificate(const source& s) {
+  if (!s.is_file()) return detail::not_a_file(s, "certificate");
+  return load_certificate(std::filesystem::path(s.location));
 }
 
 } // namespace ukikit::keys

@@ -117,6 +117,9 @@ struct build_request {
 
   // .pcrsig, signed with this key (RSA or ECDSA, PEM or DER) when one is given.
   std::filesystem::path pcr_private_key;
+  // Or with a key already loaded (from a file, an engine or a provider:
+  // keys.hpp), used instead of pcr_private_key; the caller keeps it alive.
+  EVP_PKEY* pcr_key = nullptr;
   // Phase paths and banks to sign; default: systemd-measure's four phase
   // paths, and sha1, sha256, sha384, sha512.
   std::optional<std::vector<std::string>> phases;
@@ -310,11 +313,14 @@ inline result<build_result> build_image(const build_request& req,
   UKIKIT_TRY(detail::gather(req, files, in, problem));
 
   crypto::pkey_ptr pcr_key;
-  if (!req.pcr_private_key.empty()) {
+  in.pcr_private_key = req.pcr_key;
+  if (!in.pcr_private_key && !req.pcr_private_key.empty()) {
     about(input_field::pcr_private_key);
     UKIKIT_TRY_ASSIGN(pcr_key, keys::load_private_key(req.pcr_private_key));
     about(input_field::none);
     in.pcr_private_key = pcr_key.get();
+  }
+  if (in.pcr_private_key) {
     if (req.phases) in.pcr_options.phases = *req.phases;
     if (req.pcr_banks) in.pcr_options.banks = *req.pcr_banks;
   }
