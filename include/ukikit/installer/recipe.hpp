@@ -174,15 +174,21 @@ namespace detail {
 
 // ---- the INI layer: configparser's reading of the text --------------------------
 
+// Where a line of the recipe starts: its number (from 1) and byte offset.
+struct line_pos {
+  std::size_t line = 0; // 0: not from the file
+  std::uint64_t offset = error::no_offset;
+};
+
 struct ini_entry {
   std::string key;
   std::string value; // continuation lines joined with '\n'
-  std::size_t line = 0;
+  line_pos pos;
 };
 
 struct ini_section {
   std::string name;
-  std::size_t line = 0;
+  line_pos pos;
   std::vector<ini_entry> entries;
 };
 
@@ -233,10 +239,11 @@ inline std::vector<std::string_view> py_split_commas(std::string_view s) {
   return out;
 }
 
-// An error about line `line` of the recipe (0: not from the file).
-inline error at_line(std::size_t line, errc code, const std::string& what) {
-  if (line == 0) return error(code, what);
-  return error(code, "line " + std::to_string(line) + ": " + what);
+// An error about a line of the recipe: its number in the message, its
+// offset as the error's.
+inline error at_line(line_pos at, errc code, const std::string& what) {
+  if (at.line == 0) return error(code, what);
+  return error(code, "line " + std::to_string(at.line) + ": " + what, at.offset);
 }
 
 // The text up to an inline comment: a '#' at the start or after a blank;
@@ -259,13 +266,13 @@ public:
       std::size_t end = pos;
       while (end < text.size() && text[end] != '\n' && text[end] != '\r') ++end;
       std::string_view line = text.substr(pos, end - pos);
+      const line_pos at{++line_no, pos};
       if (end < text.size()) end += (text[end] == '\r' && end + 1 < text.size() &&
                                      text[end + 1] == '\n')
                                         ? 2
                                         : 1;
       pos = end;
-      ++line_no;
-      UKIKIT_TRY(take(line, line_no));
+      UKIKIT_TRY(take(line, at));
     }
     for (auto& s : sections_)
       for (auto& e : s.entries) e.value = std::string(trim_right(e.value));
@@ -278,7 +285,7 @@ private:
     return s;
   }
 
-  result<void> take(std::string_view line, std::size_t no) {
+  result<void> take(std::string_view line, line_pos no) {
     if (line.find('\0') != std::string_view::npos)
       return at_line(no, errc::malformed, "NUL byte in the recipe");
     const std::string_view value = py_strip(without_comment(line));
@@ -305,7 +312,7 @@ private:
 
   // configparser's \[(?P<header>.+)\] from the start: the name runs to the
   // last ']'.
-  result<void> header(std::string_view value, std::size_t no) {
+  result<void> header(std::string_view value, line_pos no) {
     const auto close = value.rfind(']');
     if (close == std::string_view::npos || close < 2)
       return at_line(no, errc::malformed, "bad section header '" + std::string(value) + "'");
@@ -329,7 +336,7 @@ private:
     return {};
   }
 
-  result<void> option(std::string_view value, std::size_t no) {
+  result<void> option(std::string_view value, line_pos no) {
     const auto eq = value.find('=');
     if (eq == std::string_view::npos)
       return at_line(no, errc::malformed,
@@ -341,7 +348,7 @@ private:
       if (e.key == key)
         return at_line(no, errc::invalid_argument,
                        "[" + s.name + "] " + key + "= is given twice (first on line " +
-                           std::to_string(e.line) + "; ukify would keep only the last)");
+                           std::to_string(e.pos.line) + "; ukify would keep only the last)");
     if (++entries_ > max_recipe_entries)
       return at_line(no, errc::limit_exceeded,
                      "too many keys (limit " + std::to_string(max_recipe_entries) + ")");
@@ -449,16 +456,16 @@ inline error unknown_key(const ini_entry& e, section_kind section, std::string_v
   std::string msg = "unknown key " + e.key + "= in " + std::string(label);
   for (const auto& k : key_specs)
     if (same_ignoring_case(k.name, e.key) && k.section == section)
-      return at_line(e.line, errc::invalid_argument,
+      return at_line(e.pos, errc::invalid_argument,
                      msg + " (did you mean " + std::string(k.name) + "=? keys are case-sensitive)");
   for (const auto& k : key_specs)
     if (k.name == e.key)
-      return at_line(e.line, errc::invalid_argument,
+      return at_line(e.pos, errc::invalid_argument,
                      msg + " (" + std::string(k.name) + "= belongs in " +
                          (k.section == section_kind::pcr_signature ? "[PCRSignature:NAME]"
                                                                    : "[UKI] or [Arch:NAME]") +
                          ")");
-  return at_line(e.line, errc::invalid_argument, msg);
+  return at_line(e.pos, errc::invalid_argument, msg);
 }
 
 // A relative path is relative to the recipe's directory.
@@ -469,9 +476,9 @@ inline std::filesystem::path resolve_path(const std::filesystem::path& dir, std:
 
 inline result<std::filesystem::path> path_value(const ini_entry& e, std::string_view text,
                                                 const std::filesystem::path& dir) {
-  if (text.empty()) return at_line(e.line, errc::invalid_argument, e.key + "= needs a path");
+  if (text.empty()) return at_line(e.pos, errc::invalid_argument, e.key + "= needs a path");
   if (text.find('\n') != std::string_view::npos)
-    return at_line(e.line, errc::invalid_argument,
+    return at_line(e.pos, errc::invalid_argument,
                    e.key + "= is one path, not several lines (is the next line indented by "
                            "mistake?)");
   return resolve_path(dir, text);
@@ -491,7 +498,7 @@ inline result<std::vector<std::string>> phase_paths(const ini_entry& e) {
       const auto colon = rest.find(':');
       const std::string_view word = rest.substr(0, colon);
       if (std::find(known_phases.begin(), known_phases.end(), word) == known_phases.end())
-        return at_line(e.line, errc::invalid_argument,
+        return at_line(e.pos, errc::invalid_argument,
                        "unknown boot phase '" + std::string(word) + "' in phase path '" +
                            std::string(path) +
                            "' (phases: enter-initrd, leave-initrd, sysinit, ready, shutdown, "
@@ -509,7 +516,7 @@ inline result<std::vector<hash::algorithm>> banks(const ini_entry& e) {
   for (std::string_view b : py_split_commas(e.value)) {
     auto a = hash::parse_algorithm(b);
     if (!a)
-      return at_line(e.line, errc::invalid_argument,
+      return at_line(e.pos, errc::invalid_argument,
                      "unknown PCR bank '" + std::string(b) +
                          "' (banks: sha1, sha256, sha384, sha512, separated by ',' or blanks)");
     if (std::find(out.begin(), out.end(), *a) == out.end()) out.push_back(*a);
@@ -545,9 +552,9 @@ inline result<void> apply_uki_key(const key_spec& spec, const ini_entry& e, reci
                                   std::string_view label) {
   const std::string& v = e.value;
   const auto one_line = [&]() -> result<std::string> {
-    if (v.empty()) return at_line(e.line, errc::invalid_argument, e.key + "= needs a value");
+    if (v.empty()) return at_line(e.pos, errc::invalid_argument, e.key + "= needs a value");
     if (v.find('\n') != std::string::npos)
-      return at_line(e.line, errc::invalid_argument, e.key + "= takes one line");
+      return at_line(e.pos, errc::invalid_argument, e.key + "= takes one line");
     return v;
   };
   switch (spec.kind) {
@@ -584,7 +591,7 @@ inline result<void> apply_uki_key(const key_spec& spec, const ini_entry& e, reci
     return {};
   }
   case key_kind::key:
-    if (v.empty()) return at_line(e.line, errc::invalid_argument, e.key + "= needs a value");
+    if (v.empty()) return at_line(e.pos, errc::invalid_argument, e.key + "= needs a value");
     (e.key == "SecureBootPrivateKey" ? s.signing_key : s.signing_cert) = key_value{v, dir};
     return {};
   case key_kind::name: {
@@ -596,7 +603,7 @@ inline result<void> apply_uki_key(const key_spec& spec, const ini_entry& e, reci
   }
   case key_kind::efi_arch:
     if (!is_efi_arch(v))
-      return at_line(e.line, errc::invalid_argument,
+      return at_line(e.pos, errc::invalid_argument,
                      "EFIArch=" + v +
                          " is not one of ia32, x64, arm, aa64, riscv32, riscv64, loongarch32, "
                          "loongarch64");
@@ -605,31 +612,31 @@ inline result<void> apply_uki_key(const key_spec& spec, const ini_entry& e, reci
   case key_kind::signtool:
     if (v == "sbsign" || v == "systemd-sbsign") {
       notes.push_back({severity::note, code::recipe_key_ignored,
-                       "line " + std::to_string(e.line) + ": " + std::string(label) + " " + e.key +
+                       "line " + std::to_string(e.pos.line) + ": " + std::string(label) + " " + e.key +
                            "=" + v + " is ignored: ukikit signs as sbsign does"});
       return {};
     }
     if (v == "pesign")
-      return at_line(e.line, errc::unsupported,
+      return at_line(e.pos, errc::unsupported,
                      "SecureBootSigningTool=pesign is not supported: give "
                      "SecureBootPrivateKey= and SecureBootCertificate=");
-    return at_line(e.line, errc::invalid_argument,
+    return at_line(e.pos, errc::invalid_argument,
                    "SecureBootSigningTool=" + v + " is not one of sbsign, pesign, systemd-sbsign");
   case key_kind::sign_kernel: {
     auto b = py_boolean(v);
-    if (!b) return at_line(e.line, errc::invalid_argument, "SignKernel=" + v + " is not a boolean");
+    if (!b) return at_line(e.pos, errc::invalid_argument, "SignKernel=" + v + " is not a boolean");
     if (*b)
-      return at_line(e.line, errc::unsupported,
+      return at_line(e.pos, errc::unsupported,
                      "SignKernel=yes is not supported: ukikit leaves the kernel as it is");
     return {};
   }
   case key_kind::ignored:
     notes.push_back({severity::note, code::recipe_key_ignored,
-                     "line " + std::to_string(e.line) + ": " + std::string(label) + " " + e.key +
+                     "line " + std::to_string(e.pos.line) + ": " + std::string(label) + " " + e.key +
                          "= is ignored: " + std::string(spec.why)});
     return {};
   case key_kind::unsupported:
-    return at_line(e.line, errc::unsupported,
+    return at_line(e.pos, errc::unsupported,
                    e.key + "= is not supported: " + std::string(spec.why));
   case key_kind::phases: break; // [PCRSignature:NAME] only
   }
@@ -640,7 +647,7 @@ inline result<void> apply_pcr_key(const ini_entry& e, pcr_signature_group& g,
                                   const std::filesystem::path& dir) {
   if (e.key == "PCRPrivateKey") {
     if (e.value.empty())
-      return at_line(e.line, errc::invalid_argument, "PCRPrivateKey= needs a value");
+      return at_line(e.pos, errc::invalid_argument, "PCRPrivateKey= needs a value");
     g.private_key = key_value{e.value, dir};
   } else if (e.key == "PCRPublicKey") {
     UKIKIT_TRY_ASSIGN(g.public_key, path_value(e, e.value, dir));
@@ -652,7 +659,7 @@ inline result<void> apply_pcr_key(const ini_entry& e, pcr_signature_group& g,
 
 // An OCI architecture name for an [Arch:NAME] section, with a hint for the
 // names people write instead.
-inline result<void> check_arch(std::string_view arch, std::size_t line) {
+inline result<void> check_arch(std::string_view arch, line_pos line) {
   if (pe_machine(arch)) return {};
   std::string hint;
   if (auto oci = oci_arch_of_efi(arch)) hint = " (systemd's " + std::string(arch) + " is " + std::string(*oci) + ")";
@@ -678,10 +685,10 @@ inline result<recipe> parse_recipe(std::string_view text, const std::filesystem:
     const std::string kind = sec.name.substr(0, colon == std::string::npos ? colon : colon + 1);
     const std::string group = colon == std::string::npos ? "" : sec.name.substr(colon + 1);
     if (colon != std::string::npos && group.empty())
-      return detail::at_line(sec.line, errc::invalid_argument,
+      return detail::at_line(sec.pos, errc::invalid_argument,
                              "[" + sec.name + "]: the name after ':' is missing");
     if (group.find(':') != std::string::npos)
-      return detail::at_line(sec.line, errc::invalid_argument,
+      return detail::at_line(sec.pos, errc::invalid_argument,
                              "[" + sec.name + "]: a section name has at most one ':'");
     if (kind == "UKI") {
       for (const auto& e : sec.entries) {
@@ -690,8 +697,8 @@ inline result<recipe> parse_recipe(std::string_view text, const std::filesystem:
         UKIKIT_TRY(detail::apply_uki_key(*spec, e, out.shared, directory, out.findings, "[UKI]"));
       }
     } else if (kind == "Arch:") {
-      UKIKIT_TRY(detail::check_arch(group, sec.line));
-      arch_section a{group, {}, sec.line};
+      UKIKIT_TRY(detail::check_arch(group, sec.pos));
+      arch_section a{group, {}, sec.pos.line};
       const std::string label = "[Arch:" + group + "]";
       for (const auto& e : sec.entries) {
         const auto* spec = detail::find_key(e.key, detail::section_kind::uki);
@@ -700,7 +707,7 @@ inline result<recipe> parse_recipe(std::string_view text, const std::filesystem:
       }
       out.arches.push_back(std::move(a));
     } else if (kind == "PCRSignature:") {
-      pcr_signature_group g{group, {}, {}, {}, sec.line};
+      pcr_signature_group g{group, {}, {}, {}, sec.pos.line};
       for (const auto& e : sec.entries) {
         if (!detail::find_key(e.key, detail::section_kind::pcr_signature))
           return detail::unknown_key(e, detail::section_kind::pcr_signature,
@@ -714,7 +721,7 @@ inline result<recipe> parse_recipe(std::string_view text, const std::filesystem:
         if (detail::same_ignoring_case(kind, known))
           hint = " (section names are case-sensitive: " + std::string(known) + ")";
       if (kind == "DEFAULT") hint = " (configparser's [DEFAULT] is not supported)";
-      return detail::at_line(sec.line, errc::invalid_argument,
+      return detail::at_line(sec.pos, errc::invalid_argument,
                              "unknown section [" + sec.name + "]" + hint +
                                  "; sections are [UKI], [Arch:NAME] and [PCRSignature:NAME]");
     }
@@ -799,7 +806,7 @@ inline result<void> apply_overrides(recipe& r, const recipe_overrides& flags) {
     detail::overlay(a.settings, over, true);
   }
   for (const auto& p : flags.per_arch) {
-    UKIKIT_TRY(detail::check_arch(p.arch, 0));
+    UKIKIT_TRY(detail::check_arch(p.arch, {}));
     auto& a = detail::arch_named(r, p.arch);
     recipe_settings over = p.settings;
     if (over.initrds && !a.settings.initrds) {
