@@ -42,9 +42,9 @@ void check_ini(std::string_view text) {
       if (e.pos.offset >= text.size() || e.pos.line < s.pos.line) __builtin_trap();
       // Stripped, but for the '\n' before the continuation of an empty first line
       // (configparser's too).
-      if (!e.value.empty() && ((e.value.front() != '\n' &&
-                                ukikit::installer::detail::is_py_space(e.value.front())) ||
-                               ukikit::installer::detail::is_py_space(e.value.back())))
+      if (!e.value.empty() &&
+          ((e.value.front() != '\n' && ukikit::installer::detail::is_py_space(e.value.front())) ||
+           ukikit::installer::detail::is_py_space(e.value.back())))
         __builtin_trap();
     }
   }

@@ -195,9 +195,9 @@ TEST(installer_recipe_test, resolves_paths_against_the_recipe_and_arch_sections_
   EXPECT_EQ(amd.sbat->file, d / "sbat.csv");
   ASSERT_TRUE(amd.profile);
   EXPECT_EQ(amd.profile->text, "ID=main");
-  EXPECT_EQ(amd.pcr_banks, (std::vector<hash::algorithm>{
-                               hash::algorithm::sha256, hash::algorithm::sha384,
-                               hash::algorithm::sha512}));
+  EXPECT_EQ(amd.pcr_banks,
+            (std::vector<hash::algorithm>{hash::algorithm::sha256, hash::algorithm::sha384,
+                                          hash::algorithm::sha512}));
   ASSERT_TRUE(amd.signing_key && amd.signing_cert);
   EXPECT_TRUE(amd.signing_key->is_file());
   EXPECT_EQ(amd.signing_key->location, (d / "keys/db.key").string());
@@ -206,9 +206,9 @@ TEST(installer_recipe_test, resolves_paths_against_the_recipe_and_arch_sections_
   EXPECT_EQ(amd.pcr_signatures[0].name, "talos");
   EXPECT_EQ(amd.pcr_signatures[0].private_key.location, (d / "pcr.key").string());
   EXPECT_EQ(amd.pcr_signatures[0].public_key, d / "pcr.pub");
-  EXPECT_EQ(amd.pcr_signatures[0].phases,
-            (std::vector<std::string>{"enter-initrd:leave-initrd",
-                                      "enter-initrd:leave-initrd:sysinit"}));
+  EXPECT_EQ(
+      amd.pcr_signatures[0].phases,
+      (std::vector<std::string>{"enter-initrd:leave-initrd", "enter-initrd:leave-initrd:sysinit"}));
   // arm64: its own kernel (absolute), no initrds, its own cmdline; no Stub=
   // anywhere: systemd's for aa64.
   EXPECT_EQ(arm.arch, "arm64");
@@ -266,8 +266,8 @@ TEST(installer_recipe_test, command_line_values_win_and_initrds_follow_the_recip
   const auto& arm64 = (*arches)[1];
   EXPECT_EQ(amd.cmdline->text, "quiet");
   EXPECT_EQ(arm64.cmdline->text, "quiet");
-  EXPECT_EQ(amd.initrds, (std::vector<t::fs::path>{"/src/initramfs-amd64.xz", "/src/extra.cpio",
-                                                   "late.cpio"}));
+  EXPECT_EQ(amd.initrds,
+            (std::vector<t::fs::path>{"/src/initramfs-amd64.xz", "/src/extra.cpio", "late.cpio"}));
   EXPECT_EQ(arm64.initrds, (std::vector<t::fs::path>{"late.cpio"}));
   EXPECT_EQ(arm64.kernel, "vmlinuz-new");
   EXPECT_EQ((*arches)[2].arch, "riscv64");
@@ -295,7 +295,7 @@ struct bad_case {
 
 TEST(installer_recipe_test, errors_name_the_line_of_bad_input) {
   const std::vector<bad_case> cases = {
-      {"[UKI]\nLinux=k\nlinux=k2\n", 3, errc::invalid_argument},    // keys are case-sensitive
+      {"[UKI]\nLinux=k\nlinux=k2\n", 3, errc::invalid_argument},     // keys are case-sensitive
       {"[UKI]\nLinux=k\nPhases=ready\n", 3, errc::invalid_argument}, // [PCRSignature:NAME] only
       {"[uki]\nLinux=k\n", 1, errc::invalid_argument},               // unknown section
       {"[DEFAULT]\nLinux=k\n", 1, errc::invalid_argument},
@@ -402,10 +402,9 @@ protected:
   std::string recipe_text(const std::string& extra_uki = "") const {
     return "[UKI]\nOSRelease=@os-release\nCmdline=console=ttyS0   talos.platform=metal\n"
            "Initrd=initrd\nSecureBootPrivateKey=keys/db.key\nSecureBootCertificate=keys/db.crt\n" +
-           extra_uki +
-           "\n[Arch:amd64]\nStub=" + inputs[0].string() + "\nLinux=" + inputs[2].string() +
-           "\nSystemdBoot=" + inputs[4].string() + "\n\n[Arch:arm64]\nStub=" +
-           inputs[1].string() + "\nLinux=" + inputs[3].string() +
+           extra_uki + "\n[Arch:amd64]\nStub=" + inputs[0].string() +
+           "\nLinux=" + inputs[2].string() + "\nSystemdBoot=" + inputs[4].string() +
+           "\n\n[Arch:arm64]\nStub=" + inputs[1].string() + "\nLinux=" + inputs[3].string() +
            "\nSystemdBoot=" + inputs[5].string() +
            "\n\n[PCRSignature:talos]\nPCRPrivateKey=keys/pcr.key\nPCRPublicKey=keys/pcr.pub\n"
            "Phases=enter-initrd enter-initrd:leave-initrd\n";
@@ -516,8 +515,8 @@ TEST_F(installer_build_test, refuses_a_uki_for_another_architecture) {
 
 TEST_F(installer_build_test, builds_unsigned_without_a_secure_boot_key) {
   std::string text = recipe_text();
-  for (const std::string key : {"SecureBootPrivateKey=keys/db.key\n",
-                                "SecureBootCertificate=keys/db.crt\n"})
+  for (const std::string key :
+       {"SecureBootPrivateKey=keys/db.key\n", "SecureBootCertificate=keys/db.crt\n"})
     text.erase(text.find(key), key.size());
   auto arches = load(text);
   ASSERT_TRUE(arches.ok()) << arches.error().message();

@@ -68,8 +68,8 @@ struct source {
 
 namespace detail {
 inline error not_a_file(const source& s, std::string_view what) {
-  return error(errc::unsupported, std::string(what) + " from " + s.describe() +
-                                      ": only key files are supported yet");
+  return error(errc::unsupported,
+               std::string(what) + " from " + s.describe() + ": only key files are supported yet");
 }
 } // namespace detail
 

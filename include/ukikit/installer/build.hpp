@@ -97,12 +97,13 @@ inline result<pe::image> parse_for_arch(byte_span bytes, std::string_view arch,
                                         std::string_view what) {
   UKIKIT_TRY_ASSIGN(pe::image img, pe::parse(bytes, pe::strictness::strict));
   const auto want = pe_machine(arch);
-  if (!want) return error(errc::invalid_argument, "not an OCI architecture with UEFI: " + std::string(arch));
+  if (!want)
+    return error(errc::invalid_argument, "not an OCI architecture with UEFI: " + std::string(arch));
   if (img.machine != *want)
     return error(errc::invalid_argument,
                  std::string(what) + " is for " + std::string(pe::machine_name(img.machine)) +
-                     " (PE machine " + hex(img.machine) + "), not for " + std::string(arch) +
-                     " (" + std::string(pe::machine_name(*want)) + ", " + hex(*want) + ")");
+                     " (PE machine " + hex(img.machine) + "), not for " + std::string(arch) + " (" +
+                     std::string(pe::machine_name(*want)) + ", " + hex(*want) + ")");
   return img;
 }
 

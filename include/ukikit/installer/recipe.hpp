@@ -101,17 +101,17 @@ struct key_value {
 // [Arch:NAME], then the command line can be laid over each other. Paths are
 // resolved against the recipe's directory when read.
 struct recipe_settings {
-  std::optional<std::filesystem::path> stub;         // Stub
-  std::optional<std::filesystem::path> kernel;       // Linux
-  std::optional<std::filesystem::path> systemd_boot; // SystemdBoot (ours)
+  std::optional<std::filesystem::path> stub;                       // Stub
+  std::optional<std::filesystem::path> kernel;                     // Linux
+  std::optional<std::filesystem::path> systemd_boot;               // SystemdBoot (ours)
   std::optional<std::vector<std::filesystem::path>> initrds;       // Initrd
   std::optional<std::vector<std::filesystem::path>> join_profiles; // JoinProfile (ours)
-  std::optional<uki::text_input> cmdline;    // Cmdline (TEXT|@PATH)
-  std::optional<uki::text_input> os_release; // OSRelease (TEXT|@PATH)
-  std::optional<uki::text_input> sbat;       // SBAT (TEXT|@PATH)
-  std::optional<uki::text_input> profile;    // Profile (TEXT|@PATH)
-  std::optional<std::string> uname;          // Uname
-  std::optional<std::string> efi_arch;       // EFIArch
+  std::optional<uki::text_input> cmdline;                          // Cmdline (TEXT|@PATH)
+  std::optional<uki::text_input> os_release;                       // OSRelease (TEXT|@PATH)
+  std::optional<uki::text_input> sbat;                             // SBAT (TEXT|@PATH)
+  std::optional<uki::text_input> profile;                          // Profile (TEXT|@PATH)
+  std::optional<std::string> uname;                                // Uname
+  std::optional<std::string> efi_arch;                             // EFIArch
   std::optional<std::filesystem::path> pcrpkey, splash, devicetree, microcode;
   std::optional<std::vector<hash::algorithm>> pcr_banks; // PCRBanks
   std::optional<key_value> signing_key;                  // SecureBootPrivateKey
@@ -124,10 +124,10 @@ struct recipe_settings {
 // [PCRSignature:NAME]: one key that signs .pcrsig, for some phase paths.
 struct pcr_signature_group {
   std::string name;
-  std::optional<key_value> private_key;              // PCRPrivateKey
-  std::optional<std::filesystem::path> public_key;   // PCRPublicKey
-  std::optional<std::vector<std::string>> phases;    // Phases; none: systemd-measure's
-  std::size_t line = 0;                              // where the section opens; 0: a flag
+  std::optional<key_value> private_key;            // PCRPrivateKey
+  std::optional<std::filesystem::path> public_key; // PCRPublicKey
+  std::optional<std::vector<std::string>> phases;  // Phases; none: systemd-measure's
+  std::size_t line = 0;                            // where the section opens; 0: a flag
 };
 
 struct arch_section {
@@ -155,9 +155,9 @@ struct pcr_signature {
 // One architecture's build, every layer merged: what installer/build.hpp
 // takes.
 struct arch_recipe {
-  std::string arch;                 // OCI architecture
-  std::string efi_arch;             // systemd's name for it (installer::efi_arch)
-  std::filesystem::path stub;       // empty: systemd's stub for efi_arch
+  std::string arch;           // OCI architecture
+  std::string efi_arch;       // systemd's name for it (installer::efi_arch)
+  std::filesystem::path stub; // empty: systemd's stub for efi_arch
   std::filesystem::path kernel;
   std::vector<std::filesystem::path> initrds;
   std::filesystem::path systemd_boot;
@@ -267,10 +267,8 @@ public:
       while (end < text.size() && text[end] != '\n' && text[end] != '\r') ++end;
       std::string_view line = text.substr(pos, end - pos);
       const line_pos at{++line_no, pos};
-      if (end < text.size()) end += (text[end] == '\r' && end + 1 < text.size() &&
-                                     text[end + 1] == '\n')
-                                        ? 2
-                                        : 1;
+      if (end < text.size())
+        end += (text[end] == '\r' && end + 1 < text.size() && text[end + 1] == '\n') ? 2 : 1;
       pos = end;
       UKIKIT_TRY(take(line, at));
     }
@@ -435,12 +433,14 @@ inline const key_spec* find_key(std::string_view name, section_kind section) noe
   return nullptr;
 }
 
-constexpr char ascii_lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; }
+constexpr char ascii_lower(char c) noexcept {
+  return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c;
+}
 
 inline bool same_ignoring_case(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(),
-                    [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return ascii_lower(x) == ascii_lower(y);
+         });
 }
 
 inline std::string section_label(section_kind k, std::string_view group) {
@@ -612,8 +612,8 @@ inline result<void> apply_uki_key(const key_spec& spec, const ini_entry& e, reci
   case key_kind::signtool:
     if (v == "sbsign" || v == "systemd-sbsign") {
       notes.push_back({severity::note, code::recipe_key_ignored,
-                       "line " + std::to_string(e.pos.line) + ": " + std::string(label) + " " + e.key +
-                           "=" + v + " is ignored: ukikit signs as sbsign does"});
+                       "line " + std::to_string(e.pos.line) + ": " + std::string(label) + " " +
+                           e.key + "=" + v + " is ignored: ukikit signs as sbsign does"});
       return {};
     }
     if (v == "pesign")
@@ -632,8 +632,8 @@ inline result<void> apply_uki_key(const key_spec& spec, const ini_entry& e, reci
   }
   case key_kind::ignored:
     notes.push_back({severity::note, code::recipe_key_ignored,
-                     "line " + std::to_string(e.pos.line) + ": " + std::string(label) + " " + e.key +
-                         "= is ignored: " + std::string(spec.why)});
+                     "line " + std::to_string(e.pos.line) + ": " + std::string(label) + " " +
+                         e.key + "= is ignored: " + std::string(spec.why)});
     return {};
   case key_kind::unsupported:
     return at_line(e.pos, errc::unsupported,
@@ -662,7 +662,8 @@ inline result<void> apply_pcr_key(const ini_entry& e, pcr_signature_group& g,
 inline result<void> check_arch(std::string_view arch, line_pos line) {
   if (pe_machine(arch)) return {};
   std::string hint;
-  if (auto oci = oci_arch_of_efi(arch)) hint = " (systemd's " + std::string(arch) + " is " + std::string(*oci) + ")";
+  if (auto oci = oci_arch_of_efi(arch))
+    hint = " (systemd's " + std::string(arch) + " is " + std::string(*oci) + ")";
   else if (arch == "x86_64") hint = " (use amd64)";
   else if (arch == "aarch64") hint = " (use arm64)";
   return at_line(line, errc::invalid_argument,
@@ -710,8 +711,7 @@ inline result<recipe> parse_recipe(std::string_view text, const std::filesystem:
       pcr_signature_group g{group, {}, {}, {}, sec.pos.line};
       for (const auto& e : sec.entries) {
         if (!detail::find_key(e.key, detail::section_kind::pcr_signature))
-          return detail::unknown_key(e, detail::section_kind::pcr_signature,
-                                     "[" + sec.name + "]");
+          return detail::unknown_key(e, detail::section_kind::pcr_signature, "[" + sec.name + "]");
         UKIKIT_TRY(detail::apply_pcr_key(e, g, directory));
       }
       out.pcr_signatures.push_back(std::move(g));
@@ -764,8 +764,7 @@ inline void overlay(recipe_settings& base, const recipe_settings& over, bool app
   if (over.initrds) {
     if (append_initrds && base.initrds)
       base.initrds->insert(base.initrds->end(), over.initrds->begin(), over.initrds->end());
-    else
-      base.initrds = over.initrds;
+    else base.initrds = over.initrds;
   }
   set(base.join_profiles, over.join_profiles);
   set(base.cmdline, over.cmdline);
@@ -844,8 +843,8 @@ inline result<arch_recipe> resolve_arch(const recipe& r, const arch_section& a) 
   out.arch = a.arch;
   out.efi_arch = std::string(efi_arch(a.arch).value_or(""));
   if (s.efi_arch && *s.efi_arch != out.efi_arch)
-    return error(errc::invalid_argument, where + ": EFIArch=" + *s.efi_arch + " is not " +
-                                             a.arch + "'s (" + out.efi_arch + ")");
+    return error(errc::invalid_argument, where + ": EFIArch=" + *s.efi_arch + " is not " + a.arch +
+                                             "'s (" + out.efi_arch + ")");
   if (!s.kernel) return missing("Linux", "the kernel");
   if (!s.systemd_boot) return missing("SystemdBoot", "the systemd-boot to sign and ship");
   if (s.signing_engine && s.signing_provider)
@@ -881,8 +880,7 @@ inline result<arch_recipe> resolve_arch(const recipe& r, const arch_section& a) 
     const std::string label =
         "[PCRSignature:" + g.name + "]" +
         (g.line ? " (line " + std::to_string(g.line) + ")" : std::string(" (command line)"));
-    if (!g.private_key)
-      return error(errc::invalid_argument, label + ": no PCRPrivateKey=");
+    if (!g.private_key) return error(errc::invalid_argument, label + ": no PCRPrivateKey=");
     out.pcr_signatures.push_back({g.name,
                                   key_source(*g.private_key, s.signing_engine, s.signing_provider),
                                   g.public_key, g.phases});
