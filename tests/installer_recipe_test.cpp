@@ -334,14 +334,15 @@ TEST(installer_recipe_test, errors_name_the_line_of_bad_input) {
 }
 
 TEST(installer_recipe_test, keys_that_change_nothing_here_are_notes) {
-  auto r = parse_recipe("[UKI]\nSecureBootSigningTool=sbsign\nSecureBootCertificateValidity=30\n"
-                        "SignKernel=no\n",
-                        "/r");
+  const std::string text = "[UKI]\nSecureBootSigningTool=sbsign\nSecureBootCertificateValidity=30\n"
+                           "SignKernel=no\n";
+  auto r = parse_recipe(text, "/r");
   ASSERT_TRUE(r.ok()) << r.error().message();
   ASSERT_EQ(r->findings.size(), 2u);
-  for (const auto& f : r->findings) {
-    EXPECT_EQ(f.code, code::recipe_key_ignored);
-    EXPECT_EQ(f.level, severity::note);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(r->findings[i].code, code::recipe_key_ignored);
+    EXPECT_EQ(r->findings[i].level, severity::note);
+    EXPECT_EQ(r->findings[i].offset, line_offset(text, i + 2));
   }
 }
 
@@ -551,12 +552,12 @@ TEST_F(installer_build_test, a_signed_systemd_boot_is_refused_unless_asked_to_ke
     return n;
   };
   build_options keep;
-  keep.boot_signatures = existing_signatures::keep;
+  keep.boot_signatures = signed_boot::keep;
   auto kept = build_arch(again, keep);
   ASSERT_TRUE(kept.ok()) << kept.error().message();
   EXPECT_EQ(count(kept->boot), 2u);
   build_options replace;
-  replace.boot_signatures = existing_signatures::replace;
+  replace.boot_signatures = signed_boot::replace;
   auto replaced = build_arch(again, replace);
   ASSERT_TRUE(replaced.ok()) << replaced.error().message();
   EXPECT_EQ(count(replaced->boot), 1u);

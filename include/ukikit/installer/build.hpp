@@ -34,7 +34,7 @@ namespace ukikit::installer {
 
 // What to do when the systemd-boot to ship is signed already (a
 // distribution's signed build).
-enum class existing_signatures : std::uint8_t {
+enum class signed_boot : std::uint8_t {
   refuse,  // an error: say which (as `ukikit sign` does without --append/--replace)
   keep,    // add ours after them
   replace, // drop them
@@ -44,7 +44,7 @@ struct build_options {
   // Where systemd's stubs are, for a recipe that names none.
   std::filesystem::path stub_directory = std::string(uki::default_stub_directory);
   authenticode::sign_options signing; // digest, signingTime
-  existing_signatures boot_signatures = existing_signatures::refuse;
+  signed_boot boot_signatures = signed_boot::refuse;
 };
 
 // One architecture's artifacts: the bytes of usr/install/<arch>/vmlinuz.efi
@@ -215,16 +215,16 @@ inline result<std::vector<std::byte>> build_boot(const arch_recipe& r, const bui
   if (!img) return about(img.error(), r.arch, "SystemdBoot");
   if (!s) return std::vector<std::byte>(bytes.begin(), bytes.end());
   std::vector<byte_span> keep = authenticode::existing_signatures(*img);
-  if (!keep.empty() && opt.boot_signatures == existing_signatures::refuse)
+  if (!keep.empty() && opt.boot_signatures == signed_boot::refuse)
     return about(error(errc::invalid_argument,
                        r.systemd_boot.string() + " is signed already (" +
                            std::to_string(keep.size()) +
                            " signature(s)); keep or replace them, or give an unsigned one"),
                  r.arch, "SystemdBoot");
-  if (opt.boot_signatures == existing_signatures::replace) keep.clear();
-  auto signed_boot = sign_image(*img, *s, keep, opt);
-  if (!signed_boot) return about(signed_boot.error(), r.arch, "SecureBootPrivateKey");
-  return signed_boot;
+  if (opt.boot_signatures == signed_boot::replace) keep.clear();
+  auto signed_bytes = sign_image(*img, *s, keep, opt);
+  if (!signed_bytes) return about(signed_bytes.error(), r.arch, "SecureBootPrivateKey");
+  return signed_bytes;
 }
 
 } // namespace detail

@@ -613,7 +613,8 @@ inline result<void> apply_uki_key(const key_spec& spec, const ini_entry& e, reci
     if (v == "sbsign" || v == "systemd-sbsign") {
       notes.push_back({severity::note, code::recipe_key_ignored,
                        "line " + std::to_string(e.pos.line) + ": " + std::string(label) + " " +
-                           e.key + "=" + v + " is ignored: ukikit signs as sbsign does"});
+                           e.key + "=" + v + " is ignored: ukikit signs as sbsign does",
+                       e.pos.offset});
       return {};
     }
     if (v == "pesign")
@@ -633,7 +634,8 @@ inline result<void> apply_uki_key(const key_spec& spec, const ini_entry& e, reci
   case key_kind::ignored:
     notes.push_back({severity::note, code::recipe_key_ignored,
                      "line " + std::to_string(e.pos.line) + ": " + std::string(label) + " " +
-                         e.key + "= is ignored: " + std::string(spec.why)});
+                         e.key + "= is ignored: " + std::string(spec.why),
+                     e.pos.offset});
     return {};
   case key_kind::unsupported:
     return at_line(e.pos, errc::unsupported,
