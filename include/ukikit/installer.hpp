@@ -3,4 +3,7 @@
 // release. The layout of the artifacts is in installer/layout.hpp.
 #pragma once
 
+#include "installer/assemble.hpp"
+#include "installer/base.hpp"
+#include "installer/compose.hpp"
 #include "installer/layout.hpp"
