@@ -51,6 +51,7 @@ struct image_base_args {
   std::string rootfs, output, compression = "gzip";
   std::vector<std::string> archs, rootfs_of, env, labels;
   std::string entrypoint;
+  unsigned threads = 1;
   bool json = false;
 };
 
@@ -135,6 +136,7 @@ inline int run_image_base(const image_base_args& a) {
   auto comp = layer_compression(a.compression);
   if (!comp) return report(tool, comp.error());
   o.layer.compression = *comp;
+  o.layer.threads = a.threads;
   progress bar("writing layers", 0);
   o.progress = [&bar](std::uint64_t n) { bar.update(n); };
   auto r = installer::make_base(o, *out);
@@ -171,6 +173,8 @@ inline void add_image_base_command(CLI::App& image, int& rc) {
   cmd->add_option("--label", a->labels, "KEY=VALUE in the config's Labels (repeatable)");
   cmd->add_option("--layer-compression", a->compression, "gzip (default), zstd or none")
       ->check(CLI::IsMember({"gzip", "zstd", "none"}));
+  cmd->add_option("--threads", a->threads,
+                  "zstd workers per layer (the bytes depend on it); layers are made one per core");
   cmd->add_flag("--json", a->json,
                 "One JSON object: root, images (platform, manifest, layer, diff_id), findings");
   cmd->callback([a, &rc] { rc = run_image_base(*a); });
@@ -181,6 +185,7 @@ inline void add_image_base_command(CLI::App& image, int& rc) {
 struct image_assemble_args {
   std::string base, output, compression = "gzip", layout = "uki", overlay;
   std::vector<std::string> archs, ukis, boots, kernels, initramfs;
+  unsigned threads = 1;
   bool json = false;
 };
 
@@ -240,6 +245,7 @@ inline int run_image_assemble(const image_assemble_args& a) {
   auto comp = layer_compression(a.compression);
   if (!comp) return report(tool, comp.error());
   o.layer.compression = *comp;
+  o.layer.threads = a.threads;
   auto created = image_created();
   if (!created) return report(tool, created.error());
   o.created = *created;
@@ -292,6 +298,8 @@ inline void add_image_assemble_command(CLI::App& image, int& rc) {
       ->check(CLI::ExistingDirectory);
   cmd->add_option("--layer-compression", a->compression, "gzip (default), zstd or none")
       ->check(CLI::IsMember({"gzip", "zstd", "none"}));
+  cmd->add_option("--threads", a->threads,
+                  "zstd workers per layer (the bytes depend on it); layers are made one per core");
   cmd->add_flag("--json", a->json,
                 "One JSON object: root, layout, images (platform, manifest, artifacts), "
                 "findings");

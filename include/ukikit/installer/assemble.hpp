@@ -36,12 +36,14 @@
 #include "compose.hpp"
 #include "layout.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -68,6 +70,7 @@ struct assemble_options {
   std::optional<std::filesystem::path> overlay;
   std::uint64_t max_layer_size = report::default_max_layer_size; // reading the base's top layer
   std::function<void(std::uint64_t)> progress;                   // bytes of layers written so far
+  unsigned jobs = 0; // layers made at once (0: one per core); the bytes do not depend on it
 };
 
 struct assembled_image {
@@ -218,23 +221,24 @@ inline result<assemble_result> assemble(const image::source& base,
   composer c;
   c.progress = o.progress;
   assemble_result r;
-  std::vector<oci::descriptor> manifests;
-  std::optional<made_layer> overlay;
-  if (o.overlay) {
-    finding_log walked;
-    UKIKIT_TRY_ASSIGN(auto members, detail::overlay_members(*o.overlay, walked));
-    UKIKIT_TRY_ASSIGN(overlay, c.add_layer(std::move(members), o.layer, std::move(walked)));
-    for (auto f : overlay->info.findings.take()) r.findings.add(std::move(f));
-  }
+
+  // Each architecture's base image, what is kept of it, and its config so far.
+  struct pending {
+    assembled_image img;
+    oci::image_config cfg;
+    std::vector<oci::descriptor> layers;
+  };
+  std::vector<pending> todo;
+  std::vector<layer_members> sets; // the artifacts layers, then the overlay
   for (std::size_t i = 0; i < archs.size(); ++i) {
     const auto& a = archs[i];
     for (std::size_t j = 0; j < i; ++j)
       if (archs[j].arch == a.arch)
         return error(errc::invalid_argument, a.arch.text() + " is given twice");
     UKIKIT_TRY_ASSIGN(auto b, detail::base_for(base, a.arch));
-    assembled_image img;
-    img.arch = a.arch;
-    img.base_manifest = b.descriptor;
+    pending p;
+    p.img.arch = a.arch;
+    p.img.base_manifest = b.descriptor;
 
     // The base's layers, without a top layer of installer artifacts.
     std::size_t keep = b.manifest.layers.size();
@@ -249,35 +253,55 @@ inline result<assemble_result> assemble(const image::source& base,
         r.findings.add(std::move(f));
       }
     }
-    oci::image_config cfg = b.config;
-    std::vector<oci::descriptor> layers;
-    cfg.rootfs.diff_ids.resize(keep);
+    p.cfg = std::move(b.config);
+    p.cfg.rootfs.diff_ids.resize(keep);
     for (std::size_t k = 0; k < keep; ++k) {
       oci::descriptor d = b.manifest.layers[k];
       UKIKIT_TRY_ASSIGN(byte_span bytes, base.blob(d));
       UKIKIT_TRY_ASSIGN(d.media_type, detail::oci_layer_type(d, bytes));
       c.add_blob(d.digest, bytes);
-      layers.push_back(std::move(d));
+      p.layers.push_back(std::move(d));
     }
-    img.base_layers = keep;
+    p.img.base_layers = keep;
 
-    // History: the base's entries up to its last kept layer, then ours.
+    // History: the base's entries up to its last kept layer.
     std::vector<oci::history_entry> history;
     std::size_t layered = 0;
-    for (auto& h : cfg.history) {
+    for (auto& h : p.cfg.history) {
       if (!h.empty_layer && layered == keep) break;
       if (!h.empty_layer) ++layered;
       history.push_back(std::move(h));
     }
-    cfg.history = std::move(history);
+    p.cfg.history = std::move(history);
 
     UKIKIT_TRY_ASSIGN(auto members, detail::artifact_members(a, o.layout));
-    UKIKIT_TRY_ASSIGN(auto artifacts, c.add_layer(std::move(members), o.layer));
+    sets.push_back(layer_members{std::move(members), finding_log()});
+    todo.push_back(std::move(p));
+  }
+  if (o.overlay) {
+    finding_log walked;
+    UKIKIT_TRY_ASSIGN(auto members, detail::overlay_members(*o.overlay, walked));
+    sets.push_back(layer_members{std::move(members), std::move(walked)});
+  }
+
+  // The new layers, each compressed on a core of its own.
+  const unsigned jobs = o.jobs != 0 ? o.jobs : std::max(1u, std::thread::hardware_concurrency());
+  UKIKIT_TRY_ASSIGN(auto made, c.add_layers(std::move(sets), o.layer, jobs));
+  std::optional<made_layer> overlay;
+  if (o.overlay) {
+    overlay = std::move(made.back());
+    for (auto f : overlay->info.findings.take()) r.findings.add(std::move(f));
+  }
+
+  std::vector<oci::descriptor> manifests;
+  for (std::size_t i = 0; i < todo.size(); ++i) {
+    auto& [img, cfg, layers] = todo[i];
+    const made_layer& artifacts = made[i];
     layers.push_back(artifacts.descriptor);
     cfg.rootfs.diff_ids.push_back(artifacts.diff_id);
     oci::history_entry h;
     h.created = created;
-    h.created_by = "ukikit image assemble: " + install_dir(a.arch.arch) + " (" +
+    h.created_by = "ukikit image assemble: " + install_dir(img.arch.arch) + " (" +
                    std::string(name(o.layout)) + ")";
     cfg.history.push_back(std::move(h));
     img.artifacts = artifacts.descriptor;
@@ -292,9 +316,9 @@ inline result<assemble_result> assemble(const image::source& base,
       img.overlay = overlay->descriptor;
     }
     cfg.created = created;
-    cfg.architecture = a.arch.arch;
+    cfg.architecture = img.arch.arch;
     cfg.os = "linux";
-    cfg.variant = a.arch.variant;
+    cfg.variant = img.arch.variant;
     UKIKIT_TRY_ASSIGN(img.manifest, c.add_image(cfg, std::move(layers)));
     manifests.push_back(img.manifest);
     r.images.push_back(std::move(img));

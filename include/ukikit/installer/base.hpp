@@ -17,11 +17,13 @@
 #include "../result.hpp"
 #include "compose.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -37,6 +39,7 @@ struct base_options {
   std::int64_t created = 0;                    // seconds since the epoch
   report::layer_create_options layer;          // compression, level; walk.mtime is `created`
   std::function<void(std::uint64_t)> progress; // bytes of layers written so far
+  unsigned jobs = 0; // layers made at once (0: one per core); the bytes do not depend on it
 };
 
 struct base_image {
@@ -88,8 +91,9 @@ inline result<base_result> make_base(const base_options& o, const image::referen
   composer c;
   c.progress = o.progress;
   base_result r;
-  std::map<std::filesystem::path, made_layer> made; // tree -> its layer
-  std::vector<oci::descriptor> manifests;
+  // Each architecture's tree; each distinct tree is walked and made once.
+  std::vector<std::filesystem::path> trees;
+  std::vector<std::size_t> tree_of;
   for (std::size_t i = 0; i < o.archs.size(); ++i) {
     const auto& a = o.archs[i];
     for (std::size_t j = 0; j < i; ++j)
@@ -100,22 +104,31 @@ inline result<base_result> make_base(const base_options& o, const image::referen
     if (tree.empty())
       return error(errc::invalid_argument, "no root tree for " + a.text() +
                                                " (give ROOTFS or --rootfs " + a.arch + "=DIR)");
-    auto it = made.find(tree);
-    if (it == made.end()) {
-      report::layer_create_options lo = o.layer;
-      lo.walk.mtime = o.created;
-      lo.walk.uid = lo.walk.gid = 0;
-      finding_log walked;
-      auto members = tar::walk_tree(tree, lo.walk, walked);
-      if (!members) return std::move(members).error();
-      UKIKIT_TRY_ASSIGN(auto layer, c.add_layer(std::move(*members), lo, std::move(walked)));
-      for (auto f : layer.info.findings.take()) r.findings.add(std::move(f));
-      it = made.emplace(tree, std::move(layer)).first;
-    }
-    UKIKIT_TRY_ASSIGN(auto cfg, base_config(o, a, it->second.diff_id));
-    UKIKIT_TRY_ASSIGN(auto md, c.add_image(cfg, {it->second.descriptor}));
-    r.images.push_back(base_image{a, tree, md, it->second.descriptor, it->second.diff_id,
-                                  it->second.info.entries});
+    const auto at = std::find(trees.begin(), trees.end(), tree);
+    tree_of.push_back(static_cast<std::size_t>(at - trees.begin()));
+    if (at == trees.end()) trees.push_back(tree);
+  }
+  report::layer_create_options lo = o.layer;
+  lo.walk.mtime = o.created;
+  lo.walk.uid = lo.walk.gid = 0;
+  std::vector<layer_members> sets;
+  for (const auto& tree : trees) {
+    finding_log walked;
+    UKIKIT_TRY_ASSIGN(auto members, tar::walk_tree(tree, lo.walk, walked));
+    sets.push_back(layer_members{std::move(members), std::move(walked)});
+  }
+  const unsigned jobs = o.jobs != 0 ? o.jobs : std::max(1u, std::thread::hardware_concurrency());
+  UKIKIT_TRY_ASSIGN(auto made, c.add_layers(std::move(sets), lo, jobs));
+  for (auto& m : made)
+    for (auto f : m.info.findings.take()) r.findings.add(std::move(f));
+  std::vector<oci::descriptor> manifests;
+  for (std::size_t i = 0; i < o.archs.size(); ++i) {
+    const auto& a = o.archs[i];
+    const made_layer& layer = made[tree_of[i]];
+    UKIKIT_TRY_ASSIGN(auto cfg, base_config(o, a, layer.diff_id));
+    UKIKIT_TRY_ASSIGN(auto md, c.add_image(cfg, {layer.descriptor}));
+    r.images.push_back(
+        base_image{a, trees[tree_of[i]], md, layer.descriptor, layer.diff_id, layer.info.entries});
     manifests.push_back(std::move(md));
   }
   UKIKIT_TRY_ASSIGN(r.root, write_images(c, std::move(manifests), out, o.created));

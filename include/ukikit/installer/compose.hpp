@@ -15,11 +15,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <ctime>
 #include <functional>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -87,32 +92,91 @@ struct made_layer {
   report::created_layer info;
 };
 
+// A layer made in memory, not yet among the blobs to write.
+struct built_layer {
+  made_layer layer;
+  std::string bytes;
+};
+
+// Makes a layer of these members in memory; `written` is told the size of
+// each piece written (it may be called from any thread).
+inline result<built_layer> build_layer(std::vector<tar::member> members,
+                                       const report::layer_create_options& o, finding_log findings,
+                                       const std::function<void(std::uint64_t)>& written) {
+  std::string bytes;
+  auto sink = [&](byte_span b) -> result<void> {
+    bytes.append(reinterpret_cast<const char*>(b.data()), b.size());
+    if (written) written(b.size());
+    return success();
+  };
+  UKIKIT_TRY_ASSIGN(auto info,
+                    report::create_layer(std::move(members), o, sink, std::move(findings)));
+  oci::descriptor d;
+  d.media_type = info.media_type;
+  d.size = static_cast<std::int64_t>(info.size);
+  d.digest = oci::digest::of(info.digest);
+  oci::digest diff_id = oci::digest::of(info.diff_id);
+  return built_layer{made_layer{std::move(d), std::move(diff_id), std::move(info)},
+                     std::move(bytes)};
+}
+
+// One set of members for each layer to make, with the findings of making
+// the set (a tree walk's).
+struct layer_members {
+  std::vector<tar::member> members;
+  finding_log findings;
+};
+
 // The blobs of the images being made, and the root entries to write.
 class composer {
 public:
-  // Told the bytes of layers written so far (for progress on a terminal).
+  // Told the bytes of layers written so far (for progress on a terminal);
+  // called from one thread at a time.
   std::function<void(std::uint64_t)> progress;
 
   // A layer of these members, kept in memory.
   result<made_layer> add_layer(std::vector<tar::member> members,
                                const report::layer_create_options& o,
                                finding_log findings = finding_log()) {
-    std::string bytes;
-    auto sink = [&](byte_span b) -> result<void> {
-      bytes.append(reinterpret_cast<const char*>(b.data()), b.size());
-      written_ += b.size();
-      if (progress) progress(written_);
-      return success();
+    std::vector<layer_members> one;
+    one.push_back(layer_members{std::move(members), std::move(findings)});
+    UKIKIT_TRY_ASSIGN(auto made, add_layers(std::move(one), o, 1));
+    return std::move(made.front());
+  }
+
+  // Layers of these member sets, made up to `jobs` at a time (each on one
+  // core; the bytes do not depend on `jobs`), in the order given.
+  result<std::vector<made_layer>> add_layers(std::vector<layer_members> sets,
+                                             const report::layer_create_options& o, unsigned jobs) {
+    const std::size_t n = sets.size();
+    std::vector<std::optional<result<built_layer>>> built(n);
+    std::mutex told;
+    auto written = [&](std::uint64_t k) {
+      const std::uint64_t total = written_.fetch_add(k) + k;
+      if (!progress) return;
+      std::lock_guard<std::mutex> lock(told);
+      progress(total);
     };
-    UKIKIT_TRY_ASSIGN(auto info,
-                      report::create_layer(std::move(members), o, sink, std::move(findings)));
-    oci::descriptor d;
-    d.media_type = info.media_type;
-    d.size = static_cast<std::int64_t>(info.size);
-    d.digest = oci::digest::of(info.digest);
-    contents_.add_digested(d.digest, std::move(bytes));
-    oci::digest diff_id = oci::digest::of(info.diff_id);
-    return made_layer{std::move(d), std::move(diff_id), std::move(info)};
+    std::atomic<std::size_t> next{0};
+    auto work = [&] {
+      for (std::size_t i = next++; i < n; i = next++)
+        built[i].emplace(
+            build_layer(std::move(sets[i].members), o, std::move(sets[i].findings), written));
+    };
+    const std::size_t helpers = std::min<std::size_t>(jobs == 0 ? 1 : jobs, n) - (n > 0 ? 1 : 0);
+    std::vector<std::thread> pool;
+    pool.reserve(helpers);
+    for (std::size_t k = 0; k < helpers; ++k) pool.emplace_back(work);
+    work();
+    for (auto& t : pool) t.join();
+    std::vector<made_layer> out;
+    out.reserve(n);
+    for (auto& b : built) {
+      if (!*b) return std::move(*b).error();
+      contents_.add_digested((*b)->layer.descriptor.digest, std::move((*b)->bytes));
+      out.push_back(std::move((*b)->layer));
+    }
+    return out;
   }
 
   // A blob from another store, as it is.
@@ -157,7 +221,7 @@ public:
 
 private:
   image::contents contents_;
-  std::uint64_t written_ = 0;
+  std::atomic<std::uint64_t> written_{0};
 };
 
 // {"mediaType", "digest", "size"} (and "platform" when it has one).
