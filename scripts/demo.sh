@@ -6,7 +6,9 @@
 # and that initramfs, with a .pcrsig and an
 # Authenticode signature made with throwaway keys; inspect it, predict its
 # PCR 11, verify it with ukiverify and sbverify, and show that a tampered
-# copy fails. Sign systemd-boot the same way. Then compress a sample with
+# copy fails. Sign systemd-boot the same way. Make an installer-base image
+# and a two-architecture (amd64, arm64) installer image on it with the
+# signed UKIs and systemd-boots, reproducibly, read by skopeo. Then compress a sample with
 # each format, decompress it, check the round trip and that the real
 # zstd/xz/gzip agree with us both ways, check the decompression limit, and
 # check `ukikit digest` against coreutils' sha*sum. It prints "demo: OK" at
@@ -103,6 +105,49 @@ for efi in uki.efi systemd-bootx64.efi; do
   "$ukikit" unsign -o "$efi.unsigned" "$efi" || fail "ukikit unsign exited $?"
 done
 step "systemd-boot: signed, verified by ukiverify and sbverify, tamper detected, unsigned again"
+
+# ---- an installer image ----------------------------------------------------
+# The seed's flow, as Talos Linux 1.10 ships installers: an installer-base
+# image (one layer of tools, amd64 and arm64) made from a small tree, then
+# the installer image assembled on it with, per architecture, the signed UKI
+# and the signed systemd-boot at usr/install/<arch>/, under one index. The
+# arm64 UKI is built on this machine from Debian's arm64 stub and kernel.
+# Assembled twice, once on another clock and in another time zone: the same
+# bytes. skopeo reads every architecture of it.
+"$ukikit" build --stub "$inputs/linuxaa64.efi.stub" --linux "$inputs/vmlinuz-arm64" --initrd initrd.img \
+  --cmdline "console=ttyAMA0 quiet" --pcr-private-key pcr.key \
+  --signing-key db.key --signing-cert db.crt -o uki-arm64.efi 2>build.log ||
+  fail "ukikit build (arm64) exited $? ($(cat build.log))"
+cp "$inputs/systemd-bootaa64.efi" systemd-bootaa64.efi
+"$ukikit" sign --key db.key --cert db.crt systemd-bootaa64.efi || fail "ukikit sign (arm64) exited $?"
+mkdir -p base-tree/bin base-tree/etc
+printf '#!/bin/sh\necho "an installer would run here"\n' >base-tree/bin/installer
+chmod 755 base-tree/bin/installer
+printf 'ID=demo\nVERSION_ID=1\n' >base-tree/etc/os-release
+"$ukikit" image base base-tree -o installer-base:v1 --arch amd64 --arch arm64 \
+  --entrypoint '["/bin/installer"]' --env VERSION=v1 \
+  --label org.opencontainers.image.source=https://example.com/demo | sed 's/^/demo:   /'
+assemble() {
+  out=$1
+  shift
+  "$@" "$ukikit" image assemble --base installer-base:v1 -o "oci-archive:$out:v1" \
+    --arch amd64 --uki uki.efi --boot systemd-bootx64.efi \
+    --arch arm64 --uki uki-arm64.efi --boot systemd-bootaa64.efi
+}
+assemble installer.tar | sed 's/^/demo:   /'
+[ -s installer.tar ] || fail "ukikit image assemble wrote nothing"
+later=""
+if command -v faketime >/dev/null 2>&1; then later="faketime -f +400d"; fi
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" TZ=Pacific/Kiritimati \
+  assemble installer-again.tar $later >/dev/null || fail "ukikit image assemble (second run) exited $?"
+cmp -s installer.tar installer-again.tar || fail "two assemblies of the same inputs differ"
+"$ukikit" image inspect installer.tar | sed 's/^/demo:   /'
+for arch in amd64 arm64; do
+  got=$(skopeo inspect --override-arch "$arch" --format '{{.Architecture}} {{len .Layers}} layers' \
+    oci-archive:installer.tar:v1) || fail "skopeo cannot read the $arch image"
+  [ "$got" = "$arch 2 layers" ] || fail "skopeo sees $got for $arch"
+done
+step "installer.tar: installer-base plus one artifacts layer per architecture; reproducible; skopeo reads amd64 and arm64"
 
 # ---- a sample input --------------------------------------------------------
 # Four copies of the Debian license texts (about 1 MiB of text): real-world

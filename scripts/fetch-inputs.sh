@@ -4,7 +4,7 @@
 #   systemd-boot-efi   systemd-stub (linuxx64.efi.stub) and systemd-boot
 #   linux-image-amd64  the signed Debian kernel (vmlinuz, a signed PE)
 # and, for building an arm64 UKI on this host, the arm64 builds of both
-# (linuxaa64.efi.stub, vmlinuz-arm64), through apt with its own package
+# (linuxaa64.efi.stub, systemd-bootaa64.efi, vmlinuz-arm64), through apt with its own package
 # lists under DIR/apt-arm64 (the system's architectures and lists are not
 # touched). They are unpacked with `dpkg -x` under DIR (default: build/inputs) and never
 # committed. Idempotent; prints DIR on stdout.
@@ -66,6 +66,7 @@ for pkg in systemd-boot-efi "$arm_kernel"; do
   touch "$dir/debs/$pkg.arm64.done"
 done
 ln -sf root-arm64/usr/lib/systemd/boot/efi/linuxaa64.efi.stub "$dir/linuxaa64.efi.stub"
+ln -sf root-arm64/usr/lib/systemd/boot/efi/systemd-bootaa64.efi "$dir/systemd-bootaa64.efi"
 kernel=$(ls "$dir"/root-arm64/boot/vmlinuz-* | head -n 1)
 ln -sf "${kernel#"$dir"/}" "$dir/vmlinuz-arm64"
 echo "$dir"

@@ -19,15 +19,8 @@ struct image_inspect_options {
   bool json = false, no_layers = false;
 };
 
-// A reference on the command line: a bare archive file is recognized by
-// what it holds; anything else is parsed (DIR[:TAG], oci-archive:FILE, ...).
-inline result<image::reference> image_reference(const std::string& text) {
-  if (auto found = image::detect_store(text)) return *found;
-  return image::parse_reference(text);
-}
-
 inline int run_image_inspect(const image_inspect_options& o, std::string_view tool) {
-  auto ref = image_reference(o.ref);
+  auto ref = image::resolve_reference(o.ref);
   if (!ref) return report(tool, ref.error());
   report::image_options io;
   io.layers = !o.no_layers;
@@ -64,7 +57,7 @@ struct image_copy_options {
 
 inline int run_image_copy(const image_copy_options& o) {
   constexpr std::string_view tool = "ukikit image copy";
-  auto src_ref = image_reference(o.src);
+  auto src_ref = image::resolve_reference(o.src);
   if (!src_ref) return report(tool, src_ref.error());
   auto dst = image::parse_reference(o.dst);
   if (!dst) return report(tool, dst.error());
@@ -88,8 +81,10 @@ inline int run_image_copy(const image_copy_options& o) {
   return exit_ok;
 }
 
-inline void add_image_command(CLI::App& app, image_inspect_options& inspect,
-                              image_copy_options& copy, int& rc) {
+// The `image` command with inspect and copy; other image commands are added
+// to what it returns.
+inline CLI::App* add_image_command(CLI::App& app, image_inspect_options& inspect,
+                                   image_copy_options& copy, int& rc) {
   auto* image = app.add_subcommand("image", "OCI images: layouts, oci-archives, docker-archives");
   image->require_subcommand(1);
   auto* cmd = image->add_subcommand(
@@ -110,6 +105,7 @@ inline void add_image_command(CLI::App& app, image_inspect_options& inspect,
                  "docker-archive:FILE[:NAME:TAG]")
       ->required();
   cp->callback([&copy, &rc] { rc = run_image_copy(copy); });
+  return image;
 }
 
 } // namespace ukikit::cli

@@ -8,6 +8,7 @@
 #include "image_commands.hpp"
 #include "initrd_commands.hpp"
 #include "inspect_command.hpp"
+#include "installer_commands.hpp"
 #include "layer_commands.hpp"
 #include "measure_command.hpp"
 #include "sign_commands.hpp"
@@ -54,7 +55,9 @@ int main(int argc, char** argv) {
   add_layer_command(app, layer, rc);
   image_inspect_options image_inspect;
   image_copy_options image_copy;
-  add_image_command(app, image_inspect, image_copy, rc);
+  auto* image = add_image_command(app, image_inspect, image_copy, rc);
+  add_image_base_command(*image, rc);
+  add_image_assemble_command(*image, rc);
 
   if (auto done = parse(app, argc, argv)) return *done;
   return rc;

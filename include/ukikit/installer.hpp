@@ -5,6 +5,9 @@
 // signed UKIs and systemd-boots in installer/build.hpp.
 #pragma once
 
+#include "installer/assemble.hpp"
+#include "installer/base.hpp"
 #include "installer/build.hpp"
+#include "installer/compose.hpp"
 #include "installer/layout.hpp"
 #include "installer/recipe.hpp"

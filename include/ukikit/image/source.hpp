@@ -372,6 +372,14 @@ inline std::optional<reference> detect_store(std::string_view arg) {
   return std::nullopt;
 }
 
+// A reference as a user gives it on a command line: a bare archive file or
+// layout directory is recognized by what it holds (detect_store); anything
+// else is parsed (DIR[:TAG], oci-archive:FILE[:TAG], ...).
+inline result<reference> resolve_reference(std::string_view text) {
+  if (auto found = detect_store(text)) return *found;
+  return parse_reference(text);
+}
+
 inline std::optional<result<blob_reference>> parse_blob_reference(std::string_view text) {
   const auto at = text.rfind('@');
   if (at == std::string_view::npos || text.find(':', at) == std::string_view::npos)

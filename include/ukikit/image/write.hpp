@@ -62,6 +62,13 @@ public:
     return d;
   }
 
+  // A blob made here whose digest the maker computed while writing it (a
+  // layer): kept as it is, not digested again.
+  void add_digested(const oci::digest& d, std::string bytes) {
+    made_.push_back(std::move(bytes));
+    blobs_.emplace(d.str(), as_bytes(made_.back()));
+  }
+
   void add_root(oci::descriptor d) { roots_.push_back(std::move(d)); }
 
   const std::map<std::string, byte_span, std::less<>>& blobs() const noexcept { return blobs_; }

@@ -42,9 +42,7 @@ constexpr std::optional<layout> parse_layout(std::string_view s) noexcept {
 
 // The directory of one architecture's artifacts, relative to the image
 // root (layer member names have no leading '/').
-inline std::string install_dir(std::string_view arch) {
-  return "usr/install/" + std::string(arch);
-}
+inline std::string install_dir(std::string_view arch) { return "usr/install/" + std::string(arch); }
 
 // The file names a layout uses in install_dir(arch). `boot` is the signed
 // systemd-boot and `initramfs` the legacy initramfs; empty when the layout

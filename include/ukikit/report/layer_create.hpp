@@ -24,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ukikit::report {
 
@@ -63,15 +64,16 @@ struct created_layer {
   finding_log findings;       // of the tree walk (skipped sockets, …)
 };
 
-// Writes the layer of the tree under `root` into `sink`.
-inline result<created_layer> create_layer(const std::filesystem::path& root,
-                                          const layer_create_options& o, sink_ref sink) {
+// Writes a layer of the given members (tar_writer.hpp's rules: sorted here,
+// hard links to earlier members) into `sink`; `findings` are passed on into
+// the result. o.walk is not used.
+inline result<created_layer> create_layer(std::vector<tar::member> members,
+                                          const layer_create_options& o, sink_ref sink,
+                                          finding_log findings = finding_log()) {
   auto media = layer_media_type(o.compression);
   if (!media)
     return error(errc::invalid_argument, "OCI layers are tar, tar+gzip or tar+zstd (not " +
                                              std::string(compress::name(o.compression)) + ")");
-  finding_log findings;
-  UKIKIT_TRY_ASSIGN(auto members, tar::walk_tree(root, o.walk, findings));
   UKIKIT_TRY_ASSIGN(const tar::plan plan, tar::make_plan(std::move(members)));
 
   UKIKIT_TRY_ASSIGN(auto diff_id, hash::hasher::create(hash::algorithm::sha256));
@@ -107,6 +109,14 @@ inline result<created_layer> create_layer(const std::filesystem::path& root,
   return created_layer{
       o.compression, std::string(*media), std::move(digest_value), std::move(diff_id_value),
       size,          plan.size,           plan.members.size(),     std::move(findings)};
+}
+
+// Writes the layer of the tree under `root` into `sink`.
+inline result<created_layer> create_layer(const std::filesystem::path& root,
+                                          const layer_create_options& o, sink_ref sink) {
+  finding_log findings;
+  UKIKIT_TRY_ASSIGN(auto members, tar::walk_tree(root, o.walk, findings));
+  return create_layer(std::move(members), o, sink, std::move(findings));
 }
 
 // {"digest", "diff_id", "size", "media_type", "tar_size", "entries",
