@@ -382,4 +382,98 @@ TEST(ImageAssemble, OneArchitectureToADockerArchiveSkopeoReads) {
   EXPECT_EQ(saved[0]["RepoTags"], json::array({"example.com/installer:v1"}));
 }
 
+// `ukikit image build`: a recipe (ukify's format with [Arch:NAME]
+// sections) built into signed UKIs and systemd-boots for amd64 and arm64
+// from Debian's stubs and kernels, and assembled on a base. What lands in
+// each artifacts layer (GNU tar extracts it) passes sbverify with the
+// recipe's certificate and has the architecture's PE machine (read by
+// Python); flags alone build one architecture into a docker-archive.
+std::string pe_machine(const t::fs::path& efi) {
+  return t::run("python3 -c 'import struct,sys; d=open(sys.argv[1],\"rb\").read(); "
+                "o=struct.unpack_from(\"<I\",d,0x3c)[0]; "
+                "print(hex(struct.unpack_from(\"<H\",d,o+4)[0]))' " +
+                q(efi))
+      .out;
+}
+
+TEST(ImageBuild, RecipeToSignedInstallerImageForTwoArchitectures) {
+  UKIKIT_NEED_TOOL("openssl");
+  UKIKIT_NEED_TOOL("sbverify");
+  UKIKIT_NEED_TOOL("python3");
+  UKIKIT_NEED_INPUT(stub_x64, "linuxx64.efi.stub");
+  UKIKIT_NEED_INPUT(stub_aa64, "linuxaa64.efi.stub");
+  UKIKIT_NEED_INPUT(kernel_x64, "vmlinuz");
+  UKIKIT_NEED_INPUT(kernel_aa64, "vmlinuz-arm64");
+  UKIKIT_NEED_INPUT(boot_x64, "systemd-bootx64.efi");
+  UKIKIT_NEED_INPUT(boot_aa64, "systemd-bootaa64.efi");
+  t::temp_dir dir;
+  make_tree(dir.path());
+  ASSERT_EQ(image(base_args(dir.path())).status, 0);
+  ASSERT_EQ(t::run("cd " + q(dir.path()) +
+                   " && openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 30 -subj /CN=db "
+                   "-keyout db.key -out db.crt 2>/dev/null && openssl genpkey -algorithm RSA "
+                   "-pkeyopt rsa_keygen_bits:2048 -out pcr.key 2>/dev/null && openssl pkey -in "
+                   "pcr.key -pubout -out pcr.pub")
+                .status,
+            0);
+  t::write_file(dir / "initrd.img", t::sample_bytes(4096, 5));
+  t::write_file(dir / "recipe.conf",
+                "[UKI]\nCmdline=console=ttyS0 quiet\nInitrd=initrd.img\n"
+                "SecureBootPrivateKey=db.key\nSecureBootCertificate=db.crt\n\n"
+                "[Arch:amd64]\nStub=" +
+                    stub_x64.string() + "\nLinux=" + kernel_x64.string() +
+                    "\nSystemdBoot=" + boot_x64.string() +
+                    "\n\n[Arch:arm64]\nStub=" + stub_aa64.string() +
+                    "\nLinux=" + kernel_aa64.string() + "\nSystemdBoot=" + boot_aa64.string() +
+                    "\n\n[PCRSignature:all]\nPCRPrivateKey=pcr.key\nPCRPublicKey=pcr.pub\n");
+  const json j = image_json("build --config " + q(dir / "recipe.conf") + " --base " +
+                            q(dir / "base") + ":v1 -o " + q(dir / "out") + ":v1 --json");
+  ASSERT_EQ(j["images"].size(), 2u);
+  const std::string want_machine[] = {"0x8664\n", "0xaa64\n"};
+  for (int i = 0; i < 2; ++i) {
+    const std::string arch = i == 0 ? "amd64" : "arm64";
+    EXPECT_EQ(j["images"][i]["platform"], "linux/" + arch);
+    const auto x = dir / ("x-" + arch);
+    t::fs::create_directories(x);
+    ASSERT_EQ(t::run("tar -xzf " +
+                     q(blob_path(dir / "out", j["images"][i]["artifacts"]["digest"])) + " -C " +
+                     q(x))
+                  .status,
+              0);
+    const auto uki = x / "usr/install" / arch / "vmlinuz.efi";
+    const auto boot = x / "usr/install" / arch / "systemd-boot.efi";
+    EXPECT_EQ(t::run("sbverify --cert " + q(dir / "db.crt") + " " + q(uki) + " >/dev/null 2>&1")
+                  .status,
+              0)
+        << arch;
+    EXPECT_EQ(t::run("sbverify --cert " + q(dir / "db.crt") + " " + q(boot) + " >/dev/null 2>&1")
+                  .status,
+              0)
+        << arch;
+    EXPECT_EQ(pe_machine(uki), want_machine[i]);
+    EXPECT_EQ(pe_machine(boot), want_machine[i]);
+    // The recipe's PCR public key is the UKI's .pcrpkey (objcopy dumps it).
+    EXPECT_EQ(t::run("objcopy -O binary --only-section=.pcrpkey " + q(uki) + " " +
+                     q(x / "pcrpkey") + " && cmp " + q(x / "pcrpkey") + " " + q(dir / "pcr.pub"))
+                  .status,
+              0)
+        << arch;
+  }
+
+  // Flags alone: one architecture, into a docker-archive.
+  auto flags = image("build --base " + q(dir / "base") + ":v1 -o docker-archive:" +
+                     q(dir / "one.tar") + " --arch arm64 --stub arm64=" + q(stub_aa64) +
+                     " --linux arm64=" + q(kernel_aa64) + " --systemd-boot arm64=" +
+                     q(boot_aa64) + " --signing-key " + q(dir / "db.key") + " --signing-cert " +
+                     q(dir / "db.crt") + " --cmdline 'console=ttyAMA0'");
+  ASSERT_EQ(flags.status, 0) << flags.out;
+  // An arm64 kernel under amd64 is refused, and nothing is written.
+  auto wrong = image("build --base " + q(dir / "base") + ":v1 -o " + q(dir / "wrong") +
+                     " --arch amd64 --stub amd64=" + q(stub_x64) + " --linux amd64=" +
+                     q(kernel_aa64) + " --systemd-boot amd64=" + q(boot_x64) + " --signing-key " +
+                     q(dir / "db.key") + " --signing-cert " + q(dir / "db.crt"));
+  EXPECT_EQ(wrong.status, 2) << wrong.out;
+  EXPECT_FALSE(t::fs::exists(dir / "wrong"));
+}
+
 } // namespace

@@ -25,10 +25,7 @@ struct build_options {
 };
 
 // TEXT, or the contents of FILE for "@FILE".
-inline uki::text_input text_arg(const std::string& arg) {
-  if (arg.empty() || arg[0] != '@') return uki::text_input::of(arg);
-  return uki::text_input::read_from(arg.substr(1));
-}
+inline uki::text_input text_arg(const std::string& arg) { return uki::text_input::argument(arg); }
 
 inline result<uki::build_request> build_request_of(const build_options& o) {
   uki::build_request req;

@@ -11,6 +11,8 @@
 #include <ukikit/image/source.hpp>
 #include <ukikit/installer/assemble.hpp>
 #include <ukikit/installer/base.hpp>
+#include <ukikit/installer/build.hpp>
+#include <ukikit/installer/recipe.hpp>
 #include <ukikit/installer/layout.hpp>
 #include <ukikit/json.hpp>
 
@@ -304,6 +306,187 @@ inline void add_image_assemble_command(CLI::App& image, int& rc) {
                 "One JSON object: root, layout, images (platform, manifest, artifacts), "
                 "findings");
   cmd->callback([a, &rc] { rc = run_image_assemble(*a); });
+}
+
+// ---- image build -----------------------------------------------------------------------
+
+struct image_build_args {
+  std::string config, base, output, compression = "gzip", layout = "uki";
+  std::vector<std::string> archs, stubs, linuxes, initrds, boots, phases;
+  std::optional<std::string> cmdline, os_release, signing_key, signing_cert, pcr_private_key,
+      pcr_public_key;
+  unsigned threads = 1;
+  bool json = false;
+};
+
+// ARCH=FILE arguments into each architecture's settings.
+inline result<void> per_arch_files(const std::vector<std::string>& args, std::string_view flag,
+                                   installer::recipe_overrides& o,
+                                   void (*set)(installer::recipe_settings&, std::filesystem::path)) {
+  for (const auto& a : args) {
+    const auto eq = a.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == a.size())
+      return error(errc::invalid_argument, std::string(flag) + " \"" + escape_controls(a) +
+                                               "\" is not ARCH=FILE");
+    const std::string arch = a.substr(0, eq);
+    installer::arch_section* sec = nullptr;
+    for (auto& p : o.per_arch)
+      if (p.arch == arch) sec = &p;
+    if (!sec) sec = &o.per_arch.emplace_back(installer::arch_section{arch, {}, 0});
+    set(sec->settings, std::filesystem::absolute(a.substr(eq + 1)));
+  }
+  return success();
+}
+
+// The recipe (the config file, or none) with the flags laid over it, and
+// the architectures --arch chose (in their order), else all of it.
+inline result<std::vector<installer::arch_recipe>> build_recipe(const image_build_args& a) {
+  installer::recipe r;
+  if (!a.config.empty()) {
+    UKIKIT_TRY_ASSIGN(r, installer::read_recipe(a.config));
+  } else {
+    r.directory = std::filesystem::current_path();
+  }
+  installer::recipe_overrides o;
+  auto& s = o.shared;
+  if (a.cmdline) s.cmdline = uki::text_input::argument(*a.cmdline);
+  if (a.os_release) s.os_release = uki::text_input::argument(*a.os_release);
+  const auto here = std::filesystem::current_path();
+  if (a.signing_key) s.signing_key = installer::key_value{*a.signing_key, here};
+  if (a.signing_cert) s.signing_cert = installer::key_value{*a.signing_cert, here};
+  if (a.pcr_private_key || a.pcr_public_key || !a.phases.empty()) {
+    installer::pcr_signature_group g;
+    if (a.pcr_private_key) g.private_key = installer::key_value{*a.pcr_private_key, here};
+    if (a.pcr_public_key) g.public_key = std::filesystem::absolute(*a.pcr_public_key);
+    if (!a.phases.empty()) g.phases = split_list(a.phases);
+    o.pcr_signatures.push_back(std::move(g));
+  }
+  for (const auto& arch : a.archs) {
+    bool known = false;
+    for (const auto& p : o.per_arch) known = known || p.arch == arch;
+    if (!known) o.per_arch.push_back(installer::arch_section{arch, {}, 0});
+  }
+  UKIKIT_TRY(per_arch_files(a.stubs, "--stub", o,
+                            [](installer::recipe_settings& x, std::filesystem::path p) {
+                              x.stub = std::move(p);
+                            }));
+  UKIKIT_TRY(per_arch_files(a.linuxes, "--linux", o,
+                            [](installer::recipe_settings& x, std::filesystem::path p) {
+                              x.kernel = std::move(p);
+                            }));
+  UKIKIT_TRY(per_arch_files(a.initrds, "--initrd", o,
+                            [](installer::recipe_settings& x, std::filesystem::path p) {
+                              if (!x.initrds) x.initrds.emplace();
+                              x.initrds->push_back(std::move(p));
+                            }));
+  UKIKIT_TRY(per_arch_files(a.boots, "--systemd-boot", o,
+                            [](installer::recipe_settings& x, std::filesystem::path p) {
+                              x.systemd_boot = std::move(p);
+                            }));
+  UKIKIT_TRY(installer::apply_overrides(r, o));
+  UKIKIT_TRY_ASSIGN(auto all, installer::resolve(r));
+  if (a.archs.empty()) return all;
+  std::vector<installer::arch_recipe> chosen;
+  for (const auto& arch : a.archs)
+    for (auto& one : all)
+      if (one.arch == arch) chosen.push_back(one);
+  return chosen;
+}
+
+inline int run_image_build(const image_build_args& a) {
+  constexpr std::string_view tool = "ukikit image build";
+  auto lay = installer::parse_layout(a.layout);
+  if (!lay || *lay == installer::layout::legacy)
+    return report(tool, error(errc::invalid_argument,
+                              "image build makes UKIs: --layout uki or legacy-signed"));
+  auto out = image::parse_reference(a.output);
+  if (!out) return report(tool, out.error());
+  auto recipes = build_recipe(a);
+  if (!recipes) return report(tool, recipes.error());
+  auto base_ref = image::resolve_reference(a.base);
+  if (!base_ref) return report(tool, base_ref.error());
+  auto base = image::source::open(*base_ref);
+  if (!base) return report(tool, base.error().prefixed("base"));
+  auto built = installer::build_arches(*recipes);
+  if (!built) return report(tool, built.error());
+  std::vector<installer::arch_artifacts> arts;
+  finding_log notes;
+  for (const auto& b : *built) {
+    installer::arch_artifacts art;
+    auto arch = installer::arch_spec::parse(b.arch);
+    if (!arch) return report(tool, arch.error());
+    art.arch = *arch;
+    art.kernel = byte_span(b.uki);
+    art.boot = byte_span(b.boot);
+    arts.push_back(art);
+    for (const auto& f : b.findings) notes.add(f);
+  }
+  installer::assemble_options o;
+  o.layout = *lay;
+  auto comp = layer_compression(a.compression);
+  if (!comp) return report(tool, comp.error());
+  o.layer.compression = *comp;
+  o.layer.threads = a.threads;
+  auto created = image_created();
+  if (!created) return report(tool, created.error());
+  o.created = *created;
+  progress bar("writing layers", 0);
+  o.progress = [&bar](std::uint64_t n) { bar.update(n); };
+  auto r = installer::assemble(*base, arts, o, *out);
+  if (!r)
+    return report(tool, r.error(),
+                  r.error().code() == errc::checksum_mismatch ? exit_failed : exit_usage);
+  for (auto f : r->findings.take()) notes.add(std::move(f));
+  if (a.json) {
+    r->findings = std::move(notes);
+    std::cout << json_text(installer::to_json(*r, *lay)) << '\n';
+    notes = std::move(r->findings);
+  } else {
+    std::vector<std::pair<std::string, oci::digest>> images;
+    for (const auto& i : r->images) images.emplace_back("linux/" + i.arch.text(), i.manifest.digest);
+    print_images(r->root, out->text(), images);
+  }
+  print_findings(tool, notes);
+  return exit_ok;
+}
+
+inline void add_image_build_command(CLI::App& image, int& rc) {
+  auto a = std::make_shared<image_build_args>();
+  auto* cmd = image.add_subcommand(
+      "build", "The imager in one command: per architecture build the UKI, sign it and "
+               "systemd-boot, and assemble the installer image on a base");
+  cmd->add_option("--config", a->config,
+                  "Recipe in ukify's config format ([UKI], [PCRSignature:NAME]) with one "
+                  "[Arch:NAME] section per architecture")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--base", a->base, "The installer-base image")->required();
+  cmd->add_option("-o,--output", a->output,
+                  "Where to write: DIR[:TAG], oci-archive:FILE[:TAG], "
+                  "docker-archive:FILE[:NAME:TAG] (one architecture)")
+      ->required();
+  cmd->add_option("--arch", a->archs,
+                  "Build these architectures, in this order (default: every one the recipe has)");
+  cmd->add_option("--stub", a->stubs, "ARCH=FILE: that architecture's systemd-stub");
+  cmd->add_option("--linux", a->linuxes, "ARCH=FILE: that architecture's kernel");
+  cmd->add_option("--initrd", a->initrds, "ARCH=FILE: an initrd of that architecture (repeatable)");
+  cmd->add_option("--systemd-boot", a->boots, "ARCH=FILE: that architecture's systemd-boot");
+  cmd->add_option("--cmdline", a->cmdline, "Kernel command line: TEXT or @FILE");
+  cmd->add_option("--os-release", a->os_release, "os-release: TEXT or @FILE");
+  cmd->add_option("--signing-key", a->signing_key, "Secure Boot signing key (PEM)");
+  cmd->add_option("--signing-cert", a->signing_cert, "Secure Boot certificate (PEM)");
+  cmd->add_option("--pcr-private-key", a->pcr_private_key, "Key that signs .pcrsig");
+  cmd->add_option("--pcr-public-key", a->pcr_public_key, "Its public key (.pcrpkey)");
+  cmd->add_option("--phases", a->phases, "Phase paths .pcrsig covers (default systemd-measure's)");
+  cmd->add_option("--layout", a->layout,
+                  "uki (vmlinuz.efi, default) or legacy-signed (vmlinuz.efi.signed)")
+      ->check(CLI::IsMember({"uki", "legacy-signed"}));
+  cmd->add_option("--layer-compression", a->compression, "gzip (default), zstd or none")
+      ->check(CLI::IsMember({"gzip", "zstd", "none"}));
+  cmd->add_option("--threads", a->threads, "zstd workers per layer (the bytes depend on it)");
+  cmd->add_flag("--json", a->json,
+                "One JSON object: root, layout, images (platform, manifest, artifacts), "
+                "findings");
+  cmd->callback([a, &rc] { rc = run_image_build(*a); });
 }
 
 } // namespace ukikit::cli

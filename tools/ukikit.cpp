@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   auto* image = add_image_command(app, image_inspect, image_copy, rc);
   add_image_base_command(*image, rc);
   add_image_assemble_command(*image, rc);
+  add_image_build_command(*image, rc);
 
   if (auto done = parse(app, argc, argv)) return *done;
   return rc;

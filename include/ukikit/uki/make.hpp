@@ -84,6 +84,12 @@ struct text_input {
 
   static text_input of(std::string text) { return {std::move(text), {}}; }
   static text_input read_from(std::filesystem::path file) { return {{}, std::move(file)}; }
+  // A command-line argument as ukify takes one: TEXT, or "@FILE" for the
+  // contents of FILE.
+  static text_input argument(const std::string& arg) {
+    if (arg.empty() || arg[0] != '@') return of(arg);
+    return read_from(arg.substr(1));
+  }
   bool from_file() const noexcept { return !file.empty(); }
 };
 
