@@ -6,6 +6,7 @@
 #include "compress_commands.hpp"
 #include "digest_command.hpp"
 #include "image_commands.hpp"
+#include "image_verify_command.hpp"
 #include "initrd_commands.hpp"
 #include "inspect_command.hpp"
 #include "layer_commands.hpp"
@@ -55,6 +56,9 @@ int main(int argc, char** argv) {
   image_inspect_options image_inspect;
   image_copy_options image_copy;
   add_image_command(app, image_inspect, image_copy, rc);
+  image_verify_options image_verify;
+  image_extract_options image_extract;
+  add_image_verify_commands(*app.get_subcommand("image"), image_verify, image_extract, rc);
 
   if (auto done = parse(app, argc, argv)) return *done;
   return rc;

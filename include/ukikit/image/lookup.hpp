@@ -17,6 +17,10 @@
 // - read() follows a symlink anywhere in the path inside the image root
 //   ("/" and ".." stop at the root), at most max_symlink_follows times.
 //
+// platform_tree() finds one platform's image under a store's selection and
+// builds its tree, every blob checked against its descriptor and every
+// layer against the config's diff_id.
+//
 // The bytes of a found regular file are a view into the blob when its
 // layer is uncompressed; otherwise the decompressed bytes, bounded by
 // lookup_options::max_file_size. Paths named in `wanted` when the tree is
@@ -29,9 +33,11 @@
 #include "../diagnostics.hpp"
 #include "../extract/layer.hpp"
 #include "../hash.hpp"
+#include "../oci.hpp"
 #include "../report/layer.hpp"
 #include "../result.hpp"
 #include "../tar.hpp"
+#include "source.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -540,7 +546,7 @@ private:
       cur += c;
       last = find_node(cur);
       if (!last) {
-        if (todo.empty() || !implicit_directory(cur)) return found();
+        if (!implicit_directory(cur)) return found();
         continue;
       }
       if (last->type == node_type::symlink) {
@@ -567,9 +573,11 @@ private:
       }
     }
     if (cur.empty()) return found(); // the root: no entry of its own
+    if (!last) last = find_node(cur);
     if (!last) {
-      last = find_node(cur);
-      if (!last) return found();
+      if (!implicit_directory(cur)) return found();
+      static const detail::tree_node implied{node_type::directory, 0, {}, {}};
+      last = &implied;
     }
     return found(std::make_pair(cur, last));
   }
@@ -581,5 +589,96 @@ private:
   node_map nodes_;
   std::map<detail::data_ref, kept_bytes> kept_;
 };
+
+// One platform's image of a store, and its final tree.
+struct platform_image {
+  oci::descriptor descriptor; // the manifest's, as its index lists it
+  oci::manifest manifest;
+  oci::image_config config;
+  layer_tree tree;
+};
+
+namespace detail {
+
+// Indexes nested deeper are refused (an installer image has one level).
+inline constexpr int max_platform_depth = 8;
+
+inline result<std::optional<platform_image>>
+find_platform(const source& src, const oci::descriptor& d, std::string_view arch, int depth,
+              const lookup_options& opts, std::span<const std::string> wanted) {
+  using none = std::optional<platform_image>;
+  oci::parse_options po;
+  po.limits = src.options().limits;
+  po.mode = src.options().mode;
+  po.described_by = &d;
+  finding_log log;
+  if (oci::media_type::is_index(d.media_type)) {
+    if (depth >= max_platform_depth)
+      return error(errc::limit_exceeded,
+                   "indexes nest deeper than " + std::to_string(max_platform_depth));
+    UKIKIT_TRY_ASSIGN(byte_span bytes, src.blob(d));
+    UKIKIT_TRY_ASSIGN(auto idx, oci::parse_index(bytes, log, po));
+    for (const auto& child : idx.value.manifests) {
+      if (child.platform && child.platform->architecture != arch) continue;
+      UKIKIT_TRY_ASSIGN(auto found, find_platform(src, child, arch, depth + 1, opts, wanted));
+      if (found) return found;
+    }
+    return none();
+  }
+  if (!oci::media_type::is_manifest(d.media_type)) return none();
+  if (d.platform && d.platform->architecture != arch) return none();
+  UKIKIT_TRY_ASSIGN(byte_span bytes, src.blob(d));
+  UKIKIT_TRY_ASSIGN(auto m, oci::parse_manifest(bytes, log, po));
+  po.described_by = &m.value.config;
+  UKIKIT_TRY_ASSIGN(byte_span config_bytes, src.blob(m.value.config));
+  UKIKIT_TRY_ASSIGN(auto c, oci::parse_config(config_bytes, log, po));
+  if (!d.platform && c.value.architecture != arch) return none();
+  const auto& diff_ids = c.value.rootfs.diff_ids;
+  if (diff_ids.size() != m.value.layers.size())
+    return error(errc::malformed, "config of " + d.digest.str() + " lists " +
+                                      std::to_string(diff_ids.size()) + " diff_ids for " +
+                                      std::to_string(m.value.layers.size()) + " layers");
+  std::vector<byte_span> layers;
+  for (const auto& l : m.value.layers) {
+    UKIKIT_TRY_ASSIGN(byte_span b, src.blob(l));
+    layers.push_back(b);
+  }
+  lookup_options lo = opts;
+  lo.diff_ids = true;
+  UKIKIT_TRY_ASSIGN(auto tree, layer_tree::build(std::move(layers), lo, wanted));
+  for (std::size_t j = 0; j < tree.layers().size(); ++j) {
+    const layer_pass& pass = tree.layers()[j];
+    const std::string which = "layer " + std::to_string(j) + " (" + m.value.layers[j].digest.str() + ")";
+    if (pass.problem) return pass.problem->prefixed(which);
+    if (!pass.diff_id || !diff_ids[j].verifiable() ||
+        diff_ids[j].algorithm() != "sha256")
+      continue;
+    const oci::digest computed = oci::digest::of(*pass.diff_id);
+    if (computed != diff_ids[j])
+      return error(errc::checksum_mismatch, which + " is not the config's diff_id: claimed " +
+                                                diff_ids[j].str() + ", computed " +
+                                                computed.str());
+  }
+  platform_image out{d, std::move(m.value), std::move(c.value), std::move(tree)};
+  return std::optional<platform_image>(std::move(out));
+}
+
+} // namespace detail
+
+// The first image for architecture `arch` (image-spec platform.architecture;
+// the config's when the index gives no platform) under the store's
+// selection, with its tree. Every blob on the way is checked against its
+// descriptor (an error with errc::checksum_mismatch when one is not what it
+// says), every layer against its diff_id, and every layer must be read to
+// its end; nullopt when no image is for `arch`.
+inline result<std::optional<platform_image>> platform_tree(const source& src, std::string_view arch,
+                                                           const lookup_options& opts = {},
+                                                           std::span<const std::string> wanted = {}) {
+  for (const auto& d : src.selected()) {
+    UKIKIT_TRY_ASSIGN(auto found, detail::find_platform(src, d, arch, 0, opts, wanted));
+    if (found) return found;
+  }
+  return std::optional<platform_image>();
+}
 
 } // namespace ukikit::image
