@@ -38,44 +38,37 @@ inline result<image::reference> verify_reference(const std::string& text) {
   return image::parse_reference(text);
 }
 
-inline result<image::lookup_options> lookup_limits(const std::string& layer,
-                                                   const std::string& file) {
+// The store `text` names, and the layer and file limits.
+struct opened_image {
+  image::reference ref;
+  image::source src;
+  image::lookup_options limits;
+};
+
+inline result<opened_image> open_image(const std::string& text, const std::string& max_layer,
+                                       const std::string& max_file) {
   image::lookup_options lo;
-  UKIKIT_TRY_ASSIGN(lo.max_layer_size, parse_size(layer));
-  UKIKIT_TRY_ASSIGN(lo.max_file_size, parse_size(file));
-  return lo;
+  UKIKIT_TRY_ASSIGN(lo.max_layer_size, parse_size(max_layer));
+  UKIKIT_TRY_ASSIGN(lo.max_file_size, parse_size(max_file));
+  UKIKIT_TRY_ASSIGN(auto ref, verify_reference(text));
+  UKIKIT_TRY_ASSIGN(auto src, image::source::open(ref));
+  return opened_image{std::move(ref), std::move(src), lo};
 }
 
 } // namespace detail
 
 inline int run_image_verify(const image_verify_options& o) {
   constexpr std::string_view tool = "ukikit image verify";
-  auto ref = detail::verify_reference(o.ref);
-  if (!ref) return report(tool, ref.error());
-  auto limits = detail::lookup_limits(o.max_size, o.max_file_size);
-  if (!limits) return report(tool, limits.error());
-  auto trust = report::load_databases(o.certs);
+  auto trust = report::load_trust_files(o.certs, o.dbx, o.pcrpkey);
   if (!trust) return report(tool, trust.error());
-  std::optional<authenticode::signature_database> dbx;
-  if (!o.dbx.empty()) {
-    auto d = report::load_databases(o.dbx);
-    if (!d) return report(tool, d.error());
-    dbx = std::move(*d);
-  }
-  std::optional<file::mapped_file> pcrpkey;
-  if (o.pcrpkey) {
-    auto k = file::mapped_file::open(*o.pcrpkey);
-    if (!k) return report(tool, k.error());
-    pcrpkey.emplace(std::move(*k));
-  }
-  auto src = image::source::open(*ref);
-  if (!src) return report(tool, src.error());
+  auto img = detail::open_image(o.ref, o.max_size, o.max_file_size);
+  if (!img) return report(tool, img.error());
   installer::verify_options vo;
-  vo.trust = &*trust;
-  vo.dbx = dbx ? &*dbx : nullptr;
-  vo.pcrpkey = pcrpkey ? pcrpkey->bytes() : byte_span();
-  vo.lookup = *limits;
-  const auto rep = installer::verify(*src, vo);
+  vo.trust = &trust->db;
+  vo.dbx = trust->dbx ? &*trust->dbx : nullptr;
+  vo.pcrpkey = trust->pcrpkey_bytes();
+  vo.lookup = img->limits;
+  const auto rep = installer::verify(img->src, vo);
   if (o.json) {
     std::cout << json_text(installer::to_json(rep)) << '\n';
   } else {
@@ -96,25 +89,22 @@ inline int run_image_verify(const image_verify_options& o) {
 
 inline int run_image_extract(const image_extract_options& o) {
   constexpr std::string_view tool = "ukikit image extract";
-  auto ref = detail::verify_reference(o.ref);
-  if (!ref) return report(tool, ref.error());
-  auto limits = detail::lookup_limits(o.max_size, o.max_file_size);
-  if (!limits) return report(tool, limits.error());
-  auto src = image::source::open(*ref);
-  if (!src) return report(tool, src.error());
+  auto opened = detail::open_image(o.ref, o.max_size, o.max_file_size);
+  if (!opened) return report(tool, opened.error());
+  const image::reference& ref = opened->ref;
   const std::vector<std::string> wanted{o.path};
-  auto img = image::platform_tree(*src, o.arch, *limits, wanted);
+  auto img = image::platform_tree(opened->src, o.arch, opened->limits, wanted);
   if (!img) // a blob or layer that is not what its descriptor says is a failed check
     return report(tool, img.error(),
                   img.error().code() == errc::checksum_mismatch ? exit_failed : exit_usage);
   if (!*img)
     return report(tool, error(errc::invalid_argument, "no image for architecture " + o.arch +
-                                                          " in " + ref->text()));
+                                                          " in " + ref.text()));
   auto found = (*img)->tree.read(o.path);
   if (!found) return report(tool, found.error());
   if (!*found)
     return report(tool, error(errc::invalid_argument, "no " + o.path + " in the " + o.arch +
-                                                          " image of " + ref->text()));
+                                                          " image of " + ref.text()));
   auto out = output::open(o.output);
   if (!out) return report(tool, out.error());
   if (auto w = out->write((*found)->bytes()); !w) return report(tool, w.error());

@@ -4,3 +4,4 @@
 #pragma once
 
 #include "installer/layout.hpp"
+#include "installer/verify.hpp"

@@ -341,7 +341,7 @@ private:
           &a);
     } else if (!*got) {
       add(about(severity::error, code::missing_artifact,
-                "no " + c.role + " /" + c.path + " in the final tree", at + ":" + c.path),
+                "no " + c.role + " in the final tree", at + ":" + c.path),
           &a);
     } else {
       c.found = true;
@@ -394,14 +394,14 @@ private:
     auto img = pe::parse(bytes, strictness::permissive);
     if (!img) {
       add(about(severity::error, code::unreadable_artifact,
-                "/" + c.path + " is no PE image: " + img.error().message(), subject),
+                "no PE image: " + img.error().message(), subject),
           &a);
       return;
     }
     c.machine = img->machine;
     if (machine && img->machine != *machine) {
       finding f = about(severity::error, code::machine_mismatch,
-                        "/" + c.path + " is for another machine than " + a.platform(), subject);
+                        "built for another machine than the platform " + a.platform(), subject);
       f.claimed = machine_text(*machine);
       f.computed = machine_text(img->machine);
       add(std::move(f), &a);
@@ -430,7 +430,7 @@ private:
       auto& slot = is_pcr ? pcr : sig;
       if (!slot) {
         slot = about(severity::error, is_pcr ? code::pcrsig : code::signature,
-                     v.name + (is_pcr ? ": .pcrsig: " : ": "), subject);
+                     is_pcr ? ".pcrsig: " : "Authenticode: ", subject);
         slot->claimed = r.claimed;
         slot->computed = r.computed;
       } else {
