@@ -254,18 +254,27 @@ TEST_F(lookup_test, symlinks_are_followed_inside_the_image_root) {
 }
 
 TEST_F(lookup_test, a_file_replacing_a_directory_takes_its_children_and_blocks_entries_below) {
-  auto tr = tree({json::array({file_entry("a/x", "x")}),
+  auto tr = tree({json::array({file_entry("a/x", "x"), file_entry("a-b", "sorts between")}),
                   json::array({file_entry("a", "now a file"), link_entry("symlink", "s", "a"),
                                file_entry("s/y", "through a symlink"),
                                file_entry("a/z", "below a file"),
                                file_entry("../evil", "dotdot")})});
   EXPECT_EQ(read(tr, "a"), "now a file");
   EXPECT_EQ(read(tr, "a/x"), std::nullopt);
+  EXPECT_EQ(read(tr, "a-b"), "sorts between");
   EXPECT_EQ(read(tr, "a/z"), std::nullopt);
   EXPECT_EQ(read(tr, "evil"), std::nullopt);
   EXPECT_TRUE(has(tr.layers()[1], extract::code::through_symlink));
   EXPECT_TRUE(has(tr.layers()[1], extract::code::parent_not_directory));
   EXPECT_TRUE(has(tr.layers()[1], extract::code::dotdot));
+}
+
+TEST_F(lookup_test, a_directory_again_does_not_bring_back_what_a_file_replaced) {
+  auto tr = tree({json::array({file_entry("a/x", "x"), file_entry("a-b", "sorts between")}),
+                  json::array({file_entry("a", "a file")}),
+                  json::array({json{{"name", "a"}, {"type", "dir"}}})});
+  EXPECT_EQ(read(tr, "a/x"), std::nullopt);
+  EXPECT_EQ(read(tr, "a-b"), "sorts between");
 }
 
 TEST_F(lookup_test, limits_are_errors_that_name_them) {

@@ -295,7 +295,9 @@ private:
       it = nodes_.emplace(path, std::move(n)).first;
     }
     if (it->second.type == node_type::directory) return;
-    for (auto c = std::next(it); c != nodes_.end() && detail::under(c->first, path);) c = erase(c);
+    // Children sort after path + '/', not right after path ("a-b" < "a/x").
+    for (auto c = nodes_.lower_bound(path + '/'); c != nodes_.end() && detail::under(c->first, path);)
+      c = erase(c);
   }
 
   node_ptr find_node(std::string_view path) const {
