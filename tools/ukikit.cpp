@@ -6,6 +6,7 @@
 #include "compress_commands.hpp"
 #include "digest_command.hpp"
 #include "image_commands.hpp"
+#include "image_verify_command.hpp"
 #include "initrd_commands.hpp"
 #include "inspect_command.hpp"
 #include "installer_commands.hpp"
@@ -59,6 +60,9 @@ int main(int argc, char** argv) {
   add_image_base_command(*image, rc);
   add_image_assemble_command(*image, rc);
   add_image_build_command(*image, rc);
+  image_verify_options image_verify;
+  image_extract_options image_extract;
+  add_image_verify_commands(*image, image_verify, image_extract, rc);
 
   if (auto done = parse(app, argc, argv)) return *done;
   return rc;

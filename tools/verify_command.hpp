@@ -34,27 +34,15 @@ struct verify_options {
 };
 
 inline int run_verify(const verify_options& o, std::string_view tool) {
-  auto trust = report::load_databases(o.certs);
+  auto trust = report::load_trust_files(o.certs, o.dbx, o.pcrpkey);
   if (!trust) return report(tool, trust.error());
-  std::optional<authenticode::signature_database> dbx;
-  if (!o.dbx.empty()) {
-    auto d = report::load_databases(o.dbx);
-    if (!d) return report(tool, d.error());
-    dbx = std::move(*d);
-  }
-  std::optional<file::mapped_file> pcrpkey;
-  if (o.pcrpkey) {
-    auto k = file::mapped_file::open(*o.pcrpkey);
-    if (!k) return report(tool, k.error());
-    pcrpkey.emplace(std::move(*k));
-  }
   auto mode = measure::parse_signature_mode(o.pcrsig_mode);
   if (!mode) return report(tool, mode.error());
   report::verify_options vo;
-  vo.trust = &*trust;
-  vo.dbx = dbx ? &*dbx : nullptr;
+  vo.trust = &trust->db;
+  vo.dbx = trust->dbx ? &*trust->dbx : nullptr;
   vo.required_sections = o.required_sections;
-  vo.pcrpkey = pcrpkey ? pcrpkey->bytes() : byte_span();
+  vo.pcrpkey = trust->pcrpkey_bytes();
   vo.phases = o.phases;
   vo.pcrsig_mode = *mode;
   vo.stub_release = o.stub_release;

@@ -11,3 +11,4 @@
 #include "installer/compose.hpp"
 #include "installer/layout.hpp"
 #include "installer/recipe.hpp"
+#include "installer/verify.hpp"

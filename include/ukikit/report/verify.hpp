@@ -58,6 +58,32 @@ load_databases(const std::vector<std::string>& paths) {
   return all;
 }
 
+// What a verifying command is given on its command line, loaded: db (the
+// trust anchors), dbx (when any) and a PCR public key (when given).
+struct trust_files {
+  authenticode::signature_database db;
+  std::optional<authenticode::signature_database> dbx;
+  std::optional<file::mapped_file> pcrpkey;
+
+  byte_span pcrpkey_bytes() const noexcept { return pcrpkey ? pcrpkey->bytes() : byte_span(); }
+};
+
+inline result<trust_files> load_trust_files(const std::vector<std::string>& certs,
+                                            const std::vector<std::string>& dbx,
+                                            const std::optional<std::string>& pcrpkey) {
+  trust_files t;
+  UKIKIT_TRY_ASSIGN(t.db, load_databases(certs));
+  if (!dbx.empty()) {
+    UKIKIT_TRY_ASSIGN(auto d, load_databases(dbx));
+    t.dbx = std::move(d);
+  }
+  if (pcrpkey) {
+    UKIKIT_TRY_ASSIGN(auto k, file::mapped_file::open(*pcrpkey));
+    t.pcrpkey.emplace(std::move(k));
+  }
+  return t;
+}
+
 struct verify_options {
   std::string name; // the "file" key: the path as the user gave it
   const authenticode::signature_database* trust = nullptr; // db; none: nothing is trusted

@@ -1,0 +1,570 @@
+// The release gate for an installer image (`ukikit image verify`): every
+// manifest the reference selects, with
+// - everything `image inspect` checks (report::inspect_image: each blob's
+//   size and digest, media types against content, the index's platform
+//   against the config's), and each layer's diff_id, computed in the one
+//   pass that also builds the final tree (image/lookup.hpp);
+// - a platform per manifest (the index entry's; the config's when the
+//   image is the store's only one), one manifest per platform, and an
+//   architecture that has UEFI (layout.hpp pe_machine);
+// - the installer layout found in usr/install/<arch> of the final tree
+//   (uki, legacy-signed, legacy; none: no artifacts layer);
+// - the UKI and systemd-boot: PE machine equal to the platform's, and
+//   report::verify_uki's verdict on each (a signature chained to the db
+//   certificates, none revoked by dbx, nothing unhashed; the UKI's .pcrsig
+//   against --pcrpkey or its own .pcrpkey, per profile);
+// - the UKI's predicted PCR 11 (sha256 bank, per profile and boot phase).
+//
+// Findings carry a subject naming where the problem is:
+// `manifests[1].layers[2].digest`, `manifests[0].platform`,
+// `manifests[0].layers[1]:usr/install/amd64/vmlinuz.efi`.
+#pragma once
+
+#include "../authenticode.hpp"
+#include "../diagnostics.hpp"
+#include "../hash.hpp"
+#include "../image/lookup.hpp"
+#include "../image/source.hpp"
+#include "../measure.hpp"
+#include "../pe.hpp"
+#include "../report/image.hpp"
+#include "../report/verify.hpp"
+#include "../uki.hpp"
+#include "../uki/pcr.hpp"
+#include "layout.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ukikit::installer {
+
+// Finding codes of the installer gate (README, "Installer images"). Blob,
+// diff_id and platform problems keep inspect's image.* codes.
+namespace code {
+// The reference selects no image manifest.
+inline constexpr std::string_view no_images = "installer.no-images";
+// A manifest of a multi-image index has no platform in the index.
+inline constexpr std::string_view no_platform = "installer.no-platform";
+// Two manifests for the same platform.
+inline constexpr std::string_view duplicate_platform = "installer.duplicate-platform";
+// A platform architecture without UEFI (no PE machine for it).
+inline constexpr std::string_view unsupported_architecture = "installer.unsupported-architecture";
+// usr/install/<arch> has no kernel of any layout: the artifacts layer is missing.
+inline constexpr std::string_view no_artifacts = "installer.no-artifacts";
+// The layout's systemd-boot or initramfs is missing.
+inline constexpr std::string_view missing_artifact = "installer.missing-artifact";
+// An artifact that cannot be read: not a regular file, over the size limit,
+// no PE image, a symlink loop.
+inline constexpr std::string_view unreadable_artifact = "installer.unreadable-artifact";
+// The legacy layout (kernel and initramfs): nothing signed to verify.
+inline constexpr std::string_view legacy_layout = "installer.legacy-layout";
+// An artifact's PE machine is not the platform's (claimed: the platform's).
+inline constexpr std::string_view machine_mismatch = "installer.machine-mismatch";
+// An artifact's Authenticode check fails (not signed, untrusted, revoked,
+// digest mismatch, unhashed data): the reasons are in the message.
+inline constexpr std::string_view signature = "installer.signature";
+// The UKI's .pcrsig does not verify for its predicted PCR 11.
+inline constexpr std::string_view pcrsig = "installer.pcrsig";
+} // namespace code
+
+struct verify_options {
+  const authenticode::signature_database* trust = nullptr; // db
+  const authenticode::signature_database* dbx = nullptr;
+  byte_span pcrpkey;               // PEM; empty: each UKI's own .pcrpkey
+  image::lookup_options lookup{};  // layer and file size limits
+};
+
+struct artifact_check {
+  std::string role; // "uki", "systemd-boot", "kernel", "initramfs"
+  std::string path; // in the image, no leading "/"
+  bool found = false;
+  std::size_t layer = 0; // the layer holding its bytes
+  std::uint64_t size = 0;
+  std::string sha256;
+  std::optional<std::uint16_t> machine;
+  std::optional<report::verdict> verdict;
+};
+
+struct pcr11_value {
+  std::size_t profile = 0;
+  std::string phase;
+  std::string sha256;
+};
+
+struct architecture_check {
+  std::size_t manifest = 0; // index into image.manifests
+  std::string digest;       // of the manifest
+  std::string os, architecture, variant;
+  std::optional<layout> found;
+  std::vector<artifact_check> artifacts;
+  std::optional<std::size_t> pcrsig_profiles; // profiles whose .pcrsig was checked
+  std::vector<pcr11_value> pcr11;             // the UKI's, sha256
+  std::vector<std::string> problems;          // the error findings about it, as text
+
+  bool passed() const noexcept { return problems.empty(); }
+  std::string platform() const {
+    return os + "/" + architecture + (variant.empty() ? "" : "/" + variant);
+  }
+};
+
+struct verify_report {
+  report::image_report image; // its findings are moved into `findings`
+  std::vector<architecture_check> architectures;
+  finding_log findings;
+
+  bool passed() const noexcept { return !findings.has_errors() && !architectures.empty(); }
+  // Each error, as the FAIL line lists them.
+  std::vector<std::string> problems() const {
+    std::vector<std::string> out;
+    for (const auto& f : findings)
+      if (f.is_error()) out.push_back(f.subject.empty() ? f.text() : f.subject + ": " + f.text());
+    if (findings.dropped() != 0)
+      out.push_back(std::to_string(findings.dropped()) + " more findings not kept");
+    return out;
+  }
+};
+
+namespace detail {
+
+inline std::string machine_text(std::uint16_t m) {
+  return hex(m) + " (" + std::string(pe::machine_name(m)) + ")";
+}
+
+// Where a blob of the inspect report is: "manifests[i]", ".config",
+// ".layers[j]", and the manifest it belongs to.
+struct blob_place {
+  std::string digest, path;
+  std::size_t manifest;
+};
+
+inline std::vector<blob_place> blob_places(const report::image_report& rep) {
+  std::vector<blob_place> out;
+  for (std::size_t i = 0; i < rep.manifests.size(); ++i) {
+    const auto& m = rep.manifests[i];
+    const std::string at = "manifests[" + std::to_string(i) + "]";
+    out.push_back({m.descriptor.digest.str(), at, i});
+    if (!m.manifest) continue;
+    out.push_back({m.manifest->config.digest.str(), at + ".config", i});
+    for (std::size_t j = 0; j < m.manifest->layers.size(); ++j)
+      out.push_back({m.manifest->layers[j].digest.str(), at + ".layers[" + std::to_string(j) + "]",
+                     i});
+  }
+  return out;
+}
+
+class gate {
+public:
+  gate(const image::source& src, const verify_options& o) : src_(src), o_(o) {}
+
+  verify_report run() {
+    report::image_options io;
+    io.layers = false; // decoded once below, with the tree
+    rep_.image = report::inspect_image(src_, io);
+    for (std::size_t i = 0; i < rep_.image.manifests.size(); ++i)
+      if (rep_.image.manifests[i].manifest) {
+        architecture_check a;
+        a.manifest = i;
+        a.digest = rep_.image.manifests[i].descriptor.digest.str();
+        rep_.architectures.push_back(std::move(a));
+      }
+    adopt_image_findings();
+    if (rep_.architectures.empty())
+      add(finding(severity::error, code::no_images,
+                  "the reference selects no image manifest (" +
+                      std::to_string(rep_.image.manifests.size()) + " entries)"),
+          nullptr);
+    for (auto& a : rep_.architectures) check(a);
+    return std::move(rep_);
+  }
+
+private:
+  void add(finding f, architecture_check* a) {
+    if (a && f.is_error()) a->problems.push_back(f.subject + ": " + f.text());
+    rep_.findings.add(std::move(f));
+  }
+
+  architecture_check* arch_of(std::size_t manifest) {
+    for (auto& a : rep_.architectures)
+      if (a.manifest == manifest) return &a;
+    return nullptr;
+  }
+
+  // Inspect's findings name blobs by digest; here by their place.
+  void adopt_image_findings() {
+    const auto places = blob_places(rep_.image);
+    for (auto f : rep_.image.findings.take()) {
+      const blob_place* at = nullptr;
+      for (const auto& p : places)
+        if (f.subject.compare(0, p.digest.size(), p.digest) == 0) {
+          at = &p;
+          break;
+        }
+      if (!at) {
+        add(std::move(f), nullptr);
+        continue;
+      }
+      std::string rest = f.subject.substr(at->digest.size());
+      std::string field;
+      if (f.code == image::code::blob_mismatch || f.code == image::code::missing_blob)
+        field = ".digest";
+      else if (f.code == report::code::image_platform_mismatch)
+        field = ".platform";
+      else if (f.code == report::code::image_diff_id_count)
+        field = ".config.diff_ids";
+      f.subject = at->path + field + rest;
+      add(std::move(f), arch_of(at->manifest));
+    }
+    rep_.findings.append(std::move(rep_.image.findings)); // the count of those dropped
+  }
+
+  finding about(severity s, std::string_view c, std::string message, std::string subject) {
+    finding f(s, c, std::move(message));
+    f.subject = std::move(subject);
+    return f;
+  }
+
+  void check(architecture_check& a) {
+    report::image_manifest& m = rep_.image.manifests[a.manifest];
+    const std::string at = "manifests[" + std::to_string(a.manifest) + "]";
+    if (m.descriptor.platform) {
+      a.os = m.descriptor.platform->os;
+      a.architecture = m.descriptor.platform->architecture;
+      a.variant = m.descriptor.platform->variant;
+    } else if (m.config) {
+      a.os = m.config->os;
+      a.architecture = m.config->architecture;
+      a.variant = m.config->variant;
+      if (src_.selected().size() > 1 || src_.root().manifests.size() > 1)
+        add(about(severity::error, code::no_platform,
+                  "the index gives no platform for this manifest, so no runtime selects it",
+                  at + ".platform"),
+            &a);
+    } else {
+      add(about(severity::error, code::no_platform, "no platform: no index entry, no config",
+                at + ".platform"),
+          &a);
+      return;
+    }
+    for (const auto& other : rep_.architectures) {
+      if (&other == &a) break;
+      if (other.os == a.os && other.architecture == a.architecture && other.variant == a.variant) {
+        add(about(severity::error, code::duplicate_platform,
+                  a.platform() + " is also manifests[" + std::to_string(other.manifest) + "]",
+                  at + ".platform"),
+            &a);
+        break;
+      }
+    }
+    const auto machine = pe_machine(a.architecture);
+    if (!machine)
+      add(about(severity::error, code::unsupported_architecture,
+                "architecture " + a.architecture + " has no UEFI PE machine", at + ".platform"),
+          &a);
+    std::vector<byte_span> blobs;
+    for (const auto& l : m.layers) {
+      if (!l.read) return; // inspect said why; no tree from a layer that is not the one named
+      auto bytes = src_.find_blob(l.descriptor.digest);
+      if (!bytes || !*bytes) return;
+      blobs.push_back(**bytes);
+    }
+    std::vector<std::string> wanted;
+    const std::string dir = install_dir(a.architecture);
+    for (auto l : all_layouts) {
+      const auto n = names(l);
+      for (std::string_view f : {n.kernel, n.boot, n.initramfs})
+        if (!f.empty()) wanted.push_back(dir + "/" + std::string(f));
+    }
+    auto tree = image::layer_tree::build(std::move(blobs), o_.lookup, wanted);
+    if (!tree) {
+      add(about(severity::error, report::code::image_bad_blob, tree.error().message(), at), &a);
+      return;
+    }
+    check_layers(a, m, *tree, at);
+    check_artifacts(a, *tree, machine, at);
+  }
+
+  void check_layers(architecture_check& a, report::image_manifest& m,
+                    const image::layer_tree& tree, const std::string& at) {
+    for (std::size_t j = 0; j < tree.layers().size(); ++j) {
+      const image::layer_pass& pass = tree.layers()[j];
+      report::image_layer& l = m.layers[j];
+      const std::string lat = at + ".layers[" + std::to_string(j) + "]";
+      for (auto f : pass.findings) {
+        f.subject = lat + ":" + f.subject;
+        add(std::move(f), &a);
+      }
+      if (pass.problem) {
+        add(about(severity::error, report::code::image_bad_blob,
+                  "layer: " + pass.problem->message(), lat),
+            &a);
+        continue;
+      }
+      l.listed = true;
+      l.tar_size = pass.tar_size;
+      l.entries = pass.entries;
+      if (!pass.diff_id) continue;
+      l.diff_id = oci::digest::of(*pass.diff_id);
+      if (l.diff_id_claimed && l.diff_id_claimed->verifiable() &&
+          l.diff_id_claimed->algorithm() == l.diff_id->algorithm() &&
+          *l.diff_id != *l.diff_id_claimed) {
+        finding f = about(severity::error, report::code::image_diff_id_mismatch,
+                          "layer " + std::to_string(j) + " is not the layer the config lists",
+                          lat + ".diff_id");
+        f.claimed = l.diff_id_claimed->str();
+        f.computed = l.diff_id->str();
+        add(std::move(f), &a);
+      }
+    }
+  }
+
+  // The artifact at `name` in the arch's directory; its bytes when found.
+  std::optional<image::file_data> read_artifact(architecture_check& a,
+                                                const image::layer_tree& tree,
+                                                std::string role, std::string_view name,
+                                                const std::string& at) {
+    artifact_check c;
+    c.role = std::move(role);
+    c.path = install_dir(a.architecture) + "/" + std::string(name);
+    auto got = tree.read(c.path);
+    std::optional<image::file_data> out;
+    if (!got) {
+      add(about(severity::error, code::unreadable_artifact, got.error().message(),
+                at + ":" + c.path),
+          &a);
+    } else if (!*got) {
+      add(about(severity::error, code::missing_artifact,
+                "no " + c.role + " in the final tree", at + ":" + c.path),
+          &a);
+    } else {
+      c.found = true;
+      c.layer = (*got)->data_layer;
+      c.size = (*got)->bytes().size();
+      if (auto h = hash::compute(hash::algorithm::sha256, (*got)->bytes())) c.sha256 = h->hex();
+      out = std::move(**got);
+    }
+    a.artifacts.push_back(std::move(c));
+    return out;
+  }
+
+  void check_artifacts(architecture_check& a, const image::layer_tree& tree,
+                       std::optional<std::uint16_t> machine, const std::string& at) {
+    const std::string dir = install_dir(a.architecture);
+    for (auto l : all_layouts) {
+      auto st = tree.stat(dir + "/" + std::string(names(l).kernel));
+      if (st && *st) {
+        a.found = l;
+        break;
+      }
+    }
+    if (!a.found) {
+      std::string tried;
+      for (auto l : all_layouts) tried += (tried.empty() ? "" : ", ") + std::string(names(l).kernel);
+      add(about(severity::error, code::no_artifacts,
+                "no artifacts layer: /" + dir + " has no kernel (" + tried + ")", at + ".layers"),
+          &a);
+      return;
+    }
+    const auto n = names(*a.found);
+    if (*a.found == layout::legacy) {
+      add(about(severity::error, code::legacy_layout,
+                "legacy layout (vmlinuz, initramfs.xz): no signed UKI or systemd-boot to verify",
+                at + ":" + dir),
+          &a);
+      read_artifact(a, tree, "kernel", n.kernel, at);
+      read_artifact(a, tree, "initramfs", n.initramfs, at);
+      return;
+    }
+    if (auto uki_bytes = read_artifact(a, tree, "uki", n.kernel, at))
+      check_pe(a, a.artifacts.back(), uki_bytes->bytes(), machine, at, true);
+    if (auto boot = read_artifact(a, tree, "systemd-boot", n.boot, at))
+      check_pe(a, a.artifacts.back(), boot->bytes(), machine, at, false);
+  }
+
+  void check_pe(architecture_check& a, artifact_check& c, byte_span bytes,
+                std::optional<std::uint16_t> machine, const std::string& at, bool is_uki) {
+    const std::string subject = at + ".layers[" + std::to_string(c.layer) + "]:" + c.path;
+    auto img = pe::parse(bytes, strictness::permissive);
+    if (!img) {
+      add(about(severity::error, code::unreadable_artifact,
+                "no PE image: " + img.error().message(), subject),
+          &a);
+      return;
+    }
+    c.machine = img->machine;
+    if (machine && img->machine != *machine) {
+      finding f = about(severity::error, code::machine_mismatch,
+                        "built for another machine than the platform " + a.platform(), subject);
+      f.claimed = machine_text(*machine);
+      f.computed = machine_text(img->machine);
+      add(std::move(f), &a);
+    }
+    report::verify_options vo;
+    vo.name = "/" + c.path;
+    vo.trust = o_.trust;
+    vo.dbx = o_.dbx;
+    if (is_uki) vo.pcrpkey = o_.pcrpkey;
+    report::verdict v = report::verify_uki(bytes, vo);
+    signature_findings(a, v, subject);
+    if (is_uki) {
+      if (v.pcrsig) a.pcrsig_profiles = v.pcrsig->size();
+      predict(a, *img, subject);
+    }
+    c.verdict = std::move(v);
+  }
+
+  // verify_uki's reasons: .pcrsig ones (uki.pcr*) as one installer.pcrsig
+  // finding, the rest as one installer.signature finding.
+  void signature_findings(architecture_check& a, const report::verdict& v,
+                          const std::string& subject) {
+    std::optional<finding> sig, pcr;
+    for (const auto& r : v.reasons) {
+      const bool is_pcr = r.code.substr(0, 7) == "uki.pcr";
+      auto& slot = is_pcr ? pcr : sig;
+      if (!slot) {
+        slot = about(severity::error, is_pcr ? code::pcrsig : code::signature,
+                     is_pcr ? ".pcrsig: " : "Authenticode: ", subject);
+        slot->claimed = r.claimed;
+        slot->computed = r.computed;
+      } else {
+        slot->message += "; ";
+      }
+      slot->message += r.message + " [" + std::string(r.code) + "]";
+    }
+    if (sig) add(std::move(*sig), &a);
+    if (pcr) add(std::move(*pcr), &a);
+  }
+
+  void predict(architecture_check& a, const pe::image& img, const std::string& subject) {
+    uki::view v(img);
+    if (!v.is_uki()) return;
+    measure::options mo;
+    mo.banks = {hash::algorithm::sha256};
+    mo.stub_release = uki::stub_release(img);
+    const std::size_t profiles = std::max<std::size_t>(v.profile_count(), 1);
+    for (std::size_t n = 0; n < profiles; ++n) {
+      auto p = uki::predict_pcr11(v, n, mo);
+      if (!p) {
+        add(about(severity::warning, uki::code::pcr11_unpredictable,
+                  "PCR 11 of profile @" + std::to_string(n) + ": " + p.error().message(), subject),
+            &a);
+        continue;
+      }
+      if (const auto* bank = p->find(hash::algorithm::sha256))
+        for (const auto& value : bank->values) a.pcr11.push_back({n, value.phase, value.value.hex()});
+    }
+  }
+
+  const image::source& src_;
+  const verify_options& o_;
+  verify_report rep_;
+};
+
+} // namespace detail
+
+// The gate's report on the images `src` selects.
+inline verify_report verify(const image::source& src, const verify_options& o = {}) {
+  return detail::gate(src, o).run();
+}
+
+// ---- JSON and text ------------------------------------------------------------
+
+// {"reference", "passed", "architectures": [{"manifest", "digest",
+//  "platform", "layout", "artifacts": [{"role", "path", "found", "layer",
+//  "size", "sha256", "machine", "verify"}], "pcr11": {"sha256": [{"profile",
+//  "phase", "pcr", "hash"}]}, "passed", "problems"}], "image": (inspect's
+//  JSON, without its findings), "findings", "findings_dropped", "problems"}
+inline nlohmann::ordered_json to_json(const verify_report& r) {
+  using oj = nlohmann::ordered_json;
+  oj j;
+  j["reference"] = r.image.ref.text();
+  j["passed"] = r.passed();
+  j["architectures"] = oj::array();
+  for (const auto& a : r.architectures) {
+    oj aj;
+    aj["manifest"] = a.manifest;
+    aj["digest"] = a.digest;
+    aj["platform"] = {{"os", a.os}, {"architecture", a.architecture}};
+    if (!a.variant.empty()) aj["platform"]["variant"] = a.variant;
+    aj["layout"] = a.found ? oj(std::string(name(*a.found))) : oj(nullptr);
+    aj["artifacts"] = oj::array();
+    for (const auto& c : a.artifacts) {
+      oj cj{{"role", c.role}, {"path", c.path}, {"found", c.found}};
+      if (c.found) {
+        cj["layer"] = c.layer;
+        cj["size"] = c.size;
+        cj["sha256"] = c.sha256;
+      }
+      if (c.machine) cj["machine"] = std::string(pe::machine_name(*c.machine));
+      if (c.verdict) cj["verify"] = report::to_json(*c.verdict);
+      aj["artifacts"].push_back(std::move(cj));
+    }
+    oj values = oj::array();
+    for (const auto& v : a.pcr11) {
+      oj vj{{"profile", v.profile}};
+      if (!v.phase.empty()) vj["phase"] = v.phase;
+      vj["pcr"] = measure::pcr_index;
+      vj["hash"] = v.sha256;
+      values.push_back(std::move(vj));
+    }
+    aj["pcr11"] = {{"sha256", values}};
+    aj["passed"] = a.passed();
+    aj["problems"] = a.problems;
+    j["architectures"].push_back(std::move(aj));
+  }
+  oj image = report::to_json(r.image);
+  image.erase("findings");
+  image.erase("findings_dropped");
+  j["image"] = std::move(image);
+  j["findings"] = to_json(r.findings.kept());
+  j["findings_dropped"] = r.findings.dropped();
+  j["problems"] = r.problems();
+  return j;
+}
+
+// One line per architecture: "PASS linux/amd64 uki: vmlinuz.efi x86_64
+// signed by CN=db; …" or "FAIL linux/arm64: reason; reason".
+inline std::string verify_text(const verify_report& r) {
+  const auto e = [](std::string_view t) { return escape_controls(t); };
+  std::string out;
+  for (const auto& a : r.architectures) {
+    std::string line = (a.passed() ? "PASS " : "FAIL ") + e(a.platform());
+    if (a.found) line += " " + std::string(name(*a.found));
+    if (!a.passed()) {
+      line += ":";
+      for (std::size_t i = 0; i < a.problems.size(); ++i)
+        line += (i ? "; " : " ") + e(a.problems[i]);
+      out += line + "\n";
+      continue;
+    }
+    std::string parts;
+    for (const auto& c : a.artifacts) {
+      std::string part = c.path.substr(c.path.rfind('/') + 1);
+      if (c.machine) part += " " + std::string(pe::machine_name(*c.machine));
+      if (c.verdict)
+        for (const auto& s : c.verdict->authenticode.signatures)
+          if (s.passed()) {
+            part += " signed by " + e(s.subject);
+            break;
+          }
+      parts += (parts.empty() ? ": " : "; ") + part;
+    }
+    if (a.pcrsig_profiles)
+      parts += "; .pcrsig verified (" + std::to_string(*a.pcrsig_profiles) +
+               (*a.pcrsig_profiles == 1 ? " profile)" : " profiles)");
+    for (const auto& v : a.pcr11)
+      if (v.profile == 0 && v.phase == "enter-initrd")
+        parts += "; PCR 11 sha256 enter-initrd " + v.sha256;
+    out += line + parts + "\n";
+  }
+  return out;
+}
+
+} // namespace ukikit::installer
