@@ -113,7 +113,9 @@ step "systemd-boot: signed, verified by ukiverify and sbverify, tamper detected,
 # and the signed systemd-boot at usr/install/<arch>/, under one index. The
 # arm64 UKI is built on this machine from Debian's arm64 stub and kernel.
 # Assembled twice, once on another clock and in another time zone: the same
-# bytes. skopeo reads every architecture of it.
+# bytes. skopeo reads every architecture of it; `ukikit image verify` passes
+# it (signatures against db.crt, .pcrsig, machines) and fails one with an
+# unsigned systemd-boot; the arm64 UKI extracted again is byte-identical.
 "$ukikit" build --stub "$inputs/linuxaa64.efi.stub" --linux "$inputs/vmlinuz-arm64" --initrd initrd.img \
   --cmdline "console=ttyAMA0 quiet" --pcr-private-key pcr.key \
   --signing-key db.key --signing-cert db.crt -o uki-arm64.efi 2>build.log ||
@@ -147,7 +149,18 @@ for arch in amd64 arm64; do
     oci-archive:installer.tar:v1) || fail "skopeo cannot read the $arch image"
   [ "$got" = "$arch 2 layers" ] || fail "skopeo sees $got for $arch"
 done
-step "installer.tar: installer-base plus one artifacts layer per architecture; reproducible; skopeo reads amd64 and arm64"
+"$ukikit" image verify --cert db.crt oci-archive:installer.tar:v1 | sed 's/^/demo:   /'
+[ "${PIPESTATUS[0]}" -eq 0 ] || fail "ukikit image verify rejects installer.tar"
+"$ukikit" image extract oci-archive:installer.tar:v1 --arch arm64 usr/install/arm64/vmlinuz.efi \
+  -o uki-arm64.back.efi || fail "ukikit image extract exited $?"
+cmp -s uki-arm64.back.efi uki-arm64.efi || fail "the UKI extracted from installer.tar is not the one put in"
+"$ukikit" image assemble --base installer-base:v1 -o "oci-archive:broken.tar:v1" \
+  --arch amd64 --uki uki.efi --boot "$inputs/systemd-bootx64.efi" >/dev/null ||
+  fail "ukikit image assemble (unsigned systemd-boot) exited $?"
+if "$ukikit" image verify --cert db.crt oci-archive:broken.tar:v1 >broken.out; then
+  fail "an image with an unsigned systemd-boot passed ukikit image verify"
+fi
+step "installer.tar: installer-base plus one artifacts layer per architecture; reproducible; skopeo reads amd64 and arm64; ukikit image verify passes it (and fails one with an unsigned systemd-boot: $(tail -n 1 broken.out | cut -c1-90)); the arm64 UKI extracted again is the same bytes"
 
 # ---- a sample input --------------------------------------------------------
 # Four copies of the Debian license texts (about 1 MiB of text): real-world

@@ -460,6 +460,30 @@ TEST(ImageBuild, RecipeToSignedInstallerImageForTwoArchitectures) {
         << arch;
   }
 
+  // What build and assemble wrote passes the gate, with the recipe's
+  // certificate and PCR key; a certificate that signed nothing fails it.
+  auto verified = image("verify --cert " + q(dir / "db.crt") + " --pcrpkey " +
+                        q(dir / "pcr.pub") + " " + q(dir / "out") + ":v1");
+  EXPECT_EQ(verified.status, 0) << verified.out;
+  EXPECT_NE(verified.out.find("PASS " + (dir / "out").string() + ":v1"), std::string::npos)
+      << verified.out;
+  ASSERT_EQ(t::run("cd " + q(dir.path()) +
+                   " && openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 30 -subj /CN=other "
+                   "-keyout other.key -out other.crt 2>/dev/null")
+                .status,
+            0);
+  EXPECT_EQ(image("verify --cert " + q(dir / "other.crt") + " " + q(dir / "out") + ":v1").status,
+            1);
+  // The UKI taken back out is the one in the layer, byte for byte.
+  ASSERT_EQ(image("extract " + q(dir / "out") + ":v1 --arch arm64 usr/install/arm64/vmlinuz.efi -o " +
+                  q(dir / "back.efi"))
+                .status,
+            0);
+  EXPECT_EQ(
+      t::run("cmp " + q(dir / "back.efi") + " " + q(dir / "x-arm64/usr/install/arm64/vmlinuz.efi"))
+          .status,
+      0);
+
   // Flags alone: one architecture, into a docker-archive.
   auto flags = image("build --base " + q(dir / "base") + ":v1 -o docker-archive:" +
                      q(dir / "one.tar") + " --arch arm64 --stub arm64=" + q(stub_aa64) +
