@@ -82,8 +82,8 @@ inline int run_layer_list(const layer_options& o) {
   std::cout << text;
   for (const auto& f : rep->findings.kept())
     std::cerr << tool << ": " << severity_name(f.level) << ": "
-              << escape_controls(f.subject.empty() ? f.text() : f.subject + ": " + f.text())
-              << " [" << f.code << "]\n";
+              << escape_controls(f.subject.empty() ? f.text() : f.subject + ": " + f.text()) << " ["
+              << f.code << "]\n";
   if (rep->findings.dropped() != 0)
     std::cerr << tool << ": " << rep->findings.dropped() << " more findings not shown\n";
   return exit_ok;

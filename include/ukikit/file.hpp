@@ -197,8 +197,8 @@ public:
         static_cast<std::size_t>(std::min<std::uint64_t>(into.size(), size_ - offset));
     std::size_t got = 0;
     while (got < want) {
-      ssize_t n = ::pread(fd_.get(), into.data() + got, want - got,
-                          static_cast<off_t>(offset + got));
+      ssize_t n =
+          ::pread(fd_.get(), into.data() + got, want - got, static_cast<off_t>(offset + got));
       if (n < 0) {
         if (errno == EINTR) continue;
         return detail::os_error("cannot read", path_, errno);

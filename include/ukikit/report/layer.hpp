@@ -342,13 +342,13 @@ struct line_fields {
 };
 
 inline line_fields fields_of(const layer_entry& e) noexcept {
-  return {{},     e.path,  e.link,  e.type,     e.typeflag,   e.mode,   e.uid,
-          e.gid,  e.size,  e.devmajor, e.devminor, e.mtime, e.sparse, e.sparse_realsize};
+  return {{},    e.path, e.link,     e.type,     e.typeflag, e.mode,   e.uid,
+          e.gid, e.size, e.devmajor, e.devminor, e.mtime,    e.sparse, e.sparse_realsize};
 }
 
 inline line_fields fields_of(const tar::entry& e) noexcept {
-  return {e.prefix, e.name,  e.linkname, e.type,     e.typeflag,   e.mode,   e.uid,
-          e.gid,    e.size,  e.devmajor, e.devminor, e.mtime, e.sparse, e.sparse_realsize};
+  return {e.prefix, e.name, e.linkname, e.type,     e.typeflag, e.mode,   e.uid,
+          e.gid,    e.size, e.devmajor, e.devminor, e.mtime,    e.sparse, e.sparse_realsize};
 }
 
 inline void append_path(std::string& out, const line_fields& e) {
