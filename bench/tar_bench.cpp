@@ -1,10 +1,12 @@
 // tar and layer throughput: listing a raw layer in one span (the zero-copy
-// reader; the cost of `ukikit layer list` on a raw layer), listing a gzip
+// reader), listing a raw layer file (pread header by header; the cost of
+// `ukikit layer list` on a raw layer), listing a gzip
 // layer (decode + push parser), writing a layer from members in memory and
 // from a tree of files (walk, plan, mapped data; the cost of `ukikit layer
 // create` before compression). Bytes per second are tar bytes, uncompressed.
 // The goals are in issue 14 and bench/compare_layer.sh.
 #include <ukikit/compress.hpp>
+#include <ukikit/file.hpp>
 #include <ukikit/report/layer.hpp>
 #include <ukikit/tar.hpp>
 #include <ukikit/tar_writer.hpp>
@@ -92,6 +94,27 @@ void BM_tar_list_256MiB(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * archive.size()));
 }
 BENCHMARK(BM_tar_list_256MiB)->Unit(benchmark::kMillisecond);
+
+// `ukikit layer list` on a raw layer file (in the page cache): headers read
+// with pread, the data skipped, the tar -t text made.
+void BM_layer_list_file_256MiB(benchmark::State& state) {
+  const auto data = ukikit::test::sample_bytes(256 * MiB);
+  std::size_t entries = 0;
+  const auto archive = make_archive(data, 32 * 1024, entries);
+  ukikit::test::temp_dir dir;
+  ukikit::test::write_file(dir / "layer.tar", archive);
+  auto in = ukikit::file::read_file::open(dir / "layer.tar");
+  if (!in) fail(in.error().message());
+  for (auto _ : state) {
+    std::string text;
+    auto rep =
+        ukikit::report::list_layer_text(*in, {}, ukikit::report::listing_format::names, text);
+    if (!rep || text.empty()) fail("listing failed");
+    benchmark::DoNotOptimize(text.data());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * archive.size()));
+}
+BENCHMARK(BM_layer_list_file_256MiB)->Unit(benchmark::kMillisecond);
 
 void BM_layer_list_gzip_64MiB(benchmark::State& state) {
   const auto data = ukikit::test::sample_bytes(64 * MiB);

@@ -204,4 +204,74 @@ TEST(LayerList, DecompressedSizeIsBounded) {
   EXPECT_NE(r.out.find("--max-size"), std::string::npos) << r.out;
 }
 
+// A raw layer file is read header by header (pread, the data skipped): the
+// lines are GNU tar's, an archive cut inside a file's data is an error as
+// GNU tar says, bytes after the end are reported by code, and with diff_id
+// every byte is still hashed (sha256sum's digest).
+TEST(LayerList, RawFileReadHeaderByHeaderAgreesWithGnuTar) {
+  UKIKIT_NEED_TOOL("tar");
+  UKIKIT_NEED_TOOL("sha256sum");
+  t::temp_dir dir;
+  make_tree(dir / "tree");
+  for (const char* format : {"gnu", "pax", "ustar"}) {
+    SCOPED_TRACE(format);
+    const auto out = dir / (std::string(format) + ".tar");
+    // ustar cannot hold the long names: those stay out of it.
+    const std::string filter =
+        std::string(format) == "ustar" ? " --exclude=ddd* --exclude=longlink" : "";
+    ASSERT_EQ(t::run("tar --format=" + std::string(format) + filter + " --sort=name -cf " + q(out) +
+                     " -C " + q(dir / "tree") + " .")
+                  .status,
+              0);
+    auto in = file::read_file::open(out);
+    ASSERT_TRUE(in) << in.error().message();
+    std::string names, verbose;
+    report::layer_options lo;
+    lo.diff_id = std::string(format) == "pax";
+    auto rep = report::list_layer_text(*in, lo, report::listing_format::names, names);
+    ASSERT_TRUE(rep) << rep.error().message();
+    EXPECT_EQ(names, t::run("LC_ALL=C tar -tf " + q(out)).out);
+    EXPECT_TRUE(rep->entries.empty());
+    EXPECT_EQ(rep->compression, compress::format::none);
+    EXPECT_EQ(rep->tar_size, t::fs::file_size(out));
+    EXPECT_TRUE(rep->findings.kept().empty());
+    if (lo.diff_id) {
+      ASSERT_TRUE(rep->diff_id);
+      EXPECT_EQ(rep->diff_id->hex(),
+                t::run("sha256sum < " + q(out) + " | cut -d' ' -f1").out.substr(0, 64));
+    }
+    ASSERT_TRUE(report::list_layer_text(*in, {}, report::listing_format::verbose, verbose));
+    EXPECT_EQ(verbose, gnu_listing(out));
+  }
+  const auto whole_bytes = t::read_file(dir / "gnu.tar");
+  const std::string whole(as_chars(whole_bytes));
+  // Cut inside big.bin's data (300000 bytes): GNU tar fails too.
+  const std::string big = "dir/sub/big.bin";
+  const auto at = whole.find(big);
+  ASSERT_NE(at, std::string::npos);
+  t::write_file(dir / "cut.tar", whole.substr(0, at + 100000));
+  EXPECT_NE(t::run("tar -tf " + q(dir / "cut.tar") + " >/dev/null 2>&1").status, 0);
+  auto cut = file::read_file::open(dir / "cut.tar");
+  ASSERT_TRUE(cut);
+  std::string text;
+  auto bad = report::list_layer_text(*cut, {}, report::listing_format::names, text);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), errc::truncated);
+  EXPECT_EQ(t::run(t::tool("ukikit") + " layer list " + q(dir / "cut.tar") + " 2>/dev/null").status,
+            2);
+  // Bytes after the end (past GNU tar's zero padding, beyond one read).
+  std::string trailing = whole;
+  trailing += std::string(3 << 20, '\0') + "junk";
+  t::write_file(dir / "trailing.tar", trailing);
+  auto tr = file::read_file::open(dir / "trailing.tar");
+  ASSERT_TRUE(tr);
+  text.clear();
+  auto late = report::list_layer_text(*tr, {}, report::listing_format::names, text);
+  ASSERT_TRUE(late) << late.error().message();
+  EXPECT_EQ(text, t::run("LC_ALL=C tar -tf " + q(dir / "gnu.tar")).out);
+  ASSERT_EQ(late->findings.kept().size(), 1U);
+  EXPECT_EQ(late->findings.kept()[0].code, tar::code::trailing_data);
+  EXPECT_EQ(late->findings.kept()[0].offset, trailing.size() - 4);
+}
+
 } // namespace

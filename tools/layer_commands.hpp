@@ -33,6 +33,7 @@ inline int run_layer_list(const layer_options& o) {
   if (!limit) return report(tool, limit.error());
   lo.max_size = *limit;
   std::optional<file::mapped_file> in;
+  std::optional<file::read_file> raw; // tar -t/-tv of a file: read, not mapped
   std::optional<image::source> store; // FILE may be REF@DIGEST: a layer in an image store
   byte_span bytes;
   std::error_code ec;
@@ -48,6 +49,10 @@ inline int run_layer_list(const layer_options& o) {
       return report(tool, b.error(),
                     b.error().code() == errc::checksum_mismatch ? exit_failed : exit_usage);
     bytes = *b;
+  } else if (!is_empty_regular_file(o.file) && !o.json) {
+    auto f = file::read_file::open(o.file);
+    if (!f) return report(tool, f.error());
+    raw = std::move(*f);
   } else if (!is_empty_regular_file(o.file)) {
     auto f = file::mapped_file::open(o.file);
     if (!f) return report(tool, f.error());
@@ -55,24 +60,32 @@ inline int run_layer_list(const layer_options& o) {
     in->advise_sequential();
     bytes = in->bytes();
   }
-  auto rep = report::list_layer(bytes, lo);
-  if (!rep) {
-    error e = rep.error().code() == errc::limit_exceeded
-                  ? rep.error().prefixed(o.file + " (raise the limit with --max-size)")
-                  : rep.error().prefixed(o.file);
+  auto failed = [&](const error& err) {
+    error e = err.code() == errc::limit_exceeded
+                  ? err.prefixed(o.file + " (raise the limit with --max-size)")
+                  : err.prefixed(o.file);
     return report(tool, e);
-  }
+  };
   if (o.json) {
+    auto rep = report::list_layer(bytes, lo);
+    if (!rep) return failed(rep.error());
     std::cout << json_text(report::to_json(*rep)) << '\n';
-  } else {
-    std::cout << (o.verbose ? report::tar_tv(rep->entries) : report::tar_t(rep->entries));
-    for (const auto& f : rep->findings.kept())
-      std::cerr << tool << ": " << severity_name(f.level) << ": "
-                << escape_controls(f.subject.empty() ? f.text() : f.subject + ": " + f.text())
-                << " [" << f.code << "]\n";
-    if (rep->findings.dropped() != 0)
-      std::cerr << tool << ": " << rep->findings.dropped() << " more findings not shown\n";
+    return exit_ok;
   }
+  // The lines are made as the layer streams and printed once it is read
+  // whole: an error prints none.
+  std::string text;
+  const auto format = o.verbose ? report::listing_format::verbose : report::listing_format::names;
+  auto rep = raw ? report::list_layer_text(*raw, lo, format, text)
+                 : report::list_layer_text(bytes, lo, format, text);
+  if (!rep) return failed(rep.error());
+  std::cout << text;
+  for (const auto& f : rep->findings.kept())
+    std::cerr << tool << ": " << severity_name(f.level) << ": "
+              << escape_controls(f.subject.empty() ? f.text() : f.subject + ": " + f.text()) << " ["
+              << f.code << "]\n";
+  if (rep->findings.dropped() != 0)
+    std::cerr << tool << ": " << rep->findings.dropped() << " more findings not shown\n";
   return exit_ok;
 }
 

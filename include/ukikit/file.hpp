@@ -4,7 +4,8 @@
 // mapped_file maps a regular file read-only; parsers then see it as one
 // byte_span. (A file truncated by another process while mapped raises
 // SIGBUS on access; ukikit maps files it was asked to read, as every mmap
-// based tool does.)
+// based tool does.) read_file reads a regular file with pread instead, for a
+// reader that looks at little of a large file (a raw tar layer's headers).
 //
 // output_file writes to an unnamed temporary file in the target directory
 // (O_TMPFILE) or, where the filesystem lacks it, to a hidden temporary name
@@ -16,6 +17,7 @@
 #include "bytes.hpp"
 #include "result.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstddef>
@@ -23,6 +25,7 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <span>
 #include <string>
 #include <utility>
 
@@ -70,6 +73,26 @@ inline std::string random_suffix() {
   return s;
 }
 
+// Opens a regular, non-empty file that fits the address space for reading;
+// directories, devices, pipes, empty files and unreadable paths give an
+// error that names the path.
+inline result<std::pair<fd_guard, std::size_t>> open_regular(const std::filesystem::path& path) {
+  fd_guard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (fd.get() < 0) return os_error("cannot open", path, errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return os_error("cannot stat", path, errno);
+  if (S_ISDIR(st.st_mode))
+    return error(errc::io, "cannot read " + path.string() + " (is a directory)");
+  if (!S_ISREG(st.st_mode))
+    return error(errc::io, "cannot read " + path.string() + " (not a regular file)");
+  if (st.st_size == 0) return error(errc::io, "cannot read " + path.string() + " (file is empty)");
+  if (static_cast<std::uint64_t>(st.st_size) > SIZE_MAX)
+    return error(errc::limit_exceeded,
+                 "cannot map " + path.string() + " (" + std::to_string(st.st_size) +
+                     " bytes, more than the address space's " + std::to_string(SIZE_MAX) + ")");
+  return std::pair<fd_guard, std::size_t>(std::move(fd), static_cast<std::size_t>(st.st_size));
+}
+
 } // namespace detail
 
 class mapped_file {
@@ -94,22 +117,15 @@ public:
   // Map a regular, non-empty file. Directories, devices, pipes, empty files
   // and unreadable paths give an error that names the path.
   static result<mapped_file> open(const std::filesystem::path& path) {
-    detail::fd_guard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-    if (fd.get() < 0) return detail::os_error("cannot open", path, errno);
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) return detail::os_error("cannot stat", path, errno);
-    if (S_ISDIR(st.st_mode))
-      return error(errc::io, "cannot read " + path.string() + " (is a directory)");
-    if (!S_ISREG(st.st_mode))
-      return error(errc::io, "cannot read " + path.string() + " (not a regular file)");
-    if (st.st_size == 0)
-      return error(errc::io, "cannot read " + path.string() + " (file is empty)");
-    if (static_cast<std::uint64_t>(st.st_size) > SIZE_MAX)
-      return error(errc::limit_exceeded,
-                   "cannot map " + path.string() + " (" + std::to_string(st.st_size) +
-                       " bytes, more than the address space's " + std::to_string(SIZE_MAX) + ")");
-    auto size = static_cast<std::size_t>(st.st_size);
-    void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+    UKIKIT_TRY_ASSIGN(auto opened, detail::open_regular(path));
+    return map(opened.first.get(), opened.second, path);
+  }
+
+  // Map `size` bytes of an open regular file (read_file's, say); `path`
+  // names it in errors.
+  static result<mapped_file> map(int fd, std::size_t size, const std::filesystem::path& path) {
+    if (size == 0) return error(errc::io, "cannot read " + path.string() + " (file is empty)");
+    void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) return detail::os_error("cannot map", path, errno);
     mapped_file f;
     f.path_ = path;
@@ -150,6 +166,57 @@ private:
 
   std::filesystem::path path_;
   const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// A regular file read with pread: for a reader that skips most of a large
+// file (a raw tar layer listed header by header), where mapping it would
+// fault in and then unmap pages it never looks at.
+class read_file {
+public:
+  // The same checks as mapped_file::open.
+  static result<read_file> open(const std::filesystem::path& path) {
+    UKIKIT_TRY_ASSIGN(auto opened, detail::open_regular(path));
+    read_file f;
+    f.path_ = path;
+    f.fd_ = std::move(opened.first);
+    f.size_ = opened.second;
+    return f;
+  }
+
+  std::size_t size() const noexcept { return size_; }
+  const std::filesystem::path& path() const noexcept { return path_; }
+  int fd() const noexcept { return fd_.get(); }
+
+  // Fill `into` from `offset`: the bytes as far as the end of the file.
+  // A file that ended earlier than its size said (cut by another process)
+  // is an error.
+  result<byte_span> read_at(std::uint64_t offset, std::span<std::byte> into) const {
+    if (offset > size_) offset = size_;
+    const std::size_t want =
+        static_cast<std::size_t>(std::min<std::uint64_t>(into.size(), size_ - offset));
+    std::size_t got = 0;
+    while (got < want) {
+      ssize_t n =
+          ::pread(fd_.get(), into.data() + got, want - got, static_cast<off_t>(offset + got));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return detail::os_error("cannot read", path_, errno);
+      }
+      if (n == 0)
+        return error(errc::io, "cannot read " + path_.string() + " (it ended at " +
+                                   std::to_string(offset + got) + " bytes, not " +
+                                   std::to_string(size_) + ")");
+      got += static_cast<std::size_t>(n);
+    }
+    return byte_span(into.data(), want);
+  }
+
+private:
+  read_file() = default;
+
+  std::filesystem::path path_;
+  detail::fd_guard fd_;
   std::size_t size_ = 0;
 };
 

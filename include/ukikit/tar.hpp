@@ -274,18 +274,23 @@ inline result<checksum_result> check_sum(byte_span block, std::uint64_t header_o
   checksum_result r;
   UKIKIT_TRY_ASSIGN(r.stored,
                     unsigned_number(block, chksum_field, "header checksum", header_offset));
+  // Every header is summed: the whole block in one branch-free loop (it
+  // vectorizes), then the field's bytes swapped for spaces.
+  std::uint32_t all = 0, field = 0; // at most 512 * 255: no overflow
+  for (std::size_t i = 0; i < block_size; ++i) all += std::to_integer<std::uint32_t>(block[i]);
+  for (std::size_t i = 0; i < chksum_field.size; ++i)
+    field += std::to_integer<std::uint32_t>(block[chksum_field.offset + i]);
+  r.unsigned_sum = all - field + chksum_field.size * unsigned{' '};
+  if (r.stored == r.unsigned_sum) {
+    r.ok = true;
+    return r;
+  }
   std::int64_t s = 0;
   for (std::size_t i = 0; i < block_size; ++i) {
     const bool in_field = i >= chksum_field.offset && i < chksum_field.offset + chksum_field.size;
-    const auto u = in_field ? unsigned{' '} : std::to_integer<unsigned>(block[i]);
-    r.unsigned_sum += u;
-    s += in_field ? ' ' : static_cast<std::int8_t>(u);
+    s += in_field ? ' ' : static_cast<std::int8_t>(std::to_integer<unsigned>(block[i]));
   }
-  if (r.stored == r.unsigned_sum) {
-    r.ok = true;
-  } else if (s >= 0 && r.stored == static_cast<std::uint64_t>(s)) {
-    r.ok = r.signed_sum = true;
-  }
+  if (s >= 0 && r.stored == static_cast<std::uint64_t>(s)) r.ok = r.signed_sum = true;
   return r;
 }
 
@@ -636,7 +641,7 @@ public:
       e.size = *pax_size;
     }
     if (e.type == entry_type::file && (h.typeflag == '0' || h.typeflag == '\0') &&
-        e.path().ends_with('/')) {
+        path_ends_in_slash(e)) {
       e.type = entry_type::directory;
       log_.add(severity::note, code::v7_directory,
                "file entry whose name ends in '/' is a directory (old tar)", offset);
@@ -676,24 +681,34 @@ private:
     }
   }
 
+  // e.path() (prefix + "/" + name) ends in '/', without making it.
+  static bool path_ends_in_slash(const entry& e) noexcept {
+    return e.name.empty() ? !e.prefix.empty() : e.name.back() == '/';
+  }
+
+  // The path is made only for a finding: every entry is checked. A path's
+  // components are those of its prefix and of its name.
   void check_path(const entry& e, std::uint64_t offset) {
-    auto check = [&](std::string_view what, const std::string& p) {
-      if (!p.empty() && p[0] == '/') {
+    auto check = [&](std::string_view what, std::string_view prefix, std::string_view name,
+                     auto make) {
+      const std::string_view first = prefix.empty() ? name : prefix;
+      if (!first.empty() && first[0] == '/') {
         finding f(severity::warning, code::absolute_path,
                   std::string(what) + " is absolute: an extractor must refuse it", offset);
-        f.subject = p;
+        f.subject = make();
         log_.add(std::move(f));
       }
-      if (has_component(p, "..")) {
+      if ((!prefix.empty() && has_component(prefix, "..")) || has_component(name, "..")) {
         finding f(severity::warning, code::dotdot_path,
                   std::string(what) + " has a \"..\" component: an extractor must refuse it",
                   offset);
-        f.subject = p;
+        f.subject = make();
         log_.add(std::move(f));
       }
     };
-    check("entry name", e.path());
-    if (e.type == entry_type::hardlink) check("hard link target", std::string(e.linkname));
+    check("entry name", e.prefix, e.name, [&] { return e.path(); });
+    if (e.type == entry_type::hardlink)
+      check("hard link target", {}, e.linkname, [&] { return std::string(e.linkname); });
   }
 
   void unused(std::string_view what, std::uint64_t at) {
@@ -780,6 +795,25 @@ public:
     default: break;
     }
     return error(errc::truncated, "tar archive ends inside " + where(), offset_);
+  }
+
+  // Inside an entry's data, or the padding after data: how many bytes the
+  // parser takes next without reading them (0 elsewhere). A caller whose
+  // handler ignores data() may skip() them instead of feeding them: a raw
+  // archive in a file is then read header by header, as `tar -t` seeks.
+  std::uint64_t skippable() const noexcept {
+    return state_ == state::data || state_ == state::padding ? remaining_ : 0;
+  }
+  // Takes n <= skippable() bytes as feed() would, except that data() is not
+  // called for them; n beyond skippable() is cut to it.
+  void skip(std::uint64_t n) noexcept {
+    if (state_ != state::data && state_ != state::padding) return;
+    n = std::min(n, remaining_);
+    offset_ += n;
+    remaining_ -= n;
+    if (remaining_ != 0) return;
+    if (state_ == state::data) begin_padding(current_.size, state::entry_done);
+    else state_ = after_padding_;
   }
 
   std::uint64_t offset() const noexcept { return offset_; }
