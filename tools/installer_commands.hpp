@@ -12,8 +12,8 @@
 #include <ukikit/installer/assemble.hpp>
 #include <ukikit/installer/base.hpp>
 #include <ukikit/installer/build.hpp>
-#include <ukikit/installer/recipe.hpp>
 #include <ukikit/installer/layout.hpp>
+#include <ukikit/installer/recipe.hpp>
 #include <ukikit/json.hpp>
 
 #include <iostream>
@@ -322,12 +322,13 @@ struct image_build_args {
 // ARCH=FILE arguments into each architecture's settings.
 inline result<void> per_arch_files(const std::vector<std::string>& args, std::string_view flag,
                                    installer::recipe_overrides& o,
-                                   void (*set)(installer::recipe_settings&, std::filesystem::path)) {
+                                   void (*set)(installer::recipe_settings&,
+                                               std::filesystem::path)) {
   for (const auto& a : args) {
     const auto eq = a.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == a.size())
-      return error(errc::invalid_argument, std::string(flag) + " \"" + escape_controls(a) +
-                                               "\" is not ARCH=FILE");
+      return error(errc::invalid_argument,
+                   std::string(flag) + " \"" + escape_controls(a) + "\" is not ARCH=FILE");
     const std::string arch = a.substr(0, eq);
     installer::arch_section* sec = nullptr;
     for (auto& p : o.per_arch)
@@ -366,14 +367,12 @@ inline result<std::vector<installer::arch_recipe>> build_recipe(const image_buil
     for (const auto& p : o.per_arch) known = known || p.arch == arch;
     if (!known) o.per_arch.push_back(installer::arch_section{arch, {}, 0});
   }
-  UKIKIT_TRY(per_arch_files(a.stubs, "--stub", o,
-                            [](installer::recipe_settings& x, std::filesystem::path p) {
-                              x.stub = std::move(p);
-                            }));
-  UKIKIT_TRY(per_arch_files(a.linuxes, "--linux", o,
-                            [](installer::recipe_settings& x, std::filesystem::path p) {
-                              x.kernel = std::move(p);
-                            }));
+  UKIKIT_TRY(per_arch_files(
+      a.stubs, "--stub", o,
+      [](installer::recipe_settings& x, std::filesystem::path p) { x.stub = std::move(p); }));
+  UKIKIT_TRY(per_arch_files(
+      a.linuxes, "--linux", o,
+      [](installer::recipe_settings& x, std::filesystem::path p) { x.kernel = std::move(p); }));
   UKIKIT_TRY(per_arch_files(a.initrds, "--initrd", o,
                             [](installer::recipe_settings& x, std::filesystem::path p) {
                               if (!x.initrds) x.initrds.emplace();
@@ -443,7 +442,8 @@ inline int run_image_build(const image_build_args& a) {
     notes = std::move(r->findings);
   } else {
     std::vector<std::pair<std::string, oci::digest>> images;
-    for (const auto& i : r->images) images.emplace_back("linux/" + i.arch.text(), i.manifest.digest);
+    for (const auto& i : r->images)
+      images.emplace_back("linux/" + i.arch.text(), i.manifest.digest);
     print_images(r->root, out->text(), images);
   }
   print_findings(tool, notes);
