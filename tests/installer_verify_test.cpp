@@ -125,8 +125,7 @@ protected:
 
   // The layers of `entries` (one list per layer), made by Python.
   image::layer_tree tree(const std::vector<json>& entries, bool gzip = false,
-                         image::lookup_options opts = {},
-                         std::vector<std::string> wanted = {}) {
+                         image::lookup_options opts = {}, std::vector<std::string> wanted = {}) {
     json spec{{"layers", json::array()}};
     for (std::size_t i = 0; i < entries.size(); ++i)
       spec["layers"].push_back({{"out", (work / ("l" + std::to_string(i))).string()},
@@ -177,8 +176,7 @@ TEST_F(lookup_test, later_layer_wins_and_diff_ids_are_pythons) {
     for (std::size_t i = 0; i < 2; ++i) {
       ASSERT_TRUE(tr.layers()[i].diff_id);
       EXPECT_EQ("sha256:" + tr.layers()[i].diff_id->hex(), made["layers"][i]["diff_id"]);
-      EXPECT_EQ(tr.layers()[i].compression,
-                gz ? compress::format::gzip : compress::format::none);
+      EXPECT_EQ(tr.layers()[i].compression, gz ? compress::format::gzip : compress::format::none);
     }
   }
 }
@@ -193,14 +191,14 @@ TEST_F(lookup_test, whiteouts_hide_lower_layers_only) {
   EXPECT_EQ(read(tr, "d/sub/z"), std::nullopt);
   EXPECT_EQ(read(tr, "top"), std::nullopt);
   EXPECT_EQ(read(tr, "d/y"), "y");
-  EXPECT_EQ(read(tr, "d/q"), "this layer's"); // a whiteout does not hide its own layer
+  EXPECT_EQ(read(tr, "d/q"), "this layer's");   // a whiteout does not hide its own layer
   EXPECT_EQ(read(tr, "d/.wh.x"), std::nullopt); // never visible itself
 }
 
 TEST_F(lookup_test, opaque_directory_hides_lower_children_wherever_the_marker_stands) {
-  auto tr = tree({json::array({file_entry("d/x", "x"), file_entry("d/e/f", "f"),
-                               file_entry("other/k", "k")}),
-                  json::array({file_entry("d/new", "new"), file_entry("d/.wh..wh..opq", "")})});
+  auto tr = tree(
+      {json::array({file_entry("d/x", "x"), file_entry("d/e/f", "f"), file_entry("other/k", "k")}),
+       json::array({file_entry("d/new", "new"), file_entry("d/.wh..wh..opq", "")})});
   EXPECT_EQ(read(tr, "d/x"), std::nullopt);
   EXPECT_EQ(read(tr, "d/e/f"), std::nullopt);
   EXPECT_EQ(read(tr, "d/new"), "new");
@@ -210,8 +208,8 @@ TEST_F(lookup_test, opaque_directory_hides_lower_children_wherever_the_marker_st
 TEST_F(lookup_test, hard_links_are_their_targets_data_when_read) {
   for (bool gz : {false, true}) {
     auto tr = tree({json::array({file_entry("f", "data")}),
-                    json::array({link_entry("hardlink", "h", "f"),
-                                 file_entry("g", "same layer"), link_entry("hardlink", "h2", "./g")}),
+                    json::array({link_entry("hardlink", "h", "f"), file_entry("g", "same layer"),
+                                 link_entry("hardlink", "h2", "./g")}),
                     json::array({file_entry("f", "replaced")})},
                    gz);
     EXPECT_EQ(read(tr, "h"), "data");
@@ -231,13 +229,14 @@ TEST_F(lookup_test, hard_link_to_nothing_is_refused) {
 }
 
 TEST_F(lookup_test, symlinks_are_followed_inside_the_image_root) {
-  auto tr = tree({json::array({file_entry("usr/install/amd64/vmlinuz.efi", "uki")}),
-                  json::array({link_entry("symlink", "boot", "/usr/install/amd64"),
-                               link_entry("symlink", "rel", "usr/install"),
-                               link_entry("symlink", "usr/escape", "../../../../usr/install"),
-                               link_entry("symlink", "loop1", "loop2"),
-                               link_entry("symlink", "loop2", "loop1"),
-                               link_entry("symlink", "file-link", "usr/install/amd64/vmlinuz.efi")})});
+  auto tr =
+      tree({json::array({file_entry("usr/install/amd64/vmlinuz.efi", "uki")}),
+            json::array({link_entry("symlink", "boot", "/usr/install/amd64"),
+                         link_entry("symlink", "rel", "usr/install"),
+                         link_entry("symlink", "usr/escape", "../../../../usr/install"),
+                         link_entry("symlink", "loop1", "loop2"),
+                         link_entry("symlink", "loop2", "loop1"),
+                         link_entry("symlink", "file-link", "usr/install/amd64/vmlinuz.efi")})});
   EXPECT_EQ(read(tr, "boot/vmlinuz.efi"), "uki");
   EXPECT_EQ(read(tr, "rel/amd64/vmlinuz.efi"), "uki");
   EXPECT_EQ(read(tr, "/usr/escape/amd64/vmlinuz.efi"), "uki"); // ".." stops at the root
@@ -254,11 +253,11 @@ TEST_F(lookup_test, symlinks_are_followed_inside_the_image_root) {
 }
 
 TEST_F(lookup_test, a_file_replacing_a_directory_takes_its_children_and_blocks_entries_below) {
-  auto tr = tree({json::array({file_entry("a/x", "x"), file_entry("a-b", "sorts between")}),
-                  json::array({file_entry("a", "now a file"), link_entry("symlink", "s", "a"),
-                               file_entry("s/y", "through a symlink"),
-                               file_entry("a/z", "below a file"),
-                               file_entry("../evil", "dotdot")})});
+  auto tr =
+      tree({json::array({file_entry("a/x", "x"), file_entry("a-b", "sorts between")}),
+            json::array({file_entry("a", "now a file"), link_entry("symlink", "s", "a"),
+                         file_entry("s/y", "through a symlink"), file_entry("a/z", "below a file"),
+                         file_entry("../evil", "dotdot")})});
   EXPECT_EQ(read(tr, "a"), "now a file");
   EXPECT_EQ(read(tr, "a/x"), std::nullopt);
   EXPECT_EQ(read(tr, "a-b"), "sorts between");
@@ -280,8 +279,9 @@ TEST_F(lookup_test, a_directory_again_does_not_bring_back_what_a_file_replaced) 
 TEST_F(lookup_test, limits_are_errors_that_name_them) {
   image::lookup_options small;
   small.max_file_size = 10;
-  auto tr = tree({json::array({file_entry("big", std::string(100, 'b')), file_entry("s", "small")})},
-                 true, small, {"big", "s"});
+  auto tr =
+      tree({json::array({file_entry("big", std::string(100, 'b')), file_entry("s", "small")})},
+           true, small, {"big", "s"});
   auto big = tr.read("big");
   ASSERT_FALSE(big.ok());
   EXPECT_EQ(big.error().code(), errc::limit_exceeded);
@@ -300,14 +300,15 @@ TEST_F(lookup_test, limits_are_errors_that_name_them) {
 }
 
 TEST_F(lookup_test, files_not_wanted_are_decoded_again_from_a_compressed_layer) {
-  auto tr = tree({json::array({file_entry("a", "alpha"), file_entry("b", "beta")})}, true, {},
-                 {"a"});
+  auto tr =
+      tree({json::array({file_entry("a", "alpha"), file_entry("b", "beta")})}, true, {}, {"a"});
   EXPECT_EQ(read(tr, "b"), "beta");
   EXPECT_EQ(read(tr, "a"), "alpha");
 }
 
 TEST_F(lookup_test, a_truncated_layer_keeps_what_came_before_and_says_why) {
-  auto full = tree({json::array({file_entry("a", "alpha"), file_entry("b", std::string(4000, 'x'))})});
+  auto full =
+      tree({json::array({file_entry("a", "alpha"), file_entry("b", std::string(4000, 'x'))})});
   std::vector<std::byte> cut(blobs[0].begin(), blobs[0].begin() + 2048);
   std::vector<byte_span> spans{byte_span(cut)};
   auto tr = image::layer_tree::build(spans);
@@ -397,9 +398,9 @@ protected:
                                        link_entry("symlink", "bin", "usr/bin")})}};
     json art{{"gzip", gzip},
              {"entries",
-              json::array({json{{"name", dir + "systemd-boot.efi" + suffix},
-                                {"from", (a / boot).string()}},
-                           json{{"name", dir + "vmlinuz.efi" + suffix}, {"from", (a / uki).string()}}})}};
+              json::array(
+                  {json{{"name", dir + "systemd-boot.efi" + suffix}, {"from", (a / boot).string()}},
+                   json{{"name", dir + "vmlinuz.efi" + suffix}, {"from", (a / uki).string()}}})}};
     return {{"arch", arch}, {"layers", json::array({base, art})}};
   }
 
@@ -440,7 +441,8 @@ protected:
   }
   static std::string all(const installer::verify_report& r) {
     std::string s;
-    for (const auto& f : r.findings) s += std::string(f.code) + " " + f.subject + ": " + f.text() + "\n";
+    for (const auto& f : r.findings)
+      s += std::string(f.code) + " " + f.subject + ": " + f.text() + "\n";
     return s;
   }
 
@@ -503,8 +505,8 @@ TEST_F(installer_verify_test, two_architectures_pass_with_pcr11_as_systemd_measu
 }
 
 TEST_F(installer_verify_test, legacy_signed_layout_is_detected) {
-  auto r = verify(layout(json::array(
-      {image_spec("amd64", "uki-amd64.efi", "boot-amd64.efi", false, ".signed")})));
+  auto r = verify(layout(
+      json::array({image_spec("amd64", "uki-amd64.efi", "boot-amd64.efi", false, ".signed")})));
   EXPECT_TRUE(r.passed()) << all(r);
   ASSERT_EQ(r.architectures.size(), 1u);
   ASSERT_TRUE(r.architectures[0].found);
@@ -555,7 +557,7 @@ TEST_F(installer_verify_test, arm64_uki_under_amd64_is_a_machine_mismatch) {
   const finding* f = find(r, installer::code::machine_mismatch);
   ASSERT_NE(f, nullptr) << all(r);
   EXPECT_EQ(f->subject, "manifests[0].layers[1]:usr/install/amd64/vmlinuz.efi");
-  EXPECT_EQ(f->claimed, "0x8664 (x86_64)"); // PE/COFF: IMAGE_FILE_MACHINE_AMD64
+  EXPECT_EQ(f->claimed, "0x8664 (x86_64)");   // PE/COFF: IMAGE_FILE_MACHINE_AMD64
   EXPECT_EQ(f->computed, "0xaa64 (aarch64)"); // IMAGE_FILE_MACHINE_ARM64
 }
 
@@ -652,7 +654,8 @@ TEST_F(installer_verify_test, image_extract_writes_the_file_of_the_final_tree) {
   auto via_link = t::run(cmd + " --arch amd64 /bin/installer -o - 2>&1");
   EXPECT_EQ(via_link.status, 0);
   EXPECT_EQ(via_link.out, "installer amd64");
-  auto absent = t::run(cmd + " --arch amd64 /usr/install/amd64/nothing -o " + q(work / "x") + " 2>&1");
+  auto absent =
+      t::run(cmd + " --arch amd64 /usr/install/amd64/nothing -o " + q(work / "x") + " 2>&1");
   EXPECT_EQ(absent.status, 2) << absent.out;
   EXPECT_FALSE(t::fs::exists(work / "x"));
   auto no_arch = t::run(cmd + " --arch riscv64 /bin/installer -o " + q(work / "x") + " 2>&1");

@@ -98,13 +98,13 @@ inline int run_image_extract(const image_extract_options& o) {
     return report(tool, img.error(),
                   img.error().code() == errc::checksum_mismatch ? exit_failed : exit_usage);
   if (!*img)
-    return report(tool, error(errc::invalid_argument, "no image for architecture " + o.arch +
-                                                          " in " + ref.text()));
+    return report(tool, error(errc::invalid_argument,
+                              "no image for architecture " + o.arch + " in " + ref.text()));
   auto found = (*img)->tree.read(o.path);
   if (!found) return report(tool, found.error());
   if (!*found)
-    return report(tool, error(errc::invalid_argument, "no " + o.path + " in the " + o.arch +
-                                                          " image of " + ref.text()));
+    return report(tool, error(errc::invalid_argument,
+                              "no " + o.path + " in the " + o.arch + " image of " + ref.text()));
   auto out = output::open(o.output);
   if (!out) return report(tool, out.error());
   if (auto w = out->write((*found)->bytes()); !w) return report(tool, w.error());

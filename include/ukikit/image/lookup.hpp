@@ -63,9 +63,9 @@ inline constexpr std::size_t max_tree_entries = std::size_t{1} << 22;
 
 struct lookup_options {
   std::uint64_t max_layer_size = report::default_max_layer_size; // decompressed tar stream
-  std::uint64_t max_file_size = default_max_file_size; // one found file, decompressed
-  strictness mode = strictness::permissive;            // of the tar reader
-  bool diff_ids = true;                                // hash each tar stream
+  std::uint64_t max_file_size = default_max_file_size;           // one found file, decompressed
+  strictness mode = strictness::permissive;                      // of the tar reader
+  bool diff_ids = true;                                          // hash each tar stream
 };
 
 enum class node_type : std::uint8_t { regular, directory, symlink, special };
@@ -213,9 +213,9 @@ public:
     const detail::tree_node& n = *found->second;
     file_info info = info_of(found->first, n);
     if (n.type != node_type::regular)
-      return error(errc::invalid_argument,
-                   "/" + info.path + " is a " + std::string(node_type_name(n.type)) +
-                       ", not a regular file");
+      return error(errc::invalid_argument, "/" + info.path + " is a " +
+                                               std::string(node_type_name(n.type)) +
+                                               ", not a regular file");
     const detail::data_ref& d = n.data;
     const byte_span blob = blobs_[d.layer];
     if (passes_[d.layer].compression == compress::format::none) {
@@ -232,7 +232,8 @@ public:
                                              " bytes, over the limit of " +
                                              std::to_string(opts_.max_file_size));
     if (auto it = kept_.find(d); it != kept_.end())
-      return std::optional<file_data>(file_data::owning(std::move(info), d.layer, it->second.bytes));
+      return std::optional<file_data>(
+          file_data::owning(std::move(info), d.layer, it->second.bytes));
     UKIKIT_TRY_ASSIGN(auto bytes, decode_entry(d));
     return std::optional<file_data>(file_data::owning(std::move(info), d.layer, std::move(bytes)));
   }
@@ -258,8 +259,7 @@ private:
   }
   void release(const detail::tree_node& n) {
     if (n.type != node_type::regular) return;
-    if (auto it = kept_.find(n.data); it != kept_.end() && --it->second.refs == 0)
-      kept_.erase(it);
+    if (auto it = kept_.find(n.data); it != kept_.end() && --it->second.refs == 0) kept_.erase(it);
   }
 
   node_map::iterator erase(node_map::iterator it) {
@@ -296,7 +296,8 @@ private:
     }
     if (it->second.type == node_type::directory) return;
     // Children sort after path + '/', not right after path ("a-b" < "a/x").
-    for (auto c = nodes_.lower_bound(path + '/'); c != nodes_.end() && detail::under(c->first, path);)
+    for (auto c = nodes_.lower_bound(path + '/');
+         c != nodes_.end() && detail::under(c->first, path);)
       c = erase(c);
   }
 
@@ -448,8 +449,8 @@ private:
     result<bool> end(const tar::entry&) {
       if (!pending) return true;
       if (t.nodes_.size() >= max_tree_entries && t.nodes_.count(path) == 0)
-        return error(errc::limit_exceeded, "the layers make more than " +
-                                               std::to_string(max_tree_entries) + " entries");
+        return error(errc::limit_exceeded,
+                     "the layers make more than " + std::to_string(max_tree_entries) + " entries");
       if (keep && pending->type == node_type::regular && keep->size() == pending->data.size)
         t.kept_.emplace(pending->data, kept_bytes{std::move(*keep), 0});
       t.put(path, std::move(*pending));
@@ -650,16 +651,14 @@ find_platform(const source& src, const oci::descriptor& d, std::string_view arch
   UKIKIT_TRY_ASSIGN(auto tree, layer_tree::build(std::move(layers), lo, wanted));
   for (std::size_t j = 0; j < tree.layers().size(); ++j) {
     const layer_pass& pass = tree.layers()[j];
-    const std::string which = "layer " + std::to_string(j) + " (" + m.value.layers[j].digest.str() + ")";
+    const std::string which =
+        "layer " + std::to_string(j) + " (" + m.value.layers[j].digest.str() + ")";
     if (pass.problem) return pass.problem->prefixed(which);
-    if (!pass.diff_id || !diff_ids[j].verifiable() ||
-        diff_ids[j].algorithm() != "sha256")
-      continue;
+    if (!pass.diff_id || !diff_ids[j].verifiable() || diff_ids[j].algorithm() != "sha256") continue;
     const oci::digest computed = oci::digest::of(*pass.diff_id);
     if (computed != diff_ids[j])
       return error(errc::checksum_mismatch, which + " is not the config's diff_id: claimed " +
-                                                diff_ids[j].str() + ", computed " +
-                                                computed.str());
+                                                diff_ids[j].str() + ", computed " + computed.str());
   }
   platform_image out{d, std::move(m.value), std::move(c.value), std::move(tree)};
   return std::optional<platform_image>(std::move(out));
@@ -673,9 +672,9 @@ find_platform(const source& src, const oci::descriptor& d, std::string_view arch
 // descriptor (an error with errc::checksum_mismatch when one is not what it
 // says), every layer against its diff_id, and every layer must be read to
 // its end; nullopt when no image is for `arch`.
-inline result<std::optional<platform_image>> platform_tree(const source& src, std::string_view arch,
-                                                           const lookup_options& opts = {},
-                                                           std::span<const std::string> wanted = {}) {
+inline result<std::optional<platform_image>>
+platform_tree(const source& src, std::string_view arch, const lookup_options& opts = {},
+              std::span<const std::string> wanted = {}) {
   for (const auto& d : src.selected()) {
     UKIKIT_TRY_ASSIGN(auto found, detail::find_platform(src, d, arch, 0, opts, wanted));
     if (found) return found;

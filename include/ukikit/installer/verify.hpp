@@ -78,8 +78,8 @@ inline constexpr std::string_view pcrsig = "installer.pcrsig";
 struct verify_options {
   const authenticode::signature_database* trust = nullptr; // db
   const authenticode::signature_database* dbx = nullptr;
-  byte_span pcrpkey;               // PEM; empty: each UKI's own .pcrpkey
-  image::lookup_options lookup{};  // layer and file size limits
+  byte_span pcrpkey;              // PEM; empty: each UKI's own .pcrpkey
+  image::lookup_options lookup{}; // layer and file size limits
 };
 
 struct artifact_check {
@@ -154,8 +154,8 @@ inline std::vector<blob_place> blob_places(const report::image_report& rep) {
     if (!m.manifest) continue;
     out.push_back({m.manifest->config.digest.str(), at + ".config", i});
     for (std::size_t j = 0; j < m.manifest->layers.size(); ++j)
-      out.push_back({m.manifest->layers[j].digest.str(), at + ".layers[" + std::to_string(j) + "]",
-                     i});
+      out.push_back(
+          {m.manifest->layers[j].digest.str(), at + ".layers[" + std::to_string(j) + "]", i});
   }
   return out;
 }
@@ -215,10 +215,8 @@ private:
       std::string field;
       if (f.code == image::code::blob_mismatch || f.code == image::code::missing_blob)
         field = ".digest";
-      else if (f.code == report::code::image_platform_mismatch)
-        field = ".platform";
-      else if (f.code == report::code::image_diff_id_count)
-        field = ".config.diff_ids";
+      else if (f.code == report::code::image_platform_mismatch) field = ".platform";
+      else if (f.code == report::code::image_diff_id_count) field = ".config.diff_ids";
       f.subject = at->path + field + rest;
       add(std::move(f), arch_of(at->manifest));
     }
@@ -291,8 +289,8 @@ private:
     check_artifacts(a, *tree, machine, at);
   }
 
-  void check_layers(architecture_check& a, report::image_manifest& m,
-                    const image::layer_tree& tree, const std::string& at) {
+  void check_layers(architecture_check& a, report::image_manifest& m, const image::layer_tree& tree,
+                    const std::string& at) {
     for (std::size_t j = 0; j < tree.layers().size(); ++j) {
       const image::layer_pass& pass = tree.layers()[j];
       report::image_layer& l = m.layers[j];
@@ -327,9 +325,8 @@ private:
 
   // The artifact at `name` in the arch's directory; its bytes when found.
   std::optional<image::file_data> read_artifact(architecture_check& a,
-                                                const image::layer_tree& tree,
-                                                std::string role, std::string_view name,
-                                                const std::string& at) {
+                                                const image::layer_tree& tree, std::string role,
+                                                std::string_view name, const std::string& at) {
     artifact_check c;
     c.role = std::move(role);
     c.path = install_dir(a.architecture) + "/" + std::string(name);
@@ -340,8 +337,8 @@ private:
                 at + ":" + c.path),
           &a);
     } else if (!*got) {
-      add(about(severity::error, code::missing_artifact,
-                "no " + c.role + " in the final tree", at + ":" + c.path),
+      add(about(severity::error, code::missing_artifact, "no " + c.role + " in the final tree",
+                at + ":" + c.path),
           &a);
     } else {
       c.found = true;
@@ -366,7 +363,8 @@ private:
     }
     if (!a.found) {
       std::string tried;
-      for (auto l : all_layouts) tried += (tried.empty() ? "" : ", ") + std::string(names(l).kernel);
+      for (auto l : all_layouts)
+        tried += (tried.empty() ? "" : ", ") + std::string(names(l).kernel);
       add(about(severity::error, code::no_artifacts,
                 "no artifacts layer: /" + dir + " has no kernel (" + tried + ")", at + ".layers"),
           &a);
@@ -393,8 +391,8 @@ private:
     const std::string subject = at + ".layers[" + std::to_string(c.layer) + "]:" + c.path;
     auto img = pe::parse(bytes, strictness::permissive);
     if (!img) {
-      add(about(severity::error, code::unreadable_artifact,
-                "no PE image: " + img.error().message(), subject),
+      add(about(severity::error, code::unreadable_artifact, "no PE image: " + img.error().message(),
+                subject),
           &a);
       return;
     }
@@ -458,7 +456,8 @@ private:
         continue;
       }
       if (const auto* bank = p->find(hash::algorithm::sha256))
-        for (const auto& value : bank->values) a.pcr11.push_back({n, value.phase, value.value.hex()});
+        for (const auto& value : bank->values)
+          a.pcr11.push_back({n, value.phase, value.value.hex()});
     }
   }
 
