@@ -1,5 +1,6 @@
 // sbat_fuzzer: the SBAT CSV parser in both modes, with the properties every
-// accepted table must have.
+// accepted table must have; and the same bytes as an SbatLevel policy
+// (parse_sbat_level), checked against the table by sbat_revoked.
 #include <ukikit/uki.hpp>
 
 #include <cstddef>
@@ -63,11 +64,50 @@ void exercise(std::string_view text, ukikit::uki::strictness mode) {
   }
 }
 
+// The input as an SbatLevel policy: rows are views into it, the first is
+// sbat,1, generations are > 0; what sbat_revoked returns is a row of each
+// with the same name and a lower image generation, and every such pair.
+void exercise_level(std::string_view text) {
+  using namespace ukikit::uki;
+  auto level = parse_sbat_level(text);
+  if (!level) return;
+  if (level->entries.empty() || level->entries[0].component_name != "sbat" ||
+      level->entries[0].component_generation != 1)
+    __builtin_trap();
+  for (const auto& e : level->entries) {
+    if (e.component_name.empty() || e.component_generation == 0 ||
+        e.component_name.find_first_of(",\r\n") != std::string_view::npos)
+      __builtin_trap();
+    if (e.component_name.data() < text.data() ||
+        e.component_name.data() + e.component_name.size() > text.data() + text.size())
+      __builtin_trap();
+  }
+  static const std::string image_text =
+      "sbat,1,SBAT Version,sbat,1,https://github.com/rhboot/shim/blob/main/SBAT.md\n"
+      "systemd,1,The systemd Developers,systemd,252,https://systemd.io/\n"
+      "grub,3,Free Software Foundation,grub,2.06,https://www.gnu.org/software/grub/\n";
+  auto image = parse_sbat(image_text);
+  if (!image) __builtin_trap();
+  std::size_t pairs = 0;
+  for (const auto& p : level->entries)
+    for (const auto& e : image->entries)
+      if (p.component_name == e.component_name &&
+          e.component_generation < p.component_generation)
+        ++pairs;
+  const auto revoked = sbat_revoked(*image, *level);
+  if (revoked.size() != pairs) __builtin_trap();
+  for (const auto& r : revoked)
+    if (r.image_row->component_name != r.policy_row->component_name ||
+        r.image_row->component_generation >= r.policy_row->component_generation)
+      __builtin_trap();
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   exercise(text, ukikit::uki::strictness::strict);
   exercise(text, ukikit::uki::strictness::permissive);
+  exercise_level(text);
   return 0;
 }

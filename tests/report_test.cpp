@@ -253,5 +253,49 @@ TEST_F(report_test, required_sections_fail_with_their_code) {
   EXPECT_EQ(v.problems, std::vector<std::string>{"required section .dtb is missing"});
 }
 
+// shim's SbatLevel rule (SBAT.md; shim's sbat.c): a row of the image's .sbat
+// whose generation is below the policy's for that component is revoked; an
+// equal generation is not. The UKI's .sbat has ukify's default uki,1 row.
+TEST_F(report_test, sbat_policy_refuses_revoked_generations_as_shim_does) {
+  const std::string gate = t::tool("ukiverify") + " --cert " + q(work / "db.crt") + " ";
+  t::write_file(work / "level-ok", std::string_view("sbat,1,2024010100\nuki,1\n"));
+  auto ok = t::run(gate + "--sbat-policy " + q(work / "level-ok") + " " + q(uki));
+  EXPECT_EQ(ok.status, 0) << ok.out;
+
+  t::write_file(work / "level-uki2", std::string_view("sbat,1,2024010100\nuki,2\n"));
+  // The efivarfs file of SbatLevelRT: a 4-byte attribute prefix first.
+  t::write_file(work / "efivar", std::string_view("\x07\0\0\0sbat,1,2024010100\nuki,2\n", 28));
+  for (const char* policy : {"level-uki2", "efivar"}) {
+    auto r = t::run(gate + "--json --sbat-policy " + q(work / policy) + " " + q(uki));
+    EXPECT_EQ(r.status, 1) << r.out;
+    const auto j = nlohmann::json::parse(r.out)["files"][0];
+    EXPECT_FALSE(j["passed"].get<bool>());
+    bool found = false;
+    for (const auto& p : j["problems"])
+      found = found || p == ".sbat uki generation 1 is revoked by the SBAT policy (generation 2)";
+    EXPECT_TRUE(found) << r.out;
+  }
+
+  auto parsed = uki::parse_sbat_level("sbat,1,2024010100\nuki,2\n");
+  ASSERT_TRUE(parsed.ok());
+  report::verify_options vo;
+  auto trust = report::load_databases({(work / "db.crt").string()});
+  ASSERT_TRUE(trust.ok());
+  vo.trust = &*trust;
+  vo.sbat_policy = &*parsed;
+  auto v = report::verify_uki(bytes, vo);
+  EXPECT_FALSE(v.passed);
+  ASSERT_EQ(v.reasons.size(), 1u) << json_text(to_json(v));
+  EXPECT_EQ(v.reasons[0].code, code::sbat_revoked);
+  EXPECT_EQ(v.reasons[0].claimed, "1");
+  EXPECT_EQ(v.reasons[0].computed, "2");
+
+  // A policy that is not one: a usage error, exit 2.
+  t::write_file(work / "level-bad", std::string_view("uki,2\n"));
+  auto bad = t::run(gate + "--sbat-policy " + q(work / "level-bad") + " " + q(uki) + " 2>&1");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.out.find("first row must be sbat,1,DATESTAMP"), std::string::npos) << bad.out;
+}
+
 } // namespace
 } // namespace ukikit::report

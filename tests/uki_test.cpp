@@ -1275,5 +1275,43 @@ TEST(kernel_facts_test, rejects_what_is_not_a_kernel) {
   }
 }
 
+// ---- SbatLevel -------------------------------------------------------------------------------
+
+TEST(sbat_level, reads_shims_variable_format) {
+  // shim's SbatLevel_Variable.txt form: the version row with its date, then
+  // component,generation rows; an optional third field is a date.
+  auto parsed = parse_sbat_level("sbat,1,2023012900\nshim,2\ngrub,3\ngrub.debian,4,2023\n");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message();
+  EXPECT_EQ(parsed->datestamp, "2023012900");
+  ASSERT_EQ(parsed->entries.size(), 4u);
+  EXPECT_EQ(parsed->entries[2].component_name, "grub");
+  EXPECT_EQ(parsed->entries[2].component_generation, 3u);
+  EXPECT_EQ(parsed->entries[3].component_name, "grub.debian");
+  EXPECT_EQ(parsed->entries[3].line, 4u);
+  // efivarfs: the 4-byte attributes before the data.
+  auto efivar = parse_sbat_level(std::string_view("\x07\0\0\0sbat,1,2021030218\n", 22));
+  ASSERT_TRUE(efivar.ok()) << efivar.error().message();
+  EXPECT_EQ(efivar->datestamp, "2021030218");
+  for (std::string_view bad : {"", "grub,3\n", "sbat,2,2023\n", "sbat,1,2023\ngrub\n",
+                               "sbat,1,2023\ngrub,0\n", "sbat,1,2023\ngrub,x\n"})
+    EXPECT_FALSE(parse_sbat_level(bad).ok()) << bad;
+}
+
+TEST(sbat_level, revokes_generations_below_the_policys_only) {
+  const std::string text = sbat_header + "grub,2,Free Software Foundation,grub,2.06,https://x\n"
+                                         "grub.debian,4,Debian,grub2,2.06-13,https://y\n";
+  auto image = parse_sbat(text); // views `text`
+  ASSERT_TRUE(image.ok());
+  auto policy = parse_sbat_level("sbat,1,2024010100\ngrub,3\ngrub.debian,4\nshim,4\n");
+  ASSERT_TRUE(policy.ok());
+  auto revoked = sbat_revoked(*image, *policy);
+  ASSERT_EQ(revoked.size(), 1u); // grub 2 < 3; grub.debian 4 == 4 stays; shim is not listed
+  EXPECT_EQ(revoked[0].image_row->component_name, "grub");
+  EXPECT_EQ(revoked[0].policy_row->component_generation, 3u);
+  auto lenient = parse_sbat_level("sbat,1,2021030218\n");
+  ASSERT_TRUE(lenient.ok());
+  EXPECT_TRUE(sbat_revoked(*image, *lenient).empty());
+}
+
 } // namespace
 } // namespace ukikit::uki

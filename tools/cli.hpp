@@ -102,6 +102,15 @@ inline std::optional<int> parse(CLI::App& app, int argc, char** argv) {
 // --stub-release N: the systemd release of the stub that measures PCR 11,
 // for a distribution's stub that measures more than its release did (0:
 // the current stub). Default: the stub's own .sdmagic.
+// --sbat-policy FILE: shim's SbatLevel revocations (ukiverify, image verify).
+inline void add_sbat_policy_option(CLI::App& cmd, std::optional<std::string>& path) {
+  cmd.add_option("--sbat-policy", path,
+                 "An SbatLevel policy as shim reads it (sbat,1,DATE then component,generation "
+                 "rows; the efivarfs SbatLevelRT file works too): fail an image whose .sbat lists "
+                 "a revoked generation, or that has no .sbat")
+      ->check(CLI::ExistingFile);
+}
+
 inline void add_stub_release_option(CLI::App& cmd, std::optional<unsigned>& release) {
   cmd.add_option("--stub-release", release,
                  "systemd release of the stub that measures PCR 11, which measures only the "

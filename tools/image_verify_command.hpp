@@ -20,7 +20,7 @@ namespace ukikit::cli {
 
 struct image_verify_options {
   std::vector<std::string> certs, dbx;
-  std::optional<std::string> pcrpkey;
+  std::optional<std::string> pcrpkey, sbat_policy;
   std::string ref, max_size = "64G", max_file_size = "1G";
   bool json = false;
 };
@@ -59,7 +59,7 @@ inline result<opened_image> open_image(const std::string& text, const std::strin
 
 inline int run_image_verify(const image_verify_options& o) {
   constexpr std::string_view tool = "ukikit image verify";
-  auto trust = report::load_trust_files(o.certs, o.dbx, o.pcrpkey);
+  auto trust = report::load_trust_files(o.certs, o.dbx, o.pcrpkey, o.sbat_policy);
   if (!trust) return report(tool, trust.error());
   auto img = detail::open_image(o.ref, o.max_size, o.max_file_size);
   if (!img) return report(tool, img.error());
@@ -67,6 +67,7 @@ inline int run_image_verify(const image_verify_options& o) {
   vo.trust = &trust->db;
   vo.dbx = trust->dbx ? &*trust->dbx : nullptr;
   vo.pcrpkey = trust->pcrpkey_bytes();
+  vo.sbat_policy = trust->sbat_level();
   vo.lookup = img->limits;
   const auto rep = installer::verify(img->src, vo);
   if (o.json) {
@@ -132,6 +133,7 @@ inline void add_image_verify_commands(CLI::App& image, image_verify_options& ver
   v->add_option("--pcrpkey", verify.pcrpkey,
                 "Public key (PEM) each UKI's .pcrsig must verify with (default: its own .pcrpkey)")
       ->check(CLI::ExistingFile);
+  add_sbat_policy_option(*v, verify.sbat_policy);
   v->add_option("--max-size", verify.max_size,
                 "Largest decompressed layer (bomb limit; default 64G; suffixes K, M, G, T)");
   v->add_option("--max-file-size", verify.max_file_size,

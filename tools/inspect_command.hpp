@@ -7,6 +7,7 @@
 #include <ukikit/file.hpp>
 #include <ukikit/image/source.hpp>
 #include <ukikit/initrd.hpp>
+#include <ukikit/installer/inspect.hpp>
 #include <ukikit/pe.hpp>
 #include <ukikit/report.hpp>
 
@@ -153,12 +154,26 @@ inline int run_inspect(const inspect_options& o, std::string_view tool) {
         continue;
       }
       const auto rep = report::inspect_image(*src);
+      report::inspect_options ro;
+      ro.hashes = !o.no_hash;
+      ro.stub_release = o.stub_release;
+      const auto ukis = installer::inspect_ukis(*src, rep, ro);
       if (o.json) {
-        all.push_back(report::to_json(rep));
+        auto j = report::to_json(rep);
+        if (!ukis.empty()) j["installer"] = installer::to_json(ukis);
+        all.push_back(std::move(j));
       } else {
         std::cout << report::image_text(rep);
+        for (const auto& u : ukis) { // each platform's UKI, as ukiinspect shows a UKI file
+          std::cout << '\n';
+          if (u.uki) detail::print_report(report::to_json(*u.uki));
+          else std::cout << escape_controls(u.platform + ":" + u.path) << ": unreadable\n";
+        }
         print_findings(tool, rep.findings);
       }
+      for (const auto& u : ukis)
+        if (u.problem)
+          rc = report(tool, u.problem->prefixed(u.platform + ":" + u.path), exit_failed);
       if (!rep.passed() && rc == exit_ok) rc = exit_failed;
       continue;
     }

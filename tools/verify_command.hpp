@@ -24,7 +24,7 @@ struct verify_options {
   std::vector<std::string> dbx;
   std::vector<std::string> required_sections;
   std::vector<std::string> files;
-  std::optional<std::string> pcrpkey;
+  std::optional<std::string> pcrpkey, sbat_policy;
   std::vector<std::string> phases;
   std::string pcrsig_mode = "systemd";
   std::optional<unsigned> stub_release;
@@ -34,7 +34,7 @@ struct verify_options {
 };
 
 inline int run_verify(const verify_options& o, std::string_view tool) {
-  auto trust = report::load_trust_files(o.certs, o.dbx, o.pcrpkey);
+  auto trust = report::load_trust_files(o.certs, o.dbx, o.pcrpkey, o.sbat_policy);
   if (!trust) return report(tool, trust.error());
   auto mode = measure::parse_signature_mode(o.pcrsig_mode);
   if (!mode) return report(tool, mode.error());
@@ -48,6 +48,7 @@ inline int run_verify(const verify_options& o, std::string_view tool) {
   vo.stub_release = o.stub_release;
   vo.allow_sha1 = o.allow_sha1;
   vo.strict_sections = o.strict_sections;
+  vo.sbat_policy = trust->sbat_level();
 
   int rc = exit_ok;
   nlohmann::ordered_json files = nlohmann::ordered_json::array();
@@ -120,6 +121,7 @@ inline void add_verify_options(CLI::App& cmd, verify_options& o) {
       "--pcrsig-mode", o.pcrsig_mode,
       "How .pcrsig entries were signed: systemd (SHA-256 for every bank), bank-hash (systemd "
       "252-257), talos");
+  add_sbat_policy_option(cmd, o.sbat_policy);
   cmd.add_flag("--strict-sections", o.strict_sections,
                "Fail when a UKI has the same section twice in one profile range (e.g. two "
                ".cmdline): which one a stub uses depends on its release");

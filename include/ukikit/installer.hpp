@@ -9,6 +9,7 @@
 #include "installer/base.hpp"
 #include "installer/build.hpp"
 #include "installer/compose.hpp"
+#include "installer/inspect.hpp"
 #include "installer/layout.hpp"
 #include "installer/recipe.hpp"
 #include "installer/verify.hpp"

@@ -73,13 +73,16 @@ inline constexpr std::string_view machine_mismatch = "installer.machine-mismatch
 inline constexpr std::string_view signature = "installer.signature";
 // The UKI's .pcrsig does not verify for its predicted PCR 11.
 inline constexpr std::string_view pcrsig = "installer.pcrsig";
+// The SBAT policy (--sbat-policy) revokes the artifact, or it has no .sbat.
+inline constexpr std::string_view sbat_revoked = "installer.sbat-revoked";
 } // namespace code
 
 struct verify_options {
   const authenticode::signature_database* trust = nullptr; // db
   const authenticode::signature_database* dbx = nullptr;
-  byte_span pcrpkey;              // PEM; empty: each UKI's own .pcrpkey
-  image::lookup_options lookup{}; // layer and file size limits
+  byte_span pcrpkey;                            // PEM; empty: each UKI's own .pcrpkey
+  const uki::sbat_level* sbat_policy = nullptr; // shim's SbatLevel, for the UKI and systemd-boot
+  image::lookup_options lookup{};               // layer and file size limits
 };
 
 struct artifact_check {
@@ -408,6 +411,7 @@ private:
     vo.name = "/" + c.path;
     vo.trust = o_.trust;
     vo.dbx = o_.dbx;
+    vo.sbat_policy = o_.sbat_policy;
     if (is_uki) vo.pcrpkey = o_.pcrpkey;
     report::verdict v = report::verify_uki(bytes, vo);
     signature_findings(a, v, subject);
@@ -419,16 +423,24 @@ private:
   }
 
   // verify_uki's reasons: .pcrsig ones (uki.pcr*) as one installer.pcrsig
-  // finding, the rest as one installer.signature finding.
+  // finding, SBAT ones as one installer.sbat-revoked, the rest as one
+  // installer.signature finding.
   void signature_findings(architecture_check& a, const report::verdict& v,
                           const std::string& subject) {
-    std::optional<finding> sig, pcr;
+    std::optional<finding> sig, pcr, sbat;
     for (const auto& r : v.reasons) {
       const bool is_pcr = r.code.substr(0, 7) == "uki.pcr";
-      auto& slot = is_pcr ? pcr : sig;
+      const bool is_sbat = r.code == report::code::sbat_revoked;
+      auto& slot = is_pcr ? pcr : is_sbat ? sbat : sig;
       if (!slot) {
-        slot = about(severity::error, is_pcr ? code::pcrsig : code::signature,
-                     is_pcr ? ".pcrsig: " : "Authenticode: ", subject);
+        slot = about(severity::error,
+                     is_pcr    ? code::pcrsig
+                     : is_sbat ? code::sbat_revoked
+                               : code::signature,
+                     is_pcr    ? ".pcrsig: "
+                     : is_sbat ? "SBAT: "
+                               : "Authenticode: ",
+                     subject);
         slot->claimed = r.claimed;
         slot->computed = r.computed;
       } else {
@@ -438,6 +450,7 @@ private:
     }
     if (sig) add(std::move(*sig), &a);
     if (pcr) add(std::move(*pcr), &a);
+    if (sbat) add(std::move(*sbat), &a);
   }
 
   void predict(architecture_check& a, const pe::image& img, const std::string& subject) {

@@ -42,6 +42,9 @@ inline constexpr std::string_view unreadable = "verify.unreadable";
 inline constexpr std::string_view signature_rejected = "verify.signature-rejected";
 // A section the caller requires is not in the image.
 inline constexpr std::string_view required_section_missing = "verify.required-section-missing";
+// The SBAT policy (--sbat-policy) revokes a generation the image's .sbat
+// lists, or the image has no .sbat shim could check.
+inline constexpr std::string_view sbat_revoked = "verify.sbat-revoked";
 } // namespace code
 
 // Every trust anchor (certificate in PEM or DER, or an EFI signature list)
@@ -58,20 +61,41 @@ load_databases(const std::vector<std::string>& paths) {
   return all;
 }
 
+// An SbatLevel policy file (--sbat-policy), parsed; `level` views `file`.
+struct sbat_policy {
+  file::mapped_file file;
+  uki::sbat_level level;
+};
+
+inline result<sbat_policy> load_sbat_policy(const std::string& path) {
+  UKIKIT_TRY_ASSIGN(auto f, file::mapped_file::open(path));
+  auto level = uki::parse_sbat_level(as_chars(f.bytes()));
+  if (!level) return level.error().prefixed(path);
+  return sbat_policy{std::move(f), std::move(*level)};
+}
+
 // What a verifying command is given on its command line, loaded: db (the
-// trust anchors), dbx (when any) and a PCR public key (when given).
+// trust anchors), dbx (when any), a PCR public key and an SBAT policy (when
+// given).
 struct trust_files {
   authenticode::signature_database db;
   std::optional<authenticode::signature_database> dbx;
   std::optional<file::mapped_file> pcrpkey;
+  std::optional<sbat_policy> sbat;
 
   byte_span pcrpkey_bytes() const noexcept { return pcrpkey ? pcrpkey->bytes() : byte_span(); }
+  const uki::sbat_level* sbat_level() const noexcept { return sbat ? &sbat->level : nullptr; }
 };
 
 inline result<trust_files> load_trust_files(const std::vector<std::string>& certs,
                                             const std::vector<std::string>& dbx,
-                                            const std::optional<std::string>& pcrpkey) {
+                                            const std::optional<std::string>& pcrpkey,
+                                            const std::optional<std::string>& sbat = {}) {
   trust_files t;
+  if (sbat) {
+    UKIKIT_TRY_ASSIGN(auto p, load_sbat_policy(*sbat));
+    t.sbat.emplace(std::move(p));
+  }
   UKIKIT_TRY_ASSIGN(t.db, load_databases(certs));
   if (!dbx.empty()) {
     UKIKIT_TRY_ASSIGN(auto d, load_databases(dbx));
@@ -98,6 +122,8 @@ struct verify_options {
   bool allow_sha1 = false;
   bool strict_sections = false;       // a section twice in one range fails the image
   authenticode::consumed_fn consumed; // told about each piece hashed for the digest
+  // shim's SbatLevel: the image's .sbat must list no revoked generation.
+  const uki::sbat_level* sbat_policy = nullptr;
 };
 
 struct verdict {
@@ -156,6 +182,37 @@ inline void check_pcrsig(const pe::image& img, const verify_options& o, verdict&
   }
 }
 
+// Against an SbatLevel policy, as shim checks what it loads: the base .sbat
+// (profiles are the stub's business), each revoked row a reason.
+inline void check_sbat(const pe::image& img, const verify_options& o, verdict& out) {
+  if (!o.sbat_policy) return;
+  auto refuse = [&out](std::string message, std::uint64_t at) {
+    out.problems.push_back(message);
+    out.reasons.emplace_back(severity::error, code::sbat_revoked, std::move(message), at);
+  };
+  const pe::section* s = img.find(".sbat");
+  if (!s) { // shim: mandatory for what it loads whenever the variable exists
+    refuse("no .sbat section: shim refuses an image without one under an SBAT policy", 0);
+    return;
+  }
+  auto parsed = uki::parse_sbat(*s);
+  if (!parsed) {
+    refuse(".sbat cannot be checked against the SBAT policy: " + parsed.error().message(),
+           s->pointer_to_raw_data);
+    return;
+  }
+  for (const auto& r : uki::sbat_revoked(*parsed, *o.sbat_policy)) {
+    std::string message = ".sbat " + std::string(r.image_row->component_name) + " generation " +
+                          std::to_string(r.image_row->component_generation) +
+                          " is revoked by the SBAT policy (generation " +
+                          std::to_string(r.policy_row->component_generation) + ")";
+    refuse(std::move(message), r.image_row->offset);
+    finding& f = out.reasons.back();
+    f.claimed = std::to_string(r.image_row->component_generation);
+    f.computed = std::to_string(r.policy_row->component_generation);
+  }
+}
+
 // The reasons of authenticode::verify's report: its error findings and,
 // when no signature passed, why each did not.
 // A signature's problems are strings in authenticode::signature_result; they
@@ -204,6 +261,7 @@ inline verdict verify_uki(byte_span bytes, const verify_options& o) {
                                out.problems.back());
     }
   detail::check_pcrsig(img, o, out);
+  detail::check_sbat(img, o, out);
   out.findings = out.authenticode.findings;
   // The same section twice in a range: a warning, an error with strict_sections.
   for (auto& d : uki::duplicate_section_findings(

@@ -862,6 +862,90 @@ inline result<sbat> parse_sbat(std::string_view text, strictness mode = strictne
   return out;
 }
 
+// ---- SbatLevel ---------------------------------------------------------------------
+
+// A revocation policy as shim reads its SbatLevel variable (SBAT.md; shim's
+// sbat.c): a first row `sbat,1,DATESTAMP`, then rows `component,generation`
+// (a third field, a date, may follow and is ignored). An image is revoked
+// when a component it lists has a generation below the policy's for that
+// component name; an image with no .sbat at all is refused by shim under
+// any policy. The file may be the efivarfs file itself
+// (SbatLevelRT-605dab50-…): its 4-byte attribute prefix is skipped.
+struct sbat_level_entry {
+  std::string_view component_name;
+  std::uint32_t component_generation = 0;
+  std::size_t line = 0; // 1-based
+};
+
+struct sbat_level {
+  std::string_view datestamp;            // of the first row; may be empty
+  std::vector<sbat_level_entry> entries; // the first row (sbat,1) included
+  finding_log findings;
+};
+
+inline result<sbat_level> parse_sbat_level(std::string_view text,
+                                           strictness mode = strictness::permissive) {
+  sbat_level out;
+  detail::reporter rep("SbatLevel", out.findings, mode, 0);
+  std::size_t pos = 0;
+  if (text.size() > 4 && text.substr(0, 5) != "sbat," && text.substr(4, 5) == "sbat,")
+    pos = 4; // efivarfs: the variable's attributes first
+  std::size_t nuls = 0;
+  UKIKIT_TRY_ASSIGN(std::string_view body,
+                    detail::without_trailing_nuls(text.substr(pos), nuls, rep));
+  body = text.substr(0, pos + body.size());
+  if (body.substr(pos).starts_with("\xef\xbb\xbf")) pos += 3;
+  std::size_t line = 1;
+  while (pos < body.size()) {
+    std::size_t end = body.find_first_of("\r\n", pos);
+    if (end == std::string_view::npos) end = body.size();
+    const std::string_view row = body.substr(pos, end - pos);
+    if (!row.empty()) {
+      const std::string where = detail::line_label(line);
+      const std::size_t comma = row.find(',');
+      if (comma == std::string_view::npos || comma == 0)
+        return rep.fail(errc::malformed, where + " is not component,generation", pos);
+      std::string_view gen = row.substr(comma + 1);
+      std::string_view rest;
+      if (auto c2 = gen.find(','); c2 != std::string_view::npos) {
+        rest = gen.substr(c2 + 1);
+        gen = gen.substr(0, c2);
+      }
+      auto g = detail::sbat_generation(gen);
+      if (!g)
+        return rep.fail(errc::malformed,
+                        where + ": the generation is not a decimal number from 1 to 4294967295",
+                        pos + comma + 1);
+      if (out.entries.empty()) {
+        if (row.substr(0, comma) != "sbat" || *g != 1)
+          return rep.fail(errc::malformed, where + ": the first row must be sbat,1,DATESTAMP", pos);
+        out.datestamp = rest;
+      }
+      out.entries.push_back({row.substr(0, comma), *g, line});
+    }
+    if (end < body.size() && body[end] == '\n') ++line;
+    pos = end + 1;
+  }
+  if (out.entries.empty()) return rep.fail(errc::malformed, "no rows (sbat,1,DATESTAMP first)", 0);
+  return out;
+}
+
+// The rows of `image` that `policy` revokes: each with the policy row that
+// revokes it.
+struct sbat_revocation {
+  const sbat_entry* image_row;
+  const sbat_level_entry* policy_row;
+};
+
+inline std::vector<sbat_revocation> sbat_revoked(const sbat& image, const sbat_level& policy) {
+  std::vector<sbat_revocation> out;
+  for (const auto& p : policy.entries)
+    for (const auto& e : image.entries)
+      if (e.component_name == p.component_name && e.component_generation < p.component_generation)
+        out.push_back({&e, &p});
+  return out;
+}
+
 // ---- sections ------------------------------------------------------------------
 
 // The text of a section as systemd-stub reads it: min(VirtualSize,
