@@ -106,6 +106,7 @@ stop() {
   kill -KILL -- "-$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
 }
+# shellcheck disable=SC2317 # run by the trap
 cleanup() {
   local pid
   for pid in $qemu_pid $tpm_pid; do stop "$pid"; done
@@ -139,6 +140,7 @@ args=(-nodefaults -no-user-config -display none -vga none -no-reboot -m 768
   -drive "if=pflash,format=raw,unit=0,readonly=on,file=$code"
   -drive "if=pflash,format=raw,unit=1,file=$work/vars.fd"
   -drive "format=raw,file=fat:rw:$esp")
+# shellcheck disable=SC2054 # commas inside QEMU's option values
 case $mode in
 secureboot*) args+=(-machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on) ;;
 *) args+=(-machine q35) ;;
@@ -158,19 +160,20 @@ start_tpm() {
   [ -S "$work/tpm/sock" ] || { echo "boot-uki: swtpm did not start" >&2; exit 2; }
 }
 if [[ $mode == *tpm ]]; then
+  # shellcheck disable=SC2054
   args+=(-chardev "socket,id=chrtpm,path=$work/tpm/sock"
     -tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0)
 fi
 
 # start_qemu kvm|tcg
 start_qemu() {
-  local accel=(-accel tcg)
+  local how=(-accel tcg)
   [[ $mode != *tpm ]] || start_tpm
-  [ "$1" = kvm ] && accel=(-accel kvm -smp 2)
+  [ "$1" = kvm ] && how=(-accel kvm -smp 2)
   echo "boot-uki: $mode, $1, bound ${timeout}s, serial log $log" >&2
   # timeout(1) bounds QEMU even if this script is killed with SIGKILL (a
   # ctest TIMEOUT): a few seconds after our own bound it kills QEMU itself.
-  setsid timeout -s KILL $((timeout + 10)) "$qemu" "${args[@]}" "${accel[@]}" \
+  setsid timeout -s KILL $((timeout + 10)) "$qemu" "${args[@]}" "${how[@]}" \
     </dev/null >"$work/qemu.out" 2>&1 &
   qemu_pid=$!
 }

@@ -10,6 +10,7 @@
 #                 EFI/BOOT/BOOTX64.EFI and EFI/Linux/ukikit.efi: systemd-boot
 #                 (verified by the firmware) finds the UKI and loads it
 #                 (verified again), Secure Boot enforcing
+# shellcheck source=tests/boot/lib.sh
 source "$(dirname "$0")/lib.sh"
 case=${1:?usage: image.sh uki|systemd-boot}
 name=$name.$case

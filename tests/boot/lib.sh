@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Sourced by the boot tests (tests/boot/*.sh): paths, the ukikit tool,
 # skip-or-fail for what is missing, and boot helpers. Environment (set by
 # tests/CMakeLists.txt): UKIKIT_BIN (the ukikit tool), BOOT_WORK (the

@@ -9,17 +9,18 @@
 #   tampered  uki-tampered.efi (one byte of .cmdline changed after signing)
 #             is refused
 #   other     uki-other.efi (signed by a key not in db) is refused
+# shellcheck source=tests/boot/lib.sh
 source "$(dirname "$0")/lib.sh"
 case=${1:?usage: secureboot.sh signed|two|unsigned|tampered|other}
 name=$name.$case
 vars=$BOOT_WORK/vars-enrolled.fd
 [ -f "$vars" ] || fail "no $vars (fixture boot_sb)"
 case $case in
-signed) uki=uki-signed.efi ;;
-two) uki=uki-two.efi ;;
-unsigned) uki=uki.efi ;;
-tampered) uki=uki-tampered.efi ;;
-other) uki=uki-other.efi ;;
+signed) uki="uki-signed.efi" ;;
+two) uki="uki-two.efi" ;;
+unsigned) uki="uki.efi" ;;
+tampered) uki="uki-tampered.efi" ;;
+other) uki="uki-other.efi" ;;
 *) fail "unknown case $case" ;;
 esac
 boot "$BOOT_WORK/$uki" secureboot --vars "$vars"

@@ -9,6 +9,7 @@
 #   uki-tampered.efi  uki-signed.efi with one byte of .cmdline changed
 #   uki-other.efi   uki.efi signed with the unrelated key
 #   uki-two.efi     signed with the unrelated key, then ours appended
+# shellcheck source=tests/boot/lib.sh
 source "$(dirname "$0")/lib.sh"
 need_file /bin/busybox
 need_tool openssl
@@ -54,4 +55,4 @@ cp "$w/uki-signed.efi" "$w/uki-tampered.efi"
 printf 'P' | dd of="$w/uki-tampered.efi" bs=1 seek="$pos" conv=notrunc 2>/dev/null
 cmp -s "$w/uki-signed.efi" "$w/uki-tampered.efi" && fail "the tampered copy is the same"
 [ "$(cmp -l "$w/uki-signed.efi" "$w/uki-tampered.efi" | wc -l)" = 1 ] || fail "more than one byte changed"
-echo "$name: built in $w: $(cd "$w" && ls -- *.efi | tr '\n' ' ')"
+echo "$name: built in $w: $(cd "$w" && printf '%s ' ./*.efi)"

@@ -4,6 +4,7 @@
 # sections into PCR 11, and the busybox init measures no phase word, so the
 # PCR 11 the guest reads (sha256 and sha1 banks) must equal what
 # `ukikit measure --phases=` predicts for the sections alone.
+# shellcheck source=tests/boot/lib.sh
 source "$(dirname "$0")/lib.sh"
 need_tool swtpm
 vars=$BOOT_WORK/vars-enrolled.fd
