@@ -5,7 +5,7 @@
 #
 #   scripts/boot-uki.sh [OPTIONS] UKI|ESP-DIR MODE
 #
-# UKI is put on a scratch ESP as EFI/BOOT/BOOTX64.EFI; an ESP-DIR is copied
+# UKI is put on a scratch ESP as EFI/BOOT/BOOTX64.EFI (BOOTAA64.EFI); an ESP-DIR is copied
 # and used as it is. MODE:
 #   plain           OVMF without Secure Boot (OVMF_CODE_4M.fd)
 #   secureboot      OVMF's Secure Boot build (OVMF_CODE_4M.secboot.fd, SMM),
@@ -13,6 +13,8 @@
 #                   Boot enforcing; without --vars: setup mode, not enforcing)
 #   tpm             plain, with a swtpm TPM 2.0 (sha1 and sha256 banks)
 #   secureboot-tpm  secureboot with the TPM
+#   arm64           an arm64 UKI (EFI/BOOT/BOOTAA64.EFI) in qemu-system-aarch64
+#                   (machine virt) with AAVMF, no Secure Boot, always TCG
 # Options:
 #   --vars FILE      variable store to start from (copied, never written);
 #                    default: the ovmf package's OVMF_VARS_4M.fd (no keys)
@@ -59,8 +61,8 @@ set -- "${positional[@]}"
 [ $# -eq 2 ] || usage
 target=$1 mode=$2
 case $mode in
-plain | secureboot | tpm | secureboot-tpm) ;;
-*) echo "boot-uki: unknown mode $mode (plain, secureboot, tpm, secureboot-tpm)" >&2; exit 2 ;;
+plain | secureboot | tpm | secureboot-tpm | arm64) ;;
+*) echo "boot-uki: unknown mode $mode (plain, secureboot, tpm, secureboot-tpm, arm64)" >&2; exit 2 ;;
 esac
 [ -e "$target" ] || { echo "boot-uki: no such file: $target" >&2; exit 2; }
 
@@ -75,21 +77,31 @@ missing() {
 }
 
 ovmf=${OVMF_DIR:-/usr/share/OVMF}
-qemu=$(command -v qemu-system-x86_64 || true)
-[ -n "$qemu" ] || missing "qemu-system-x86_64 (package qemu-system-x86)"
-case $mode in
-secureboot*) code=$ovmf/OVMF_CODE_4M.secboot.fd ;;
-*) code=$ovmf/OVMF_CODE_4M.fd ;;
-esac
-[ -f "$code" ] || missing "$code (package ovmf)"
-[ -n "$vars" ] || vars=$ovmf/OVMF_VARS_4M.fd
-[ -f "$vars" ] || missing "$vars (package ovmf)"
+if [ "$mode" = arm64 ]; then
+  qemu=$(command -v qemu-system-aarch64 || true)
+  [ -n "$qemu" ] || missing "qemu-system-aarch64 (package qemu-system-arm)"
+  aavmf=${AAVMF_DIR:-/usr/share/AAVMF}
+  code=$aavmf/AAVMF_CODE.fd
+  [ -f "$code" ] || missing "$code (package qemu-efi-aarch64)"
+  [ -n "$vars" ] || vars=$aavmf/AAVMF_VARS.fd
+  [ -f "$vars" ] || missing "$vars (package qemu-efi-aarch64)"
+else
+  qemu=$(command -v qemu-system-x86_64 || true)
+  [ -n "$qemu" ] || missing "qemu-system-x86_64 (package qemu-system-x86)"
+  case $mode in
+  secureboot*) code=$ovmf/OVMF_CODE_4M.secboot.fd ;;
+  *) code=$ovmf/OVMF_CODE_4M.fd ;;
+  esac
+  [ -f "$code" ] || missing "$code (package ovmf)"
+  [ -n "$vars" ] || vars=$ovmf/OVMF_VARS_4M.fd
+  [ -f "$vars" ] || missing "$vars (package ovmf)"
+fi
 case $mode in
 *tpm) command -v swtpm >/dev/null 2>&1 || missing "swtpm (package swtpm)" ;;
 esac
 
 kvm=0
-if [ "${BOOT_UKI_ACCEL:-}" = tcg ]; then :
+if [ "${BOOT_UKI_ACCEL:-}" = tcg ] || [ "$mode" = arm64 ]; then :
 elif [ -c /dev/kvm ] && { : <>/dev/kvm; } 2>/dev/null; then kvm=1; fi
 timeout_given=1
 [ -n "$timeout" ] || { timeout_given=0; [ "$kvm" = 1 ] && timeout=60 || timeout=180; }
@@ -129,21 +141,27 @@ fill_esp() {
     cp -R "$target/." "$esp/"
   else
     mkdir -p "$esp/EFI/BOOT"
-    cp "$target" "$esp/EFI/BOOT/BOOTX64.EFI"
+    if [ "$mode" = arm64 ]; then
+      cp "$target" "$esp/EFI/BOOT/BOOTAA64.EFI"
+    else
+      cp "$target" "$esp/EFI/BOOT/BOOTX64.EFI"
+    fi
   fi
 }
 fill_esp
 cp "$vars" "$work/vars.fd"
 
-args=(-nodefaults -no-user-config -display none -vga none -no-reboot -m 768
+args=(-nodefaults -no-user-config -display none -no-reboot -m 768
   -serial "file:$log" -net none
   -drive "if=pflash,format=raw,unit=0,readonly=on,file=$code"
-  -drive "if=pflash,format=raw,unit=1,file=$work/vars.fd"
-  -drive "format=raw,file=fat:rw:$esp")
+  -drive "if=pflash,format=raw,unit=1,file=$work/vars.fd")
 # shellcheck disable=SC2054 # commas inside QEMU's option values
 case $mode in
-secureboot*) args+=(-machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on) ;;
-*) args+=(-machine q35) ;;
+arm64) args+=(-machine virt -cpu max -drive "if=none,id=esp,format=raw,file=fat:rw:$esp"
+  -device virtio-blk-pci,drive=esp) ;;
+secureboot*) args+=(-vga none -drive "format=raw,file=fat:rw:$esp"
+  -machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on) ;;
+*) args+=(-vga none -drive "format=raw,file=fat:rw:$esp" -machine q35) ;;
 esac
 
 # start_tpm: a fresh swtpm (PCRs at zero) for the next QEMU. --terminate:
