@@ -220,7 +220,7 @@ while :; do
     start_qemu tcg
     continue
   fi
-  if [ -n "$expect" ] && grep -qF -- "$expect" "$log"; then
+  if [ -n "$expect" ] && grep -aqF -- "$expect" "$log"; then
     status=0
     # Give the guest a moment to power off by itself.
     for _ in $(seq 50); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 0.1; done
@@ -230,14 +230,14 @@ while :; do
     rc=0
     wait "$qemu_pid" || rc=$?
     qemu_pid=""
-    if [ -n "$expect" ] && grep -qF -- "$expect" "$log"; then status=0
+    if [ -n "$expect" ] && grep -aqF -- "$expect" "$log"; then status=0
     elif [ -z "$expect" ] && [ "$rc" = 0 ]; then status=0
-    elif grep -qE "$refused" "$log"; then status=3
+    elif grep -aqE "$refused" "$log"; then status=3
     else status=1; fi
     [ "$rc" = 0 ] || { echo "boot-uki: QEMU exited with status $rc:" >&2; tail -n 5 "$work/qemu.out" >&2; }
     break
   fi
-  if grep -qE "$refused" "$log"; then
+  if grep -aqE "$refused" "$log"; then
     # The firmware gives up on the image: let it print the rest, then stop.
     sleep 1
     status=3
@@ -253,7 +253,7 @@ done
 
 case $status in
 0) echo "boot-uki: booted ($((SECONDS - start))s)" >&2 ;;
-3) echo "boot-uki: the firmware refused the image ($((SECONDS - start))s): $(grep -E "$refused" "$log" | head -n 1 | tr -d '\r')" >&2 ;;
+3) echo "boot-uki: the firmware refused the image ($((SECONDS - start))s): $(grep -aE "$refused" "$log" | head -n 1 | tr -d '\r')" >&2 ;;
 *) echo "boot-uki: did not boot ($((SECONDS - start))s)" >&2 ;;
 esac
 if [ "$status" != 0 ] && [ "$quiet" = 0 ]; then

@@ -10,9 +10,13 @@
 #                 EFI/BOOT/BOOTX64.EFI and EFI/Linux/ukikit.efi: systemd-boot
 #                 (verified by the firmware) finds the UKI and loads it
 #                 (verified again), Secure Boot enforcing
+#   systemd-boot-unsigned  the same systemd-boot with the unsigned uki.efi
+#                 in EFI/Linux/: systemd-boot runs, and the firmware refuses
+#                 the UKI it loads ("Error loading \EFI\Linux\...: Access
+#                 Denied")
 # shellcheck source=tests/boot/lib.sh
 source "$(dirname "$0")/lib.sh"
-case=${1:?usage: image.sh uki|systemd-boot}
+case=${1:?usage: image.sh uki|systemd-boot|systemd-boot-unsigned}
 name=$name.$case
 need_file "$inputs/systemd-bootx64.efi"
 vars=$BOOT_WORK/vars-enrolled.fd
@@ -38,14 +42,25 @@ case $case in
 uki)
   boot "$w/vmlinuz.efi" secureboot --vars "$vars"
   ;;
-systemd-boot)
+systemd-boot | systemd-boot-unsigned)
   "$ukikit" image extract "oci-archive:$w/installer.tar:v1" --arch amd64 usr/install/amd64/systemd-boot.efi \
     -o "$w/systemd-boot.efi" || fail "ukikit image extract (systemd-boot) exited $?"
   cmp "$w/systemd-boot.efi" "$w/systemd-bootx64.efi" || fail "the systemd-boot extracted is not the one put in"
   mkdir -p "$w/esp/EFI/BOOT" "$w/esp/EFI/Linux"
   cp "$w/systemd-boot.efi" "$w/esp/EFI/BOOT/BOOTX64.EFI"
-  cp "$w/vmlinuz.efi" "$w/esp/EFI/Linux/ukikit.efi"
+  if [ "$case" = systemd-boot ]; then
+    cp "$w/vmlinuz.efi" "$w/esp/EFI/Linux/ukikit.efi"
+  else
+    cp "$BOOT_WORK/uki.efi" "$w/esp/EFI/Linux/ukikit.efi"
+  fi
   boot "$w/esp" secureboot --vars "$vars"
+  if [ "$case" = systemd-boot-unsigned ]; then
+    expect_refused "the unsigned UKI loaded by systemd-boot"
+    grep -aq 'Error loading .EFI.Linux.ukikit.efi: Access Denied' "$boot_log" ||
+      fail "systemd-boot did not report the firmware's refusal (log $boot_log)"
+    echo "$name: systemd-boot from the image ran; the firmware refused the unsigned UKI it loaded"
+    exit 0
+  fi
   ;;
 *) fail "unknown case $case" ;;
 esac
