@@ -12,6 +12,8 @@
 # shellcheck source=tests/boot/lib.sh
 source "$(dirname "$0")/lib.sh"
 need_file /bin/busybox
+static_busybox() { ! readelf -l /bin/busybox 2>/dev/null | grep -q 'program interpreter'; }
+need "a statically linked /bin/busybox (package busybox-static)" static_busybox
 need_tool openssl
 need_tool objdump
 
