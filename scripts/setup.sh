@@ -19,6 +19,10 @@
 #   systemd                  /lib/systemd/systemd-measure (not on PATH)
 #   swtpm libtss2-*          a software TPM and the TSS libraries that
 #                            `systemd-measure sign` loads
+#   qemu-system-x86 ovmf     the boot tests (tests/boot/, scripts/boot-uki.sh):
+#   busybox-static           QEMU, OVMF with and without Secure Boot, and the
+#   qemu-system-arm          busybox of their initramfs; the arm64 boot's QEMU
+#   qemu-efi-aarch64         and AAVMF
 set -eu
 
 packages="
@@ -30,6 +34,7 @@ packages="
   binutils binutils-aarch64-linux-gnu cpio libarchive-tools sbsigntool osslsigncode efitools
   systemd swtpm libtss2-esys-3.0.2-0 libtss2-rc0 libtss2-mu0 libtss2-tcti-swtpm0
   faketime skopeo umoci
+  qemu-system-x86 ovmf busybox-static qemu-system-arm qemu-efi-aarch64
 "
 
 missing=""
