@@ -221,6 +221,59 @@ TEST(ImageAssemble, InstallerImageIsBaseTreePlusArtifactsPerArchitecture) {
                      q(root / "usr/install" / arch / "systemd-boot.efi"))
                   .status,
               0);
+    // usr/install holds this architecture's two files and nothing else
+    EXPECT_EQ(t::run("cd " + q(root) + " && find usr/install | sort").out,
+              "usr/install\nusr/install/" + arch + "\nusr/install/" + arch +
+                  "/systemd-boot.efi\nusr/install/" + arch + "/vmlinuz.efi\n");
+    t::fs::remove_all(root / "usr/install");
+    EXPECT_EQ(t::run("diff -r --no-dereference " + q(dir / "tree") + " " + q(root)).status, 0);
+  }
+}
+
+// An OCI layout written by assemble: skopeo copies it --all into an
+// oci-archive and back into a layout with the index and every manifest
+// unchanged (nothing converted), and umoci unpacks each architecture of the
+// copy to the base tree plus that architecture's artifacts, byte for byte.
+TEST(ImageAssemble, SkopeoCopiesALayoutAllArchitecturesAndUmociUnpacksTheCopy) {
+  UKIKIT_NEED_TOOL("skopeo");
+  UKIKIT_NEED_TOOL("umoci");
+  t::temp_dir dir;
+  make_tree(dir.path());
+  make_artifacts(dir.path());
+  ASSERT_EQ(image(base_args(dir.path())).status, 0);
+  const std::string out = "oci:" + (dir / "layout").string() + ":v1";
+  auto r = image(assemble_args(dir.path(), (dir / "layout").string() + ":v1"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::string archive = "oci-archive:" + (dir / "copy.tar").string() + ":v1";
+  const std::string back = "oci:" + (dir / "back").string() + ":v1";
+  ASSERT_EQ(t::run("skopeo copy -q --all " + t::sh_quote(out) + " " + t::sh_quote(archive) +
+                   " && skopeo copy -q --all " + t::sh_quote(archive) + " " + t::sh_quote(back))
+                .status,
+            0);
+  const json idx = skopeo_raw(out);
+  ASSERT_EQ(idx["manifests"].size(), 2u);
+  EXPECT_EQ(skopeo_raw(archive), idx);
+  EXPECT_EQ(skopeo_raw(back), idx);
+  for (const auto& m : idx["manifests"]) {
+    const std::string arch = m["platform"]["architecture"];
+    const std::string d = m["digest"];
+    EXPECT_EQ(sha256_of(blob_path(dir / "back", d)), d) << arch; // the manifest's bytes kept
+    const auto one = dir / ("one-" + arch);
+    const auto bundle = dir / ("bundle-" + arch);
+    ASSERT_EQ(t::run("skopeo copy -q --override-arch " + arch + " " + t::sh_quote(back) + " oci:" +
+                     q(one) + ":x && umoci unpack --rootless --image " + q(one) + ":x " +
+                     q(bundle) + " >/dev/null 2>&1")
+                  .status,
+              0);
+    const auto root = bundle / "rootfs";
+    EXPECT_EQ(t::run("cmp " + q(dir / (arch + ".efi")) + " " +
+                     q(root / "usr/install" / arch / "vmlinuz.efi"))
+                  .status,
+              0);
+    EXPECT_EQ(t::run("cmp " + q(dir / (arch + "-boot.efi")) + " " +
+                     q(root / "usr/install" / arch / "systemd-boot.efi"))
+                  .status,
+              0);
     t::fs::remove_all(root / "usr/install");
     EXPECT_EQ(t::run("diff -r --no-dereference " + q(dir / "tree") + " " + q(root)).status, 0);
   }
@@ -398,6 +451,7 @@ std::string pe_machine(const t::fs::path& efi) {
 
 TEST(ImageBuild, RecipeToSignedInstallerImageForTwoArchitectures) {
   UKIKIT_NEED_TOOL("openssl");
+  UKIKIT_NEED_TOOL("skopeo");
   UKIKIT_NEED_TOOL("sbverify");
   UKIKIT_NEED_TOOL("python3");
   UKIKIT_NEED_INPUT(stub_x64, "linuxx64.efi.stub");
@@ -483,6 +537,15 @@ TEST(ImageBuild, RecipeToSignedInstallerImageForTwoArchitectures) {
             0);
   EXPECT_EQ(image("verify --cert " + q(dir / "other.crt") + " " + q(dir / "out") + ":v1").status,
             1);
+  // skopeo copies the signed image --all into an oci-archive, and its copy
+  // passes the gate too.
+  ASSERT_EQ(t::run("skopeo copy -q --all oci:" + q(dir / "out") + ":v1 oci-archive:" +
+                   q(dir / "copy.tar") + ":v1")
+                .status,
+            0);
+  auto copied = image("verify --cert " + q(dir / "db.crt") + " --pcrpkey " + q(dir / "pcr.pub") +
+                      " oci-archive:" + q(dir / "copy.tar") + ":v1");
+  EXPECT_EQ(copied.status, 0) << copied.out;
   // The UKI taken back out is the one in the layer, byte for byte.
   ASSERT_EQ(image("extract " + q(dir / "out") +
                   ":v1 --arch arm64 usr/install/arm64/vmlinuz.efi -o " + q(dir / "back.efi"))
