@@ -531,6 +531,34 @@ TEST_F(installer_verify_test, corrupted_blob_is_a_digest_finding_at_its_place) {
   EXPECT_FALSE(r.architectures[1].passed());
 }
 
+// Found by verify_fuzzer: a corrupted base layer both architectures share
+// failed only the first; the second, its layers not read, had no tree, no
+// artifacts checked, and passed.
+TEST_F(installer_verify_test, corrupted_shared_base_layer_fails_every_architecture_using_it) {
+  auto images = both();
+  images[1]["layers"][0] = images[0]["layers"][0]; // the same bytes: one blob
+  const auto l = layout(images);
+  const std::string digest = made["manifests"][0]["layers"][0]["digest"];
+  ASSERT_EQ(made["manifests"][1]["layers"][0]["digest"], digest);
+  const auto blob = image_fixture::blob_path(l, digest);
+  auto bytes = t::read_file(blob);
+  bytes[bytes.size() / 2] ^= std::byte{0xff};
+  t::write_file(blob, bytes);
+  auto r = verify(l);
+  EXPECT_FALSE(r.passed());
+  ASSERT_EQ(r.architectures.size(), 2u);
+  std::vector<std::string> subjects;
+  for (const auto& f : r.findings)
+    if (f.code == image::code::blob_mismatch) subjects.push_back(f.subject);
+  EXPECT_EQ(subjects, (std::vector<std::string>{"manifests[0].layers[0].digest",
+                                                "manifests[1].layers[0].digest"}))
+      << all(r);
+  for (const auto& a : r.architectures) {
+    EXPECT_FALSE(a.passed()) << a.platform() << "\n" << all(r);
+    EXPECT_NE(installer::verify_text(r).find("FAIL " + a.platform()), std::string::npos);
+  }
+}
+
 TEST_F(installer_verify_test, swapped_layers_and_a_wrong_diff_id_are_diff_id_findings) {
   auto images = both();
   images[0]["swap_layers"] = true;
