@@ -154,7 +154,7 @@ seed_built('two-no-dbx', two, 0x40)
 seed_built('two-wrong-diff-id', two, 0x10)
 seed_built('two-no-platform', two, 0x08)
 seed_built('two-same-arch', [two[0], two[0]])   # one platform twice
-seed_built('riscv64', [('riscv64', two[0][1])]) # no UEFI machine known... or a mismatch
+seed_built('riscv64', [('riscv64', two[0][1])]) # amd64's layers: nothing in usr/install/riscv64
 seed_built('pcrsig-other-pcrpkey', built(members('pcrsig-other.tar')), 0x20)
 # A layer that replaces the UKI with a symlink to systemd-boot, and one whose
 # whiteout removes it.
