@@ -104,7 +104,9 @@ QcbdXpZl9Y/V8krMrsj4LfxKdO+RI0cLe0gr1phHsjsHvqTTKSIw1mX2fHwmyoaW
 -----END PUBLIC KEY-----
 )";
 
-byte_span span_of(std::string_view s) { return {reinterpret_cast<const std::byte*>(s.data()), s.size()}; }
+byte_span span_of(std::string_view s) {
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
 
 authenticode::signature_database load(std::string_view pem) {
   auto db = authenticode::load_trust(span_of(pem), "fuzzer certificate");
@@ -238,14 +240,13 @@ bool build(const std::uint8_t* data, std::size_t size, built& out) {
                                 {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}}}));
     const byte_span config = span_of(out.texts.back());
     blobs.emplace_back(sha256(config), config);
-    out.texts.push_back(
-        text(oj{{"schemaVersion", 2},
-                {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                {"config",
-                 {{"mediaType", "application/vnd.oci.image.config.v1+json"},
-                  {"digest", sha256(config)},
-                  {"size", config.size()}}},
-                {"layers", descs}}));
+    out.texts.push_back(text(oj{{"schemaVersion", 2},
+                                {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                                {"config",
+                                 {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+                                  {"digest", sha256(config)},
+                                  {"size", config.size()}}},
+                                {"layers", descs}}));
     const byte_span manifest = span_of(out.texts.back());
     blobs.emplace_back(sha256(manifest), manifest);
     oj entry{{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
@@ -288,7 +289,8 @@ void gate(byte_span archive, image::transport how, std::uint8_t flags) {
   // A failure says why; a pass has an architecture and no error (only
   // warnings may have been dropped).
   if (!r.passed()) check(!problems.empty());
-  if (r.passed()) check(!r.architectures.empty() && (problems.empty() || r.findings.dropped() != 0));
+  if (r.passed())
+    check(!r.architectures.empty() && (problems.empty() || r.findings.dropped() != 0));
   for (const auto& a : r.architectures) {
     if (!a.passed()) check(!r.passed());
     if (r.findings.dropped() == 0)

@@ -175,6 +175,38 @@ TEST(ImageBase, PerArchitectureTreesAndBadArguments) {
   EXPECT_FALSE(t::fs::exists(dir / "d.tar"));
 }
 
+// umoci unpack of `arch` out of `ref` (skopeo picks it into a layout of its
+// own): installer-base's tree (dir/tree) plus usr/install/<arch>/ holding
+// make_artifacts' two files of that architecture and nothing else, byte for
+// byte.
+void expect_unpacks_to_base_plus_artifacts(const std::string& ref, const std::string& arch,
+                                           const t::fs::path& dir) {
+  const auto one = dir / ("one-" + arch);
+  const auto bundle = dir / ("bundle-" + arch);
+  t::fs::remove_all(one);
+  t::fs::remove_all(bundle);
+  ASSERT_EQ(t::run("skopeo copy -q --override-arch " + arch + " " + t::sh_quote(ref) +
+                   " oci:" + q(one) + ":x && umoci unpack --rootless --image " + q(one) + ":x " +
+                   q(bundle) + " >/dev/null 2>&1")
+                .status,
+            0)
+      << ref << " " << arch;
+  const auto root = bundle / "rootfs";
+  EXPECT_EQ(t::run("cmp " + q(dir / (arch + ".efi")) + " " +
+                   q(root / "usr/install" / arch / "vmlinuz.efi"))
+                .status,
+            0);
+  EXPECT_EQ(t::run("cmp " + q(dir / (arch + "-boot.efi")) + " " +
+                   q(root / "usr/install" / arch / "systemd-boot.efi"))
+                .status,
+            0);
+  EXPECT_EQ(t::run("cd " + q(root) + " && find usr/install | sort").out,
+            "usr/install\nusr/install/" + arch + "\nusr/install/" + arch +
+                "/systemd-boot.efi\nusr/install/" + arch + "/vmlinuz.efi\n");
+  t::fs::remove_all(root / "usr/install");
+  EXPECT_EQ(t::run("diff -r --no-dereference " + q(dir / "tree") + " " + q(root)).status, 0);
+}
+
 TEST(ImageAssemble, InstallerImageIsBaseTreePlusArtifactsPerArchitecture) {
   UKIKIT_NEED_TOOL("skopeo");
   UKIKIT_NEED_TOOL("umoci");
@@ -205,28 +237,7 @@ TEST(ImageAssemble, InstallerImageIsBaseTreePlusArtifactsPerArchitecture) {
     EXPECT_EQ(cfg["history"].size(), 2u);
 
     // umoci unpack: installer-base's tree plus usr/install/<arch>/, byte for byte.
-    const auto one = dir / ("one-" + arch);
-    const auto bundle = dir / ("bundle-" + arch);
-    ASSERT_EQ(t::run("skopeo copy -q --override-arch " + arch + " " + t::sh_quote(out) +
-                     " oci:" + q(one) + ":x && umoci unpack --rootless --image " + q(one) + ":x " +
-                     q(bundle) + " >/dev/null 2>&1")
-                  .status,
-              0);
-    const auto root = bundle / "rootfs";
-    EXPECT_EQ(t::run("cmp " + q(dir / (arch + ".efi")) + " " +
-                     q(root / "usr/install" / arch / "vmlinuz.efi"))
-                  .status,
-              0);
-    EXPECT_EQ(t::run("cmp " + q(dir / (arch + "-boot.efi")) + " " +
-                     q(root / "usr/install" / arch / "systemd-boot.efi"))
-                  .status,
-              0);
-    // usr/install holds this architecture's two files and nothing else
-    EXPECT_EQ(t::run("cd " + q(root) + " && find usr/install | sort").out,
-              "usr/install\nusr/install/" + arch + "\nusr/install/" + arch +
-                  "/systemd-boot.efi\nusr/install/" + arch + "/vmlinuz.efi\n");
-    t::fs::remove_all(root / "usr/install");
-    EXPECT_EQ(t::run("diff -r --no-dereference " + q(dir / "tree") + " " + q(root)).status, 0);
+    expect_unpacks_to_base_plus_artifacts(out, arch, dir.path());
   }
 }
 
@@ -258,24 +269,7 @@ TEST(ImageAssemble, SkopeoCopiesALayoutAllArchitecturesAndUmociUnpacksTheCopy) {
     const std::string arch = m["platform"]["architecture"];
     const std::string d = m["digest"];
     EXPECT_EQ(sha256_of(blob_path(dir / "back", d)), d) << arch; // the manifest's bytes kept
-    const auto one = dir / ("one-" + arch);
-    const auto bundle = dir / ("bundle-" + arch);
-    ASSERT_EQ(t::run("skopeo copy -q --override-arch " + arch + " " + t::sh_quote(back) + " oci:" +
-                     q(one) + ":x && umoci unpack --rootless --image " + q(one) + ":x " +
-                     q(bundle) + " >/dev/null 2>&1")
-                  .status,
-              0);
-    const auto root = bundle / "rootfs";
-    EXPECT_EQ(t::run("cmp " + q(dir / (arch + ".efi")) + " " +
-                     q(root / "usr/install" / arch / "vmlinuz.efi"))
-                  .status,
-              0);
-    EXPECT_EQ(t::run("cmp " + q(dir / (arch + "-boot.efi")) + " " +
-                     q(root / "usr/install" / arch / "systemd-boot.efi"))
-                  .status,
-              0);
-    t::fs::remove_all(root / "usr/install");
-    EXPECT_EQ(t::run("diff -r --no-dereference " + q(dir / "tree") + " " + q(root)).status, 0);
+    expect_unpacks_to_base_plus_artifacts(back, arch, dir.path());
   }
 }
 
@@ -539,8 +533,8 @@ TEST(ImageBuild, RecipeToSignedInstallerImageForTwoArchitectures) {
             1);
   // skopeo copies the signed image --all into an oci-archive, and its copy
   // passes the gate too.
-  ASSERT_EQ(t::run("skopeo copy -q --all oci:" + q(dir / "out") + ":v1 oci-archive:" +
-                   q(dir / "copy.tar") + ":v1")
+  ASSERT_EQ(t::run("skopeo copy -q --all oci:" + q(dir / "out") +
+                   ":v1 oci-archive:" + q(dir / "copy.tar") + ":v1")
                 .status,
             0);
   auto copied = image("verify --cert " + q(dir / "db.crt") + " --pcrpkey " + q(dir / "pcr.pub") +

@@ -643,8 +643,8 @@ TEST_F(installer_verify_test, pcrsig_that_its_own_pcrpkey_does_not_verify_fails)
   EXPECT_EQ(f->subject, "manifests[0].layers[1]:usr/install/amd64/vmlinuz.efi");
   EXPECT_EQ(find(r, installer::code::signature), nullptr) << all(r); // Authenticode is fine
   // The key that signed it verifies it.
-  EXPECT_TRUE(verify(layout(json::array({image_spec("amd64", "uki-amd64-pcrpkey-other.efi",
-                                                    "boot-amd64.efi")})),
+  EXPECT_TRUE(verify(layout(json::array(
+                         {image_spec("amd64", "uki-amd64-pcrpkey-other.efi", "boot-amd64.efi")})),
                      "db.crt", "", "pcr.pub")
                   .passed());
 }
@@ -664,7 +664,8 @@ TEST_F(installer_verify_test, uki_signed_by_sbsign_passes_with_its_certificate_o
   ASSERT_EQ(b.status, 0) << b.out;
   t::fs::copy_file(work / "sbsigned.efi", a / "uki-amd64-sbsign.efi",
                    t::fs::copy_options::overwrite_existing);
-  const auto l = layout(json::array({image_spec("amd64", "uki-amd64-sbsign.efi", "boot-amd64.efi")}));
+  const auto l =
+      layout(json::array({image_spec("amd64", "uki-amd64-sbsign.efi", "boot-amd64.efi")}));
   auto ok = verify(l);
   EXPECT_TRUE(ok.passed()) << all(ok);
   ASSERT_EQ(ok.architectures.size(), 1u);
