@@ -175,6 +175,38 @@ TEST(ImageBase, PerArchitectureTreesAndBadArguments) {
   EXPECT_FALSE(t::fs::exists(dir / "d.tar"));
 }
 
+// umoci unpack of `arch` out of `ref` (skopeo picks it into a layout of its
+// own): installer-base's tree (dir/tree) plus usr/install/<arch>/ holding
+// make_artifacts' two files of that architecture and nothing else, byte for
+// byte.
+void expect_unpacks_to_base_plus_artifacts(const std::string& ref, const std::string& arch,
+                                           const t::fs::path& dir) {
+  const auto one = dir / ("one-" + arch);
+  const auto bundle = dir / ("bundle-" + arch);
+  t::fs::remove_all(one);
+  t::fs::remove_all(bundle);
+  ASSERT_EQ(t::run("skopeo copy -q --override-arch " + arch + " " + t::sh_quote(ref) +
+                   " oci:" + q(one) + ":x && umoci unpack --rootless --image " + q(one) + ":x " +
+                   q(bundle) + " >/dev/null 2>&1")
+                .status,
+            0)
+      << ref << " " << arch;
+  const auto root = bundle / "rootfs";
+  EXPECT_EQ(t::run("cmp " + q(dir / (arch + ".efi")) + " " +
+                   q(root / "usr/install" / arch / "vmlinuz.efi"))
+                .status,
+            0);
+  EXPECT_EQ(t::run("cmp " + q(dir / (arch + "-boot.efi")) + " " +
+                   q(root / "usr/install" / arch / "systemd-boot.efi"))
+                .status,
+            0);
+  EXPECT_EQ(t::run("cd " + q(root) + " && find usr/install | sort").out,
+            "usr/install\nusr/install/" + arch + "\nusr/install/" + arch +
+                "/systemd-boot.efi\nusr/install/" + arch + "/vmlinuz.efi\n");
+  t::fs::remove_all(root / "usr/install");
+  EXPECT_EQ(t::run("diff -r --no-dereference " + q(dir / "tree") + " " + q(root)).status, 0);
+}
+
 TEST(ImageAssemble, InstallerImageIsBaseTreePlusArtifactsPerArchitecture) {
   UKIKIT_NEED_TOOL("skopeo");
   UKIKIT_NEED_TOOL("umoci");
@@ -205,24 +237,39 @@ TEST(ImageAssemble, InstallerImageIsBaseTreePlusArtifactsPerArchitecture) {
     EXPECT_EQ(cfg["history"].size(), 2u);
 
     // umoci unpack: installer-base's tree plus usr/install/<arch>/, byte for byte.
-    const auto one = dir / ("one-" + arch);
-    const auto bundle = dir / ("bundle-" + arch);
-    ASSERT_EQ(t::run("skopeo copy -q --override-arch " + arch + " " + t::sh_quote(out) +
-                     " oci:" + q(one) + ":x && umoci unpack --rootless --image " + q(one) + ":x " +
-                     q(bundle) + " >/dev/null 2>&1")
-                  .status,
-              0);
-    const auto root = bundle / "rootfs";
-    EXPECT_EQ(t::run("cmp " + q(dir / (arch + ".efi")) + " " +
-                     q(root / "usr/install" / arch / "vmlinuz.efi"))
-                  .status,
-              0);
-    EXPECT_EQ(t::run("cmp " + q(dir / (arch + "-boot.efi")) + " " +
-                     q(root / "usr/install" / arch / "systemd-boot.efi"))
-                  .status,
-              0);
-    t::fs::remove_all(root / "usr/install");
-    EXPECT_EQ(t::run("diff -r --no-dereference " + q(dir / "tree") + " " + q(root)).status, 0);
+    expect_unpacks_to_base_plus_artifacts(out, arch, dir.path());
+  }
+}
+
+// An OCI layout written by assemble: skopeo copies it --all into an
+// oci-archive and back into a layout with the index and every manifest
+// unchanged (nothing converted), and umoci unpacks each architecture of the
+// copy to the base tree plus that architecture's artifacts, byte for byte.
+TEST(ImageAssemble, SkopeoCopiesALayoutAllArchitecturesAndUmociUnpacksTheCopy) {
+  UKIKIT_NEED_TOOL("skopeo");
+  UKIKIT_NEED_TOOL("umoci");
+  t::temp_dir dir;
+  make_tree(dir.path());
+  make_artifacts(dir.path());
+  ASSERT_EQ(image(base_args(dir.path())).status, 0);
+  const std::string out = "oci:" + (dir / "layout").string() + ":v1";
+  auto r = image(assemble_args(dir.path(), (dir / "layout").string() + ":v1"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::string archive = "oci-archive:" + (dir / "copy.tar").string() + ":v1";
+  const std::string back = "oci:" + (dir / "back").string() + ":v1";
+  ASSERT_EQ(t::run("skopeo copy -q --all " + t::sh_quote(out) + " " + t::sh_quote(archive) +
+                   " && skopeo copy -q --all " + t::sh_quote(archive) + " " + t::sh_quote(back))
+                .status,
+            0);
+  const json idx = skopeo_raw(out);
+  ASSERT_EQ(idx["manifests"].size(), 2u);
+  EXPECT_EQ(skopeo_raw(archive), idx);
+  EXPECT_EQ(skopeo_raw(back), idx);
+  for (const auto& m : idx["manifests"]) {
+    const std::string arch = m["platform"]["architecture"];
+    const std::string d = m["digest"];
+    EXPECT_EQ(sha256_of(blob_path(dir / "back", d)), d) << arch; // the manifest's bytes kept
+    expect_unpacks_to_base_plus_artifacts(back, arch, dir.path());
   }
 }
 
@@ -398,6 +445,7 @@ std::string pe_machine(const t::fs::path& efi) {
 
 TEST(ImageBuild, RecipeToSignedInstallerImageForTwoArchitectures) {
   UKIKIT_NEED_TOOL("openssl");
+  UKIKIT_NEED_TOOL("skopeo");
   UKIKIT_NEED_TOOL("sbverify");
   UKIKIT_NEED_TOOL("python3");
   UKIKIT_NEED_INPUT(stub_x64, "linuxx64.efi.stub");
@@ -483,6 +531,15 @@ TEST(ImageBuild, RecipeToSignedInstallerImageForTwoArchitectures) {
             0);
   EXPECT_EQ(image("verify --cert " + q(dir / "other.crt") + " " + q(dir / "out") + ":v1").status,
             1);
+  // skopeo copies the signed image --all into an oci-archive, and its copy
+  // passes the gate too.
+  ASSERT_EQ(t::run("skopeo copy -q --all oci:" + q(dir / "out") +
+                   ":v1 oci-archive:" + q(dir / "copy.tar") + ":v1")
+                .status,
+            0);
+  auto copied = image("verify --cert " + q(dir / "db.crt") + " --pcrpkey " + q(dir / "pcr.pub") +
+                      " oci-archive:" + q(dir / "copy.tar") + ":v1");
+  EXPECT_EQ(copied.status, 0) << copied.out;
   // The UKI taken back out is the one in the layer, byte for byte.
   ASSERT_EQ(image("extract " + q(dir / "out") +
                   ":v1 --arch arm64 usr/install/arm64/vmlinuz.efi -o " + q(dir / "back.efi"))

@@ -531,6 +531,34 @@ TEST_F(installer_verify_test, corrupted_blob_is_a_digest_finding_at_its_place) {
   EXPECT_FALSE(r.architectures[1].passed());
 }
 
+// Found by verify_fuzzer: a corrupted base layer both architectures share
+// failed only the first; the second, its layers not read, had no tree, no
+// artifacts checked, and passed.
+TEST_F(installer_verify_test, corrupted_shared_base_layer_fails_every_architecture_using_it) {
+  auto images = both();
+  images[1]["layers"][0] = images[0]["layers"][0]; // the same bytes: one blob
+  const auto l = layout(images);
+  const std::string digest = made["manifests"][0]["layers"][0]["digest"];
+  ASSERT_EQ(made["manifests"][1]["layers"][0]["digest"], digest);
+  const auto blob = image_fixture::blob_path(l, digest);
+  auto bytes = t::read_file(blob);
+  bytes[bytes.size() / 2] ^= std::byte{0xff};
+  t::write_file(blob, bytes);
+  auto r = verify(l);
+  EXPECT_FALSE(r.passed());
+  ASSERT_EQ(r.architectures.size(), 2u);
+  std::vector<std::string> subjects;
+  for (const auto& f : r.findings)
+    if (f.code == image::code::blob_mismatch) subjects.push_back(f.subject);
+  EXPECT_EQ(subjects, (std::vector<std::string>{"manifests[0].layers[0].digest",
+                                                "manifests[1].layers[0].digest"}))
+      << all(r);
+  for (const auto& a : r.architectures) {
+    EXPECT_FALSE(a.passed()) << a.platform() << "\n" << all(r);
+    EXPECT_NE(installer::verify_text(r).find("FAIL " + a.platform()), std::string::npos);
+  }
+}
+
 TEST_F(installer_verify_test, swapped_layers_and_a_wrong_diff_id_are_diff_id_findings) {
   auto images = both();
   images[0]["swap_layers"] = true;
@@ -592,6 +620,70 @@ TEST_F(installer_verify_test, pcrsig_against_another_key_fails) {
   EXPECT_TRUE(verify(layout(json::array({image_spec("amd64", "uki-amd64.efi", "boot-amd64.efi")})),
                      "db.crt", "", "pcr.pub")
                   .passed());
+}
+
+// A UKI whose own .pcrpkey is not the key that signed its .pcrsig: with no
+// --pcrpkey the gate checks against the embedded key, and fails.
+TEST_F(installer_verify_test, pcrsig_that_its_own_pcrpkey_does_not_verify_fails) {
+  UKIKIT_NEED_INPUT(stub, "linuxx64.efi.stub");
+  UKIKIT_NEED_INPUT(kernel, "vmlinuz");
+  auto b = t::run(t::tool("ukikit") + " build --stub " + q(stub) + " --linux " + q(kernel) +
+                  " --initrd " + q(a / "initrd.img") + " --os-release @" + q(a / "os-release") +
+                  " --cmdline 'talos.platform=metal' --pcr-private-key " + q(a / "pcr.key") +
+                  " --pcrpkey " + q(a / "pcr-other.pub") + " --signing-key " + q(a / "db.key") +
+                  " --signing-cert " + q(a / "db.crt") + " -o " + q(work / "uki.efi") + " 2>&1");
+  ASSERT_EQ(b.status, 0) << b.out;
+  t::fs::copy_file(work / "uki.efi", a / "uki-amd64-pcrpkey-other.efi",
+                   t::fs::copy_options::overwrite_existing);
+  auto r = verify(
+      layout(json::array({image_spec("amd64", "uki-amd64-pcrpkey-other.efi", "boot-amd64.efi")})));
+  EXPECT_FALSE(r.passed());
+  const finding* f = find(r, installer::code::pcrsig);
+  ASSERT_NE(f, nullptr) << all(r);
+  EXPECT_EQ(f->subject, "manifests[0].layers[1]:usr/install/amd64/vmlinuz.efi");
+  EXPECT_EQ(find(r, installer::code::signature), nullptr) << all(r); // Authenticode is fine
+  // The key that signed it verifies it.
+  EXPECT_TRUE(verify(layout(json::array(
+                         {image_spec("amd64", "uki-amd64-pcrpkey-other.efi", "boot-amd64.efi")})),
+                     "db.crt", "", "pcr.pub")
+                  .passed());
+}
+
+// A UKI built unsigned and signed by sbsign (sbsigntool, not our signer)
+// passes with the certificate it was signed with, and fails with another.
+TEST_F(installer_verify_test, uki_signed_by_sbsign_passes_with_its_certificate_only) {
+  UKIKIT_NEED_TOOL("sbsign");
+  UKIKIT_NEED_INPUT(stub, "linuxx64.efi.stub");
+  UKIKIT_NEED_INPUT(kernel, "vmlinuz");
+  auto b = t::run(t::tool("ukikit") + " build --stub " + q(stub) + " --linux " + q(kernel) +
+                  " --initrd " + q(a / "initrd.img") + " --os-release @" + q(a / "os-release") +
+                  " --cmdline 'talos.platform=metal' --pcr-private-key " + q(a / "pcr.key") +
+                  " -o " + q(work / "unsigned.efi") + " && sbsign --key " + q(a / "db.key") +
+                  " --cert " + q(a / "db.crt") + " --output " + q(work / "sbsigned.efi") + " " +
+                  q(work / "unsigned.efi") + " 2>&1");
+  ASSERT_EQ(b.status, 0) << b.out;
+  t::fs::copy_file(work / "sbsigned.efi", a / "uki-amd64-sbsign.efi",
+                   t::fs::copy_options::overwrite_existing);
+  const auto l =
+      layout(json::array({image_spec("amd64", "uki-amd64-sbsign.efi", "boot-amd64.efi")}));
+  auto ok = verify(l);
+  EXPECT_TRUE(ok.passed()) << all(ok);
+  ASSERT_EQ(ok.architectures.size(), 1u);
+  ASSERT_FALSE(ok.architectures[0].artifacts.empty());
+  const auto& uki = ok.architectures[0].artifacts[0];
+  ASSERT_TRUE(uki.verdict);
+  ASSERT_EQ(uki.verdict->authenticode.signatures.size(), 1u);
+  EXPECT_EQ(uki.verdict->authenticode.signatures[0].subject, "CN=db");
+  EXPECT_EQ(ok.architectures[0].pcrsig_profiles, 1u);
+
+  auto other = verify(l, "other.crt");
+  EXPECT_FALSE(other.passed());
+  bool uki_failed = false;
+  for (const auto& f : other.findings)
+    if (f.code == installer::code::signature &&
+        f.subject == "manifests[0].layers[1]:usr/install/amd64/vmlinuz.efi")
+      uki_failed = true;
+  EXPECT_TRUE(uki_failed) << all(other);
 }
 
 TEST_F(installer_verify_test, missing_artifacts_layer_and_missing_platform) {

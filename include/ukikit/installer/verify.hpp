@@ -200,16 +200,23 @@ private:
     return nullptr;
   }
 
-  // Inspect's findings name blobs by digest; here by their place.
+  // Inspect's findings name blobs by digest; here by their place. A blob
+  // several manifests share (a base layer) has a finding per use: each goes
+  // to the next place of that digest that has none with its code yet.
   void adopt_image_findings() {
     const auto places = blob_places(rep_.image);
+    std::vector<std::pair<std::string_view, const blob_place*>> used;
     for (auto f : rep_.image.findings.take()) {
       const blob_place* at = nullptr;
       for (const auto& p : places)
         if (f.subject.compare(0, p.digest.size(), p.digest) == 0) {
-          at = &p;
-          break;
+          if (!at) at = &p;
+          if (std::find(used.begin(), used.end(), std::make_pair(f.code, &p)) == used.end()) {
+            at = &p;
+            break;
+          }
         }
+      if (at) used.emplace_back(f.code, at);
       if (!at) {
         add(std::move(f), nullptr);
         continue;
@@ -270,11 +277,22 @@ private:
                 "architecture " + a.architecture + " has no UEFI PE machine", at + ".platform"),
           &a);
     std::vector<byte_span> blobs;
-    for (const auto& l : m.layers) {
-      if (!l.read) return; // inspect said why; no tree from a layer that is not the one named
-      auto bytes = src_.find_blob(l.descriptor.digest);
-      if (!bytes || !*bytes) return;
-      blobs.push_back(**bytes);
+    for (std::size_t j = 0; j < m.layers.size(); ++j) {
+      const auto& l = m.layers[j];
+      auto bytes = l.read ? src_.find_blob(l.descriptor.digest)
+                          : result<std::optional<byte_span>>(std::optional<byte_span>());
+      if (bytes && *bytes) {
+        blobs.push_back(**bytes);
+        continue;
+      }
+      // Inspect said why; no tree from a layer that is not the one named,
+      // and an architecture whose artifacts are not checked does not pass.
+      if (a.problems.empty())
+        add(about(severity::error, report::code::image_bad_blob,
+                  "layer " + std::to_string(j) + " was not read: no tree to check",
+                  at + ".layers[" + std::to_string(j) + "]"),
+            &a);
+      return;
     }
     std::vector<std::string> wanted;
     const std::string dir = install_dir(a.architecture);
