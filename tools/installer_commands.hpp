@@ -184,6 +184,44 @@ inline void add_image_base_command(CLI::App& image, int& rc) {
 
 // ---- image assemble -----------------------------------------------------------------
 
+// The tail of image assemble and image build: `o` completed from the
+// command line (layer compression, zstd threads, created, progress), the
+// image assembled on `base` and written to `out`, its digests or --json
+// printed, and `notes` with assemble's findings on stderr. A base blob
+// that is not what its descriptor says is a failed check (exit 1).
+inline int assemble_and_print(std::string_view tool, const image::source& base,
+                              const std::vector<installer::arch_artifacts>& arts,
+                              installer::assemble_options o, const std::string& compression,
+                              unsigned threads, const image::reference& out, bool json,
+                              finding_log notes) {
+  auto comp = layer_compression(compression);
+  if (!comp) return report(tool, comp.error());
+  o.layer.compression = *comp;
+  o.layer.threads = threads;
+  auto created = image_created();
+  if (!created) return report(tool, created.error());
+  o.created = *created;
+  progress bar("writing layers", 0);
+  o.progress = [&bar](std::uint64_t n) { bar.update(n); };
+  auto r = installer::assemble(base, arts, o, out);
+  if (!r)
+    return report(tool, r.error(),
+                  r.error().code() == errc::checksum_mismatch ? exit_failed : exit_usage);
+  for (auto f : r->findings.take()) notes.add(std::move(f));
+  if (json) {
+    r->findings = std::move(notes);
+    std::cout << json_text(installer::to_json(*r, o.layout)) << '\n';
+    notes = std::move(r->findings);
+  } else {
+    std::vector<std::pair<std::string, oci::digest>> images;
+    for (const auto& i : r->images)
+      images.emplace_back("linux/" + i.arch.text(), i.manifest.digest);
+    print_images(r->root, out.text(), images);
+  }
+  print_findings(tool, notes);
+  return exit_ok;
+}
+
 struct image_assemble_args {
   std::string base, output, compression = "gzip", layout = "uki", overlay;
   std::vector<std::string> archs, ukis, boots, kernels, initramfs;
@@ -244,30 +282,9 @@ inline int run_image_assemble(const image_assemble_args& a) {
   }
   installer::assemble_options o;
   o.layout = *lay;
-  auto comp = layer_compression(a.compression);
-  if (!comp) return report(tool, comp.error());
-  o.layer.compression = *comp;
-  o.layer.threads = a.threads;
-  auto created = image_created();
-  if (!created) return report(tool, created.error());
-  o.created = *created;
   if (!a.overlay.empty()) o.overlay = a.overlay;
-  progress bar("writing layers", 0);
-  o.progress = [&bar](std::uint64_t n) { bar.update(n); };
-  auto r = installer::assemble(*base, arts, o, *out);
-  if (!r) // a base blob that is not what its descriptor says is a failed check
-    return report(tool, r.error(),
-                  r.error().code() == errc::checksum_mismatch ? exit_failed : exit_usage);
-  if (a.json) {
-    std::cout << json_text(installer::to_json(*r, *lay)) << '\n';
-  } else {
-    std::vector<std::pair<std::string, oci::digest>> images;
-    for (const auto& i : r->images)
-      images.emplace_back("linux/" + i.arch.text(), i.manifest.digest);
-    print_images(r->root, out->text(), images);
-  }
-  print_findings(tool, r->findings);
-  return exit_ok;
+  return assemble_and_print(tool, *base, arts, std::move(o), a.compression, a.threads, *out, a.json,
+                            finding_log());
 }
 
 inline void add_image_assemble_command(CLI::App& image, int& rc) {
@@ -422,32 +439,8 @@ inline int run_image_build(const image_build_args& a) {
   }
   installer::assemble_options o;
   o.layout = *lay;
-  auto comp = layer_compression(a.compression);
-  if (!comp) return report(tool, comp.error());
-  o.layer.compression = *comp;
-  o.layer.threads = a.threads;
-  auto created = image_created();
-  if (!created) return report(tool, created.error());
-  o.created = *created;
-  progress bar("writing layers", 0);
-  o.progress = [&bar](std::uint64_t n) { bar.update(n); };
-  auto r = installer::assemble(*base, arts, o, *out);
-  if (!r)
-    return report(tool, r.error(),
-                  r.error().code() == errc::checksum_mismatch ? exit_failed : exit_usage);
-  for (auto f : r->findings.take()) notes.add(std::move(f));
-  if (a.json) {
-    r->findings = std::move(notes);
-    std::cout << json_text(installer::to_json(*r, *lay)) << '\n';
-    notes = std::move(r->findings);
-  } else {
-    std::vector<std::pair<std::string, oci::digest>> images;
-    for (const auto& i : r->images)
-      images.emplace_back("linux/" + i.arch.text(), i.manifest.digest);
-    print_images(r->root, out->text(), images);
-  }
-  print_findings(tool, notes);
-  return exit_ok;
+  return assemble_and_print(tool, *base, arts, std::move(o), a.compression, a.threads, *out, a.json,
+                            std::move(notes));
 }
 
 inline void add_image_build_command(CLI::App& image, int& rc) {
