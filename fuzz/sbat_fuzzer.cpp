@@ -91,8 +91,7 @@ void exercise_level(std::string_view text) {
   std::size_t pairs = 0;
   for (const auto& p : level->entries)
     for (const auto& e : image->entries)
-      if (p.component_name == e.component_name &&
-          e.component_generation < p.component_generation)
+      if (p.component_name == e.component_name && e.component_generation < p.component_generation)
         ++pairs;
   const auto revoked = sbat_revoked(*image, *level);
   if (revoked.size() != pairs) __builtin_trap();
