@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -124,12 +125,14 @@ inline result<boundary> next_stream(format f, byte_span input, std::size_t pos) 
 // Decodes the stream at input[pos…] to its end; returns the position after it.
 template <class Codec>
 result<std::size_t> decode_stream(format f, Codec& codec, byte_span input, std::size_t pos,
-                                  std::span<std::byte> buffer, output& out) {
+                                  std::span<std::byte> buffer, output& out,
+                                  const std::function<void(std::size_t)>& input_done) {
   codec.begin(input.subspan(pos));
   for (;;) {
     auto s = codec.run(input.subspan(pos), buffer);
     if (!s) return s.error().rebased(pos);
     pos += s->in_used;
+    if (input_done && s->in_used != 0) input_done(pos);
     if (s->out_used > 0) UKIKIT_TRY(out.put(byte_span(buffer.first(s->out_used)), pos));
     if (s->end) return pos;
     // With all input given and room left for output, the codec only stops
@@ -158,7 +161,8 @@ result<decode_stats> drive(format f, Codec& codec, byte_span input, const decode
   }
   for (;;) {
     UKIKIT_TRY(check_magic(f, input, pos));
-    UKIKIT_TRY_ASSIGN(pos, decode_stream(f, codec, input, pos, {buffer.get(), chunk_size}, out));
+    UKIKIT_TRY_ASSIGN(pos, decode_stream(f, codec, input, pos, {buffer.get(), chunk_size}, out,
+                                         options.input_done));
     ++stats.streams;
     if (!options.concatenated) break;
     UKIKIT_TRY_ASSIGN(boundary next, next_stream(f, input, pos));

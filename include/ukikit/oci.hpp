@@ -45,6 +45,7 @@
 #include <compare>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -255,14 +256,24 @@ public:
 
   // ok when `data` hashes to this digest; checksum_mismatch with both values
   // when not; unsupported when the algorithm is not sha256 or sha512.
-  result<void> verify(byte_span data) const {
+  // `consumed`, when given, is told about each piece once hashed (a caller
+  // that mapped the data may drop those pages).
+  result<void> verify(byte_span data,
+                      const std::function<void(byte_span)>& consumed = nullptr) const {
     auto a = hash_algorithm();
     if (!a)
       return error(errc::unsupported, "digest " + quote(text_) +
                                           " cannot be verified: ukikit computes sha256 and "
                                           "sha512, not " +
                                           std::string(algorithm()));
-    UKIKIT_TRY_ASSIGN(auto h, hash::compute(*a, data));
+    UKIKIT_TRY_ASSIGN(auto hasher, hash::hasher::create(*a));
+    constexpr std::size_t piece = std::size_t{4} << 20;
+    for (std::size_t at = 0; at < data.size(); at += piece) {
+      const byte_span p = data.subspan(at, std::min(piece, data.size() - at));
+      hasher.update(p);
+      if (consumed) consumed(p);
+    }
+    UKIKIT_TRY_ASSIGN(auto h, hasher.finish());
     if (h.hex() != encoded())
       return error(errc::checksum_mismatch,
                    "digest mismatch: claimed " + text_ + ", computed " + h.str());
@@ -466,7 +477,9 @@ struct parse_options {
 // Checks `content` against a descriptor: the size first, then the digest,
 // then `data` when the descriptor embeds it. checksum_mismatch on a
 // difference, unsupported when the digest cannot be verified.
-inline result<void> verify(const descriptor& d, byte_span content);
+// `consumed`: see digest::verify.
+inline result<void> verify(const descriptor& d, byte_span content,
+                           const std::function<void(byte_span)>& consumed = nullptr);
 
 inline result<parsed<descriptor>> parse_descriptor(byte_span bytes, finding_log& log,
                                                    const parse_options& opt = {});
@@ -1092,12 +1105,13 @@ inline result<json::value> load(byte_span bytes, const parse_options& opt, readi
 
 } // namespace detail
 
-inline result<void> verify(const descriptor& d, byte_span content) {
+inline result<void> verify(const descriptor& d, byte_span content,
+                           const std::function<void(byte_span)>& consumed) {
   if (d.size < 0 || static_cast<std::uint64_t>(d.size) != content.size())
     return error(errc::checksum_mismatch, "size mismatch: the descriptor says " +
                                               std::to_string(d.size) + " bytes, got " +
                                               std::to_string(content.size()));
-  UKIKIT_TRY(d.digest.verify(content));
+  UKIKIT_TRY(d.digest.verify(content, consumed));
   if (d.data && !std::equal(d.data->begin(), d.data->end(), content.begin(), content.end()))
     return error(errc::checksum_mismatch, "the descriptor's data differs from the content");
   return success();

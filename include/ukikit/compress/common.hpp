@@ -9,6 +9,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -154,6 +155,9 @@ struct decode_options {
   // Go on after the first stream while another of the same format follows.
   // lzma-alone has no concatenation (xz and the kernel read one stream).
   bool concatenated = true;
+  // Told the input position up to which every byte has been read, as the
+  // decoder moves on (a caller that mapped the input may drop those pages).
+  std::function<void(std::size_t)> input_done;
 };
 
 struct decode_stats {

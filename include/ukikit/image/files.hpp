@@ -165,6 +165,15 @@ public:
     return *got;
   }
 
+  // Drops the pages of `part` (bytes find() handed out) from memory once
+  // read: a mapped store's pages count as resident otherwise. A later read
+  // maps them again from the file; bytes in memory are left alone.
+  void release(byte_span part) const noexcept {
+    if (archive_) archive_->release(part);
+    if (!is_archive())
+      for (const auto& [name, m] : *mapped_) m.release(part);
+  }
+
   // Member names of an archive, sorted (empty for a directory).
   std::vector<std::string> names() const {
     std::vector<std::string> out;

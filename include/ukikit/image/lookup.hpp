@@ -41,7 +41,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <span>
@@ -66,6 +68,8 @@ struct lookup_options {
   std::uint64_t max_file_size = default_max_file_size;           // one found file, decompressed
   strictness mode = strictness::permissive;                      // of the tar reader
   bool diff_ids = true;                                          // hash each tar stream
+  // Told about each piece of a compressed layer once decoded (source::release).
+  std::function<void(byte_span)> consumed;
 };
 
 enum class node_type : std::uint8_t { regular, directory, symlink, special };
@@ -131,6 +135,24 @@ private:
   std::optional<std::vector<std::byte>> owned_;
 };
 
+// Takes a wanted file's bytes, in order, as its layer streams past, instead
+// of the tree keeping them (uki/stream.hpp's streamed_image behind it).
+class file_stream {
+public:
+  virtual ~file_stream() = default;
+  virtual void write(byte_span piece) = 0;
+};
+// Makes the stream of a wanted entry (path normalized, size in bytes).
+using stream_factory =
+    std::function<std::shared_ptr<file_stream>(const std::string& path, std::uint64_t size)>;
+
+// A wanted regular file whose bytes went to a file_stream.
+struct streamed_file {
+  file_info info;
+  std::size_t data_layer = 0;
+  std::shared_ptr<file_stream> stream;
+};
+
 namespace detail {
 
 // Where a regular file's bytes are: an entry of one layer's tar stream.
@@ -173,10 +195,14 @@ public:
   // paths whose compressed bytes are kept while they stream past (no
   // symlinks followed). Errors only when a hash cannot be set up; a layer
   // that cannot be read is its layer_pass::problem.
+  // With `streams`, each wanted regular file goes to the file_stream it
+  // makes, in every layer, instead of being kept (streamed() finds it).
   static result<layer_tree> build(std::vector<byte_span> layers, const lookup_options& opts = {},
-                                  std::span<const std::string> wanted = {}) {
+                                  std::span<const std::string> wanted = {},
+                                  stream_factory streams = {}) {
     layer_tree t;
     t.opts_ = opts;
+    t.streams_ = std::move(streams);
     t.blobs_ = std::move(layers);
     for (const auto& w : wanted) {
       auto parts = detail::name_parts(w, nullptr);
@@ -238,6 +264,19 @@ public:
     return std::optional<file_data>(file_data::owning(std::move(info), d.layer, std::move(bytes)));
   }
 
+  // The stream that took the bytes of the regular file at `path` (symlinks
+  // followed), when it was wanted and streamed whole; nullopt otherwise
+  // (read() it, which also says why it cannot be read).
+  result<std::optional<streamed_file>> streamed(std::string_view path) const {
+    UKIKIT_TRY_ASSIGN(auto found, resolve(path));
+    if (!found || found->second->type != node_type::regular) return std::optional<streamed_file>();
+    const detail::tree_node& n = *found->second;
+    auto it = streamed_.find(n.data);
+    if (it == streamed_.end()) return std::optional<streamed_file>();
+    return std::optional<streamed_file>(
+        streamed_file{info_of(found->first, n), n.data.layer, it->second.stream});
+  }
+
 private:
   using node_map = std::map<std::string, detail::tree_node, std::less<>>;
   using node_ptr = const detail::tree_node*;
@@ -245,6 +284,10 @@ private:
   struct kept_bytes {
     std::vector<std::byte> bytes;
     std::size_t refs = 0; // nodes whose data they are
+  };
+  struct kept_stream {
+    std::shared_ptr<file_stream> stream;
+    std::size_t refs = 0;
   };
 
   static file_info info_of(const std::string& path, const detail::tree_node& n) {
@@ -256,10 +299,13 @@ private:
   void retain(const detail::tree_node& n) {
     if (n.type != node_type::regular) return;
     if (auto it = kept_.find(n.data); it != kept_.end()) ++it->second.refs;
+    if (auto it = streamed_.find(n.data); it != streamed_.end()) ++it->second.refs;
   }
   void release(const detail::tree_node& n) {
     if (n.type != node_type::regular) return;
     if (auto it = kept_.find(n.data); it != kept_.end() && --it->second.refs == 0) kept_.erase(it);
+    if (auto it = streamed_.find(n.data); it != streamed_.end() && --it->second.refs == 0)
+      streamed_.erase(it);
   }
 
   node_map::iterator erase(node_map::iterator it) {
@@ -327,6 +373,7 @@ private:
     std::string path;
     std::optional<detail::tree_node> pending;
     std::optional<std::vector<std::byte>> keep;
+    std::shared_ptr<file_stream> stream;
 
     void note(const tar::entry& e, std::string_view c, std::string message) {
       finding f(severity::warning, c, std::move(message), e.offset);
@@ -338,6 +385,7 @@ private:
       ++pass.entries;
       pending.reset();
       keep.reset();
+      stream.reset();
       std::string_view refused_as;
       auto parts = detail::name_parts(e.path(), &refused_as);
       if (!parts) {
@@ -378,8 +426,10 @@ private:
         }
         n.type = node_type::regular;
         n.data = {layer, e.offset, e.data_offset, e.size};
-        if (compressed && e.size <= t.opts_.max_file_size && t.wanted_.count(path) != 0)
-          keep.emplace();
+        if (t.wanted_.count(path) != 0) {
+          if (t.streams_) stream = t.streams_(path, e.size);
+          else if (compressed && e.size <= t.opts_.max_file_size) keep.emplace();
+        }
         break;
       case tar::entry_type::hardlink: return hardlink(e, std::move(n));
       case tar::entry_type::symlink:
@@ -443,6 +493,7 @@ private:
 
     result<void> data(const tar::entry&, byte_span piece) {
       if (keep) keep->insert(keep->end(), piece.begin(), piece.end());
+      if (stream) stream->write(piece);
       return success();
     }
 
@@ -453,9 +504,12 @@ private:
                      "the layers make more than " + std::to_string(max_tree_entries) + " entries");
       if (keep && pending->type == node_type::regular && keep->size() == pending->data.size)
         t.kept_.emplace(pending->data, kept_bytes{std::move(*keep), 0});
+      if (stream && pending->type == node_type::regular)
+        t.streamed_.emplace(pending->data, kept_stream{std::move(stream), 0});
       t.put(path, std::move(*pending));
       pending.reset();
       keep.reset();
+      stream.reset();
       return true;
     }
   };
@@ -467,9 +521,10 @@ private:
     lo.mode = opts_.mode;
     lo.max_size = opts_.max_layer_size;
     lo.diff_id = opts_.diff_ids;
+    lo.consumed = opts_.consumed;
     report::layer_report rep;
     const bool compressed = compress::detect(blobs_[i]) != compress::format::none;
-    applier a{*this, i, pass, compressed, {}, {}, {}, {}};
+    applier a{*this, i, pass, compressed, {}, {}, {}, {}, {}};
     auto fed = report::feed_layer(blobs_[i], lo, a, rep);
     pass.compression = rep.compression;
     pass.size = rep.size;
@@ -501,6 +556,7 @@ private:
     report::layer_options lo;
     lo.mode = opts_.mode;
     lo.max_size = opts_.max_layer_size;
+    lo.consumed = opts_.consumed;
     report::layer_report rep;
     auto fed = report::feed_layer(blobs_[d.layer], lo, g, rep);
     if (g.found && g.out.size() == d.size) return std::move(g.out);
@@ -591,6 +647,8 @@ private:
   std::set<std::string, std::less<>> wanted_;
   node_map nodes_;
   std::map<detail::data_ref, kept_bytes> kept_;
+  stream_factory streams_;
+  std::map<detail::data_ref, kept_stream> streamed_;
 };
 
 // One platform's image of a store, and its final tree.

@@ -112,6 +112,9 @@ public:
     return files_.find(d.blob_path());
   }
 
+  // Drops the pages of a blob's bytes from memory once read (files::release).
+  void release(byte_span part) const noexcept { files_.release(part); }
+
   // The blob with this digest, checked against it (a layer named on the
   // command line by REF@DIGEST has no descriptor to give its size).
   result<byte_span> blob(const oci::digest& d) const {

@@ -103,6 +103,9 @@ struct section {
   byte_span data;
 };
 
+// H(data) in one bank when it is already known, or nullopt.
+using digest_lookup = std::function<std::optional<hash::digest>(byte_span data, hash::algorithm)>;
+
 struct options {
   // Banks to predict. Sorted and made unique, as systemd-measure does.
   std::vector<hash::algorithm> banks{std::begin(hash::all_algorithms),
@@ -115,6 +118,10 @@ struct options {
   // as in "systemd-stub 252.39-1~deb12u2"): sections it does not know are
   // left out. 0: the current stub, which measures every known section.
   unsigned stub_release = 0;
+  // H(data) of a section's bytes in one bank when it is already known
+  // (computed while the file streamed past: uki/stream.hpp); nullopt: hash
+  // the bytes.
+  digest_lookup known_digest;
 };
 
 // "enter-initrd::leave-initrd:" -> "enter-initrd:leave-initrd"; "::" -> "".
@@ -255,19 +262,34 @@ inline result<std::vector<bank_state>> start(std::span<const hash::algorithm> ba
 }
 
 // Extend every bank with the digests of `parts`, and report the events.
+// `known` gives a bank's digest of a single part when it is already known:
+// every bank must know it, or the part is hashed.
 inline result<void> measure_parts(std::vector<bank_state>& state, event_kind kind,
                                   std::string_view label, std::span<const byte_span> parts,
-                                  const event_sink& sink) {
+                                  const event_sink& sink, const options* known = nullptr) {
   std::uint64_t size = 0;
   for (byte_span p : parts) size += p.size();
-  for (byte_span p : parts) {
-    for (std::size_t at = 0; at < p.size(); at += stream_chunk) {
-      const byte_span chunk = p.subspan(at, std::min(stream_chunk, p.size() - at));
-      for (auto& b : state) b.hasher.update(chunk);
+  std::vector<hash::digest> given;
+  if (known && known->known_digest && parts.size() == 1)
+    for (auto& b : state) {
+      auto d = known->known_digest(parts[0], b.pcr.alg());
+      if (!d || d->alg() != b.pcr.alg()) break;
+      given.push_back(*d);
+    }
+  if (given.size() != state.size()) {
+    given.clear();
+    for (byte_span p : parts) {
+      for (std::size_t at = 0; at < p.size(); at += stream_chunk) {
+        const byte_span chunk = p.subspan(at, std::min(stream_chunk, p.size() - at));
+        for (auto& b : state) b.hasher.update(chunk);
+      }
     }
   }
   for (std::size_t i = 0; i < state.size(); ++i) {
-    UKIKIT_TRY_ASSIGN(auto measured, state[i].hasher.finish());
+    std::optional<hash::digest> known_measured;
+    if (!given.empty()) known_measured = given[i];
+    UKIKIT_TRY_ASSIGN(auto measured, known_measured ? result<hash::digest>(*known_measured)
+                                                    : state[i].hasher.finish());
     UKIKIT_TRY_ASSIGN(auto pcr, extend(state[i].hasher, state[i].pcr, measured));
     state[i].pcr = pcr;
     if (sink) sink(i, event{kind, std::string(label), size, measured, pcr});
@@ -277,13 +299,14 @@ inline result<void> measure_parts(std::vector<bank_state>& state, event_kind kin
 
 // The sections, in order: name with NUL, then bytes.
 inline result<void> measure_sections(std::vector<bank_state>& state,
-                                     std::span<const section> ordered, const event_sink& sink) {
+                                     std::span<const section> ordered, const event_sink& sink,
+                                     const options* known = nullptr) {
   static constexpr std::byte nul[1] = {std::byte{0}};
   for (const auto& s : ordered) {
     const byte_span name_parts[] = {as_bytes(s.name), byte_span(nul)};
     UKIKIT_TRY(measure_parts(state, event_kind::section_name, s.name, name_parts, sink));
     const byte_span data_parts[] = {s.data};
-    UKIKIT_TRY(measure_parts(state, event_kind::section_data, s.name, data_parts, sink));
+    UKIKIT_TRY(measure_parts(state, event_kind::section_data, s.name, data_parts, sink, known));
   }
   return {};
 }
@@ -317,7 +340,7 @@ inline result<prediction> predict(std::span<const section> sections, const optio
   if (phases.empty()) return error(errc::invalid_argument, "no phase path to predict");
 
   UKIKIT_TRY_ASSIGN(auto state, detail::start(banks));
-  UKIKIT_TRY(detail::measure_sections(state, ordered, nullptr));
+  UKIKIT_TRY(detail::measure_sections(state, ordered, nullptr, &opts));
 
   // Each phase path starts again from the state after the sections.
   std::vector<hash::digest> after_sections;

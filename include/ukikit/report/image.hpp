@@ -115,7 +115,8 @@ inline std::optional<byte_span> checked_blob(const image::source& src, image_rep
     rep.findings.add(std::move(f));
     return std::nullopt;
   }
-  if (auto ok = oci::verify(d, **got); !ok) {
+  // A store's blobs are mapped: each piece hashed is dropped from memory.
+  if (auto ok = oci::verify(d, **got, [&src](byte_span p) { src.release(p); }); !ok) {
     blob_problem(rep, d, what, ok.error());
     return std::nullopt;
   }

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <ctime>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +40,9 @@ struct layer_options {
   strictness mode = strictness::permissive;
   std::uint64_t max_size = default_max_layer_size; // of the decompressed tar stream
   bool diff_id = false; // also hash the tar stream (an OCI config's rootfs.diff_ids entry)
+  // Told about each piece of a compressed layer once it has been decoded
+  // (a caller that mapped the layer may drop those pages: image::source::release).
+  std::function<void(byte_span)> consumed;
 };
 
 // One entry, owned (the input may be a decompressed stream that is gone).
@@ -101,6 +105,9 @@ struct lister {
 
 } // namespace detail
 
+// Input handed to layer_options::consumed at a time, at least.
+inline constexpr std::size_t release_piece = std::size_t{4} << 20;
+
 // Streams a layer into a tar::parser handler: a raw archive in place, a
 // compressed one decoded in bounded chunks (opts.max_size). Fills the
 // compression, sizes and reader findings of `rep`; the handler sees each
@@ -134,6 +141,13 @@ result<void> feed_layer(byte_span bytes, const layer_options& opts, Handler& han
   tar::parser p(to);
   compress::decode_options d;
   d.max_output = opts.max_size;
+  std::size_t released = 0;
+  if (opts.consumed)
+    d.input_done = [&](std::size_t pos) {
+      if (pos < released + release_piece) return;
+      opts.consumed(bytes.subspan(released, pos - released));
+      released = pos;
+    };
   auto sink = [&](byte_span chunk) -> result<void> {
     if (h) h->update(chunk);
     UKIKIT_TRY(p.feed(chunk, handler));

@@ -27,6 +27,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -124,6 +125,10 @@ struct verify_options {
   authenticode::consumed_fn consumed; // told about each piece hashed for the digest
   // shim's SbatLevel: the image's .sbat must list no revoked generation.
   const uki::sbat_level* sbat_policy = nullptr;
+  // Digests already computed while the file streamed past (uki/stream.hpp):
+  // the image digest per algorithm, and sections' digests for PCR 11.
+  std::function<std::optional<hash::digest>(hash::algorithm)> known_image_digest;
+  measure::digest_lookup known_section_digest;
 };
 
 struct verdict {
@@ -169,8 +174,9 @@ inline void check_pcrsig(const pe::image& img, const verify_options& o, verdict&
   out.pcrsig.emplace();
   const std::size_t profiles = std::max<std::size_t>(v.profile_count(), 1);
   for (std::size_t n = 0; n < profiles; ++n) {
-    auto rep = uki::verify_pcrsig(v, n, o.pcrpkey, o.phases, o.pcrsig_mode,
-                                  o.stub_release.value_or(uki::stub_release(img)));
+    auto rep =
+        uki::verify_pcrsig(v, n, o.pcrpkey, o.phases, o.pcrsig_mode,
+                           o.stub_release.value_or(uki::stub_release(img)), o.known_section_digest);
     const std::string where = v.profile_count() ? "profile @" + std::to_string(n) + ": " : "";
     for (const auto& f : rep.findings) {
       out.problems.push_back(where + f.message);
@@ -250,6 +256,7 @@ inline verdict verify_uki(byte_span bytes, const verify_options& o) {
   authenticode::verify_options vopt;
   vopt.allow_sha1 = o.allow_sha1;
   vopt.consumed = o.consumed;
+  vopt.known_digest = o.known_image_digest;
   static const authenticode::signature_database no_anchors;
   out.authenticode = authenticode::verify(img, o.trust ? *o.trust : no_anchors, o.dbx, vopt);
   out.problems = out.authenticode.reasons();

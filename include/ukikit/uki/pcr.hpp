@@ -188,11 +188,13 @@ struct pcrsig_report {
 // Verify the .pcrsig of profile @n against the predicted PCR 11 values of
 // that profile for the given phase paths (default: systemd-measure's), with
 // `pcrpkey` (PEM) or, when empty, the UKI's own .pcrpkey, as the stub of
-// `release` measures them (0: the current stub).
+// `release` measures them (0: the current stub). `known_digest` gives the
+// sections' digests already computed (measure::options::known_digest).
 inline pcrsig_report verify_pcrsig(const view& v, std::size_t profile, byte_span pcrpkey,
                                    const std::vector<std::string>& phases = {},
                                    measure::signature_mode mode = measure::signature_mode::systemd,
-                                   unsigned release = 0) {
+                                   unsigned release = 0,
+                                   const measure::digest_lookup& known_digest = {}) {
   pcrsig_report rep;
   rep.profile = profile;
   auto r = v.resolve(profile);
@@ -222,6 +224,7 @@ inline pcrsig_report verify_pcrsig(const view& v, std::size_t profile, byte_span
   // Predict the banks the signature has, for the phase paths asked for.
   measure::options opts;
   opts.stub_release = release;
+  opts.known_digest = known_digest;
   if (!phases.empty()) opts.phases = phases;
   opts.banks.clear();
   for (const auto& b : parsed->banks) opts.banks.push_back(b.bank);
