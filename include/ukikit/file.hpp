@@ -169,6 +169,55 @@ private:
   std::size_t size_ = 0;
 };
 
+// Zeroed memory of a given size in which only the pages written take
+// memory: a private anonymous mapping reserved without swap. A file streamed
+// past can be laid out at its own offsets (uki/stream.hpp) while its large
+// parts, never written, cost nothing; reading them gives zeros.
+class sparse_buffer {
+public:
+  static result<sparse_buffer> create(std::size_t size) {
+    sparse_buffer b;
+    b.size_ = size;
+    if (size == 0) return b;
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+      return error(errc::io, "cannot reserve " + std::to_string(size) + " bytes (" +
+                                 std::strerror(errno) + ")");
+    b.data_ = static_cast<std::byte*>(p);
+    return b;
+  }
+  sparse_buffer() = default;
+  sparse_buffer(sparse_buffer&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+  sparse_buffer& operator=(sparse_buffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      data_ = std::exchange(o.data_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+    }
+    return *this;
+  }
+  ~sparse_buffer() { reset(); }
+
+  byte_span bytes() const noexcept { return {data_, data_ ? size_ : 0}; }
+  std::size_t size() const noexcept { return size_; }
+  // Copies `piece` to `offset`; false when it does not fit.
+  bool write(std::uint64_t offset, byte_span piece) noexcept {
+    if (offset > size_ || piece.size() > size_ - offset) return false;
+    if (!piece.empty()) std::memcpy(data_ + offset, piece.data(), piece.size());
+    return true;
+  }
+
+private:
+  void reset() noexcept {
+    if (data_) ::munmap(data_, size_);
+    data_ = nullptr;
+  }
+  std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 // A regular file read with pread: for a reader that skips most of a large
 // file (a raw tar layer listed header by header), where mapping it would
 // fault in and then unmap pages it never looks at.
