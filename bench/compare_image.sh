@@ -21,6 +21,7 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build/release}
 uki_mib=${2:-170}
+[ -d "$build" ] && build=$(cd "$build" && pwd)
 tool=$build/tools/ukikit
 runs=${UKIKIT_BENCH_RUNS:-3}
 [ -x "$tool" ] || { echo "compare_image: $tool not built (Release build in $build)" >&2; exit 2; }

@@ -137,7 +137,8 @@ inline void add_image_verify_commands(CLI::App& image, image_verify_options& ver
   v->add_option("--max-size", verify.max_size,
                 "Largest decompressed layer (bomb limit; default 64G; suffixes K, M, G, T)");
   v->add_option("--max-file-size", verify.max_file_size,
-                "Largest artifact read from a compressed layer (default 1G)");
+                "Largest artifact held in memory: decoded whole from a compressed layer, or "
+                "the parts of a streamed UKI kept (default 1G)");
   v->add_flag("--json", verify.json,
               "One JSON document: architectures (layout, artifacts, verify, pcr11), image, "
               "findings, passed");

@@ -15,6 +15,14 @@
 //   against --pcrpkey or its own .pcrpkey, per profile);
 // - the UKI's predicted PCR 11 (sha256 bank, per profile and boot phase).
 //
+// The UKI and systemd-boot are read as their layer streams past
+// (uki/stream.hpp): headers, small sections and signatures kept, the
+// Authenticode digest (sha256, and dbx's algorithms) and the large
+// sections' digests (every PCR bank) computed on the way, so memory does not
+// grow with them. A check that needs a digest not computed (a signature in
+// sha384, say) is made again on the artifact decoded whole, as are
+// artifacts that cannot be streamed; both within lookup.max_file_size.
+//
 // Findings carry a subject naming where the problem is:
 // `manifests[1].layers[2].digest`, `manifests[0].platform`,
 // `manifests[0].layers[1]:usr/install/amd64/vmlinuz.efi`.
@@ -31,6 +39,7 @@
 #include "../report/verify.hpp"
 #include "../uki.hpp"
 #include "../uki/pcr.hpp"
+#include "../uki/stream.hpp"
 #include "layout.hpp"
 
 #include <nlohmann/json.hpp>
@@ -38,6 +47,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -83,6 +93,11 @@ struct verify_options {
   byte_span pcrpkey;                            // PEM; empty: each UKI's own .pcrpkey
   const uki::sbat_level* sbat_policy = nullptr; // shim's SbatLevel, for the UKI and systemd-boot
   image::lookup_options lookup{};               // layer and file size limits
+  // Read the UKI and systemd-boot as their layer streams past, keeping
+  // their headers and small sections and computing the digests the checks
+  // need on the way (uki/stream.hpp): memory does not grow with the UKI.
+  // false: decode each artifact whole (the same verdicts, in memory).
+  bool stream = true;
 };
 
 struct artifact_check {
@@ -162,6 +177,35 @@ inline std::vector<blob_place> blob_places(const report::image_report& rep) {
   }
   return out;
 }
+
+// An artifact streamed out of its layer (image::layer_tree's file_stream).
+struct pe_stream : image::file_stream {
+  uki::streamed_image image;
+  std::optional<bool> finished;
+
+  explicit pe_stream(uki::streamed_image i) : image(std::move(i)) {}
+  void write(byte_span piece) override { image.write(piece); }
+  // Every byte arrived and the digests are final.
+  bool finish() {
+    if (!finished) finished = image.finish().ok();
+    return *finished;
+  }
+};
+
+// What checking one PE artifact found, before it is added to the report.
+struct pe_check {
+  std::vector<finding> findings;
+  std::optional<std::uint16_t> machine;
+  std::optional<report::verdict> verdict;
+  std::optional<std::size_t> pcrsig_profiles;
+  std::vector<pcr11_value> pcr11;
+};
+
+// An artifact's bytes: streamed, or decoded whole.
+struct artifact_bytes {
+  std::shared_ptr<pe_stream> stream;
+  std::optional<image::file_data> data;
+};
 
 class gate {
 public:
@@ -301,7 +345,10 @@ private:
       for (std::string_view f : {n.kernel, n.boot, n.initramfs})
         if (!f.empty()) wanted.push_back(dir + "/" + std::string(f));
     }
-    auto tree = image::layer_tree::build(std::move(blobs), o_.lookup, wanted);
+    image::lookup_options lo = o_.lookup;
+    if (!lo.consumed) lo.consumed = [this](byte_span p) { src_.release(p); };
+    auto tree = image::layer_tree::build(std::move(blobs), lo, wanted,
+                                         o_.stream ? stream_factory() : image::stream_factory());
     if (!tree) {
       add(about(severity::error, report::code::image_bad_blob, tree.error().message(), at), &a);
       return;
@@ -344,15 +391,30 @@ private:
     }
   }
 
-  // The artifact at `name` in the arch's directory; its bytes when found.
-  std::optional<image::file_data> read_artifact(architecture_check& a,
-                                                const image::layer_tree& tree, std::string role,
-                                                std::string_view name, const std::string& at) {
+  // The artifact at `name` in the arch's directory; its bytes when found:
+  // as they streamed past (PE headers, small sections and digests), or,
+  // when they could not be streamed, decoded whole.
+  std::optional<artifact_bytes> read_artifact(architecture_check& a, const image::layer_tree& tree,
+                                              std::string role, std::string_view name,
+                                              const std::string& at) {
     artifact_check c;
     c.role = std::move(role);
     c.path = install_dir(a.architecture) + "/" + std::string(name);
+    std::optional<artifact_bytes> out;
+    if (auto s = tree.streamed(c.path); s && *s) {
+      auto* stream = static_cast<pe_stream*>((*s)->stream.get());
+      if (stream->finish() && stream->image.file_digest()) {
+        c.found = true;
+        c.layer = (*s)->data_layer;
+        c.size = stream->image.size();
+        c.sha256 = stream->image.file_digest()->hex();
+        out.emplace();
+        out->stream = std::static_pointer_cast<pe_stream>((*s)->stream);
+        a.artifacts.push_back(std::move(c));
+        return out;
+      }
+    }
     auto got = tree.read(c.path);
-    std::optional<image::file_data> out;
     if (!got) {
       add(about(severity::error, code::unreadable_artifact, got.error().message(),
                 at + ":" + c.path),
@@ -366,7 +428,8 @@ private:
       c.layer = (*got)->data_layer;
       c.size = (*got)->bytes().size();
       if (auto h = hash::compute(hash::algorithm::sha256, (*got)->bytes())) c.sha256 = h->hex();
-      out = std::move(**got);
+      out.emplace();
+      out->data = std::move(**got);
     }
     a.artifacts.push_back(std::move(c));
     return out;
@@ -402,28 +465,66 @@ private:
       return;
     }
     if (auto uki_bytes = read_artifact(a, tree, "uki", n.kernel, at))
-      check_pe(a, a.artifacts.back(), uki_bytes->bytes(), machine, at, true);
+      check_pe(a, a.artifacts.back(), *uki_bytes, tree, machine, at, true);
     if (auto boot = read_artifact(a, tree, "systemd-boot", n.boot, at))
-      check_pe(a, a.artifacts.back(), boot->bytes(), machine, at, false);
+      check_pe(a, a.artifacts.back(), *boot, tree, machine, at, false);
   }
 
-  void check_pe(architecture_check& a, artifact_check& c, byte_span bytes,
-                std::optional<std::uint16_t> machine, const std::string& at, bool is_uki) {
+  // Checks an artifact's bytes: streamed ones with the digests computed on
+  // the way, and again decoded whole when a check needed a digest that was
+  // not (uki::streamed_image::missed).
+  void check_pe(architecture_check& a, artifact_check& c, const artifact_bytes& got,
+                const image::layer_tree& tree, std::optional<std::uint16_t> machine,
+                const std::string& at, bool is_uki) {
+    if (got.stream) {
+      const uki::streamed_image& s = got.stream->image;
+      pe_check r = check_pe_bytes(a, c, s.bytes(), machine, at, is_uki, &s);
+      if (!s.missed()) {
+        commit(a, c, std::move(r));
+        return;
+      }
+      auto whole = tree.read(c.path);
+      if (!whole || !*whole) {
+        add(about(severity::error, code::unreadable_artifact,
+                  whole ? "no longer in the final tree" : whole.error().message(),
+                  at + ":" + c.path),
+            &a);
+        return;
+      }
+      commit(a, c, check_pe_bytes(a, c, (*whole)->bytes(), machine, at, is_uki, nullptr));
+      return;
+    }
+    commit(a, c, check_pe_bytes(a, c, got.data->bytes(), machine, at, is_uki, nullptr));
+  }
+
+  void commit(architecture_check& a, artifact_check& c, pe_check r) {
+    for (auto& f : r.findings) add(std::move(f), &a);
+    c.machine = r.machine;
+    if (r.pcrsig_profiles) a.pcrsig_profiles = r.pcrsig_profiles;
+    for (auto& v : r.pcr11) a.pcr11.push_back(std::move(v));
+    if (r.verdict) c.verdict = std::move(r.verdict);
+  }
+
+  // `streamed`: the bytes are its sparse copy, its digests stand in for
+  // the bytes it left out.
+  pe_check check_pe_bytes(const architecture_check& a, const artifact_check& c, byte_span bytes,
+                          std::optional<std::uint16_t> machine, const std::string& at, bool is_uki,
+                          const uki::streamed_image* streamed) {
+    pe_check out;
     const std::string subject = at + ".layers[" + std::to_string(c.layer) + "]:" + c.path;
     auto img = pe::parse(bytes, strictness::permissive);
     if (!img) {
-      add(about(severity::error, code::unreadable_artifact, "no PE image: " + img.error().message(),
-                subject),
-          &a);
-      return;
+      out.findings.push_back(about(severity::error, code::unreadable_artifact,
+                                   "no PE image: " + img.error().message(), subject));
+      return out;
     }
-    c.machine = img->machine;
+    out.machine = img->machine;
     if (machine && img->machine != *machine) {
       finding f = about(severity::error, code::machine_mismatch,
                         "built for another machine than the platform " + a.platform(), subject);
       f.claimed = machine_text(*machine);
       f.computed = machine_text(img->machine);
-      add(std::move(f), &a);
+      out.findings.push_back(std::move(f));
     }
     report::verify_options vo;
     vo.name = "/" + c.path;
@@ -431,20 +532,30 @@ private:
     vo.dbx = o_.dbx;
     vo.sbat_policy = o_.sbat_policy;
     if (is_uki) vo.pcrpkey = o_.pcrpkey;
-    report::verdict v = report::verify_uki(bytes, vo);
-    signature_findings(a, v, subject);
-    if (is_uki) {
-      if (v.pcrsig) a.pcrsig_profiles = v.pcrsig->size();
-      predict(a, *img, subject);
+    measure::digest_lookup known_section;
+    if (streamed) {
+      vo.known_image_digest = [streamed](hash::algorithm alg) {
+        return streamed->image_digest(alg);
+      };
+      known_section = [streamed](byte_span data, hash::algorithm alg) {
+        return streamed->section_digest(data, alg);
+      };
+      vo.known_section_digest = known_section;
     }
-    c.verdict = std::move(v);
+    report::verdict v = report::verify_uki(bytes, vo);
+    signature_findings(out, v, subject);
+    if (is_uki) {
+      if (v.pcrsig) out.pcrsig_profiles = v.pcrsig->size();
+      predict(out, *img, subject, known_section);
+    }
+    out.verdict = std::move(v);
+    return out;
   }
 
   // verify_uki's reasons: .pcrsig ones (uki.pcr*) as one installer.pcrsig
   // finding, SBAT ones as one installer.sbat-revoked, the rest as one
   // installer.signature finding.
-  void signature_findings(architecture_check& a, const report::verdict& v,
-                          const std::string& subject) {
+  void signature_findings(pe_check& out, const report::verdict& v, const std::string& subject) {
     std::optional<finding> sig, pcr, sbat;
     for (const auto& r : v.reasons) {
       const bool is_pcr = r.code.substr(0, 7) == "uki.pcr";
@@ -466,30 +577,52 @@ private:
       }
       slot->message += r.message + " [" + std::string(r.code) + "]";
     }
-    if (sig) add(std::move(*sig), &a);
-    if (pcr) add(std::move(*pcr), &a);
-    if (sbat) add(std::move(*sbat), &a);
+    if (sig) out.findings.push_back(std::move(*sig));
+    if (pcr) out.findings.push_back(std::move(*pcr));
+    if (sbat) out.findings.push_back(std::move(*sbat));
   }
 
-  void predict(architecture_check& a, const pe::image& img, const std::string& subject) {
+  void predict(pe_check& out, const pe::image& img, const std::string& subject,
+               const measure::digest_lookup& known) {
     uki::view v(img);
     if (!v.is_uki()) return;
     measure::options mo;
     mo.banks = {hash::algorithm::sha256};
     mo.stub_release = uki::stub_release(img);
+    mo.known_digest = known;
     const std::size_t profiles = std::max<std::size_t>(v.profile_count(), 1);
     for (std::size_t n = 0; n < profiles; ++n) {
       auto p = uki::predict_pcr11(v, n, mo);
       if (!p) {
-        add(about(severity::warning, uki::code::pcr11_unpredictable,
-                  "PCR 11 of profile @" + std::to_string(n) + ": " + p.error().message(), subject),
-            &a);
+        out.findings.push_back(
+            about(severity::warning, uki::code::pcr11_unpredictable,
+                  "PCR 11 of profile @" + std::to_string(n) + ": " + p.error().message(), subject));
         continue;
       }
       if (const auto* bank = p->find(hash::algorithm::sha256))
         for (const auto& value : bank->values)
-          a.pcr11.push_back({n, value.phase, value.value.hex()});
+          out.pcr11.push_back({n, value.phase, value.value.hex()});
     }
+  }
+
+  // Streams each wanted artifact (uki/stream.hpp): the image digests it
+  // computes are sha256 and dbx's algorithms (a signature in another one
+  // is checked on the artifact decoded whole), the sections' in every
+  // bank a .pcrsig may sign.
+  image::stream_factory stream_factory() const {
+    uki::stream_options so;
+    so.max_kept = std::min(so.max_kept, o_.lookup.max_file_size);
+    so.section_digests.assign(std::begin(hash::all_algorithms), std::end(hash::all_algorithms));
+    if (o_.dbx)
+      for (const auto& d : o_.dbx->image_digests)
+        if (std::find(so.image_digests.begin(), so.image_digests.end(), d.alg()) ==
+            so.image_digests.end())
+          so.image_digests.push_back(d.alg());
+    return [so](const std::string&, std::uint64_t size) -> std::shared_ptr<image::file_stream> {
+      auto s = uki::streamed_image::create(size, so);
+      if (!s) return nullptr;
+      return std::make_shared<pe_stream>(std::move(*s));
+    };
   }
 
   const image::source& src_;
