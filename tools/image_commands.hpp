@@ -24,6 +24,7 @@ inline int run_image_inspect(const image_inspect_options& o, std::string_view to
   if (!ref) return report(tool, ref.error());
   report::image_options io;
   io.layers = !o.no_layers;
+  io.jobs = 0; // layers listed at once, one per core (the report is the same)
   auto limit = parse_size(o.max_size);
   if (!limit) return report(tool, limit.error());
   io.layer.max_size = *limit;

@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -142,6 +143,7 @@ public:
       if (it == members_.end()) return std::optional<byte_span>();
       return std::optional<byte_span>(it->second);
     }
+    std::lock_guard<std::mutex> hold(*mapping_);
     if (auto it = mapped_->find(*norm); it != mapped_->end())
       return std::optional<byte_span>(it->second.bytes());
     const auto p = dir_ / *norm;
@@ -170,8 +172,9 @@ public:
   // maps them again from the file; bytes in memory are left alone.
   void release(byte_span part) const noexcept {
     if (archive_) archive_->release(part);
-    if (!is_archive())
-      for (const auto& [name, m] : *mapped_) m.release(part);
+    if (is_archive()) return;
+    std::lock_guard<std::mutex> hold(*mapping_);
+    for (const auto& [name, m] : *mapped_) m.release(part);
   }
 
   // Member names of an archive, sorted (empty for a directory).
@@ -242,6 +245,8 @@ private:
   // Directory stores: files mapped so far (spans handed out stay valid).
   std::unique_ptr<std::map<std::string, file::mapped_file, std::less<>>> mapped_ =
       std::make_unique<std::map<std::string, file::mapped_file, std::less<>>>();
+  // Guards mapped_: find() and release() may be called from several threads.
+  std::unique_ptr<std::mutex> mapping_ = std::make_unique<std::mutex>();
   finding_log findings_;
 };
 

@@ -29,6 +29,7 @@
 #include "../image/reference.hpp"
 #include "../image/source.hpp"
 #include "../oci.hpp"
+#include "../parallel.hpp"
 #include "../report/layer.hpp"
 #include "../report/layer_create.hpp"
 #include "../result.hpp"
@@ -43,7 +44,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -285,7 +285,7 @@ inline result<assemble_result> assemble(const image::source& base,
   }
 
   // The new layers, each compressed on a core of its own.
-  const unsigned jobs = o.jobs != 0 ? o.jobs : std::max(1u, std::thread::hardware_concurrency());
+  const unsigned jobs = effective_jobs(o.jobs);
   UKIKIT_TRY_ASSIGN(auto made, c.add_layers(std::move(sets), o.layer, jobs));
   std::optional<made_layer> overlay;
   if (o.overlay) {

@@ -13,6 +13,7 @@
 #include "../diagnostics.hpp"
 #include "../image/reference.hpp"
 #include "../oci.hpp"
+#include "../parallel.hpp"
 #include "../report/layer_create.hpp"
 #include "../result.hpp"
 #include "compose.hpp"
@@ -23,7 +24,6 @@
 #include <functional>
 #include <map>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -117,7 +117,7 @@ inline result<base_result> make_base(const base_options& o, const image::referen
     UKIKIT_TRY_ASSIGN(auto members, tar::walk_tree(tree, lo.walk, walked));
     sets.push_back(layer_members{std::move(members), std::move(walked)});
   }
-  const unsigned jobs = o.jobs != 0 ? o.jobs : std::max(1u, std::thread::hardware_concurrency());
+  const unsigned jobs = effective_jobs(o.jobs);
   UKIKIT_TRY_ASSIGN(auto made, c.add_layers(std::move(sets), lo, jobs));
   for (auto& m : made)
     for (auto f : m.info.findings.take()) r.findings.add(std::move(f));

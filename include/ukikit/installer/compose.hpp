@@ -9,6 +9,7 @@
 #include "../image/write.hpp"
 #include "../oci.hpp"
 #include "../oci_writer.hpp"
+#include "../parallel.hpp"
 #include "../report/layer_create.hpp"
 #include "../result.hpp"
 #include "../tar_writer.hpp"
@@ -24,7 +25,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -157,18 +157,10 @@ public:
       std::lock_guard<std::mutex> lock(told);
       progress(total);
     };
-    std::atomic<std::size_t> next{0};
-    auto work = [&] {
-      for (std::size_t i = next++; i < n; i = next++)
-        built[i].emplace(
-            build_layer(std::move(sets[i].members), o, std::move(sets[i].findings), written));
-    };
-    const std::size_t helpers = std::min<std::size_t>(jobs == 0 ? 1 : jobs, n) - (n > 0 ? 1 : 0);
-    std::vector<std::thread> pool;
-    pool.reserve(helpers);
-    for (std::size_t k = 0; k < helpers; ++k) pool.emplace_back(work);
-    work();
-    for (auto& t : pool) t.join();
+    for_each_index(n, jobs == 0 ? 1 : jobs, [&](std::size_t i) {
+      built[i].emplace(
+          build_layer(std::move(sets[i].members), o, std::move(sets[i].findings), written));
+    });
     std::vector<made_layer> out;
     out.reserve(n);
     for (auto& b : built) {

@@ -17,6 +17,7 @@
 #include "../diagnostics.hpp"
 #include "../image/source.hpp"
 #include "../oci.hpp"
+#include "../parallel.hpp"
 #include "layer.hpp"
 
 #include <nlohmann/json.hpp>
@@ -49,6 +50,9 @@ struct image_options {
   // List every layer (decompress it, count entries, compute its diff_id).
   bool layers = true;
   layer_options layer{};
+  // Threads that check (and list) layer blobs, several at once; 0: one per
+  // core. The report is the same for any number.
+  unsigned jobs = 1;
 };
 
 struct image_layer {
@@ -92,39 +96,60 @@ inline void add_about(image_report& rep, finding_log&& log, const oci::digest& a
   rep.findings.append(std::move(log)); // the count of those the log dropped
 }
 
-inline void blob_problem(image_report& rep, const oci::descriptor& d, std::string_view what,
-                         const error& e) {
+// The finding of a blob that cannot be read or is not what `d` says.
+inline finding blob_finding(const oci::descriptor& d, std::string_view what, const error& e) {
   finding f(severity::error,
             e.code() == errc::checksum_mismatch ? image::code::blob_mismatch : code::image_bad_blob,
             std::string(what) + ": " + e.context(), e.offset());
   f.subject = d.digest.str();
-  rep.findings.add(std::move(f));
+  return f;
 }
 
-inline std::optional<byte_span> checked_blob(const image::source& src, image_report& rep,
-                                             const oci::descriptor& d, std::string_view what) {
+inline void blob_problem(image_report& rep, const oci::descriptor& d, std::string_view what,
+                         const error& e) {
+  rep.findings.add(blob_finding(d, what, e));
+}
+
+// A blob read and checked against its descriptor: its bytes, or the
+// finding that says why not (subject: the blob's digest).
+struct checked {
+  std::optional<byte_span> bytes;
+  std::optional<finding> problem;
+};
+
+inline checked check_blob(const image::source& src, const oci::descriptor& d,
+                          std::string_view what) {
+  checked out;
+  auto problem = [&](const error& e) {
+    out.problem = blob_finding(d, what, e);
+    return out;
+  };
   auto got = src.find_blob(d.digest);
-  if (!got) {
-    blob_problem(rep, d, what, got.error());
-    return std::nullopt;
-  }
+  if (!got) return problem(got.error());
   if (!*got) {
     finding f(severity::error, image::code::missing_blob,
               std::string(what) + " (" + d.media_type + ") is not in the store");
     f.subject = d.digest.str();
-    rep.findings.add(std::move(f));
-    return std::nullopt;
+    out.problem = std::move(f);
+    return out;
   }
   // A store's blobs are mapped: each piece hashed is dropped from memory.
-  if (auto ok = oci::verify(d, **got, [&src](byte_span p) { src.release(p); }); !ok) {
-    blob_problem(rep, d, what, ok.error());
-    return std::nullopt;
-  }
-  return **got;
+  if (auto ok = oci::verify(d, **got, [&src](byte_span p) { src.release(p); }); !ok)
+    return problem(ok.error());
+  out.bytes = **got;
+  return out;
 }
 
-inline void inspect_layers(const image::source& src, image_report& rep, image_manifest& m,
-                           const image_options& opts) {
+inline std::optional<byte_span> checked_blob(const image::source& src, image_report& rep,
+                                             const oci::descriptor& d, std::string_view what) {
+  auto c = check_blob(src, d, what);
+  if (c.problem) rep.findings.add(std::move(*c.problem));
+  return c.bytes;
+}
+
+// A manifest's layers, named; read and checked once the walk is done
+// (read_layers), so that layers of several manifests are checked at once.
+inline void inspect_layers(image_report& rep, image_manifest& m) {
   const std::vector<oci::digest>* diff_ids = m.config ? &m.config->rootfs.diff_ids : nullptr;
   if (diff_ids && diff_ids->size() != m.manifest->layers.size()) {
     finding f(severity::error, code::image_diff_id_count,
@@ -139,42 +164,77 @@ inline void inspect_layers(const image::source& src, image_report& rep, image_ma
     image_layer l;
     l.descriptor = m.manifest->layers[i];
     if (diff_ids && i < diff_ids->size()) l.diff_id_claimed = (*diff_ids)[i];
-    auto bytes = checked_blob(src, rep, l.descriptor, "layer");
-    l.read = bytes.has_value();
-    if (bytes) l.compression = compress::detect(*bytes);
-    if (bytes && opts.layers) {
-      layer_options lo = opts.layer;
-      lo.diff_id = true;
-      auto listing = list_layer(*bytes, lo);
-      if (!listing) {
-        blob_problem(rep, l.descriptor, "layer", listing.error());
-      } else {
-        l.listed = true;
-        l.tar_size = listing->tar_size;
-        l.entries = listing->entries.size();
-        if (listing->diff_id) l.diff_id = oci::digest::of(*listing->diff_id);
-        for (auto f : listing->findings) {
-          f.subject = l.descriptor.digest.str() + ":" + f.subject;
-          rep.findings.add(std::move(f));
-        }
-        if (l.diff_id && l.diff_id_claimed && l.diff_id_claimed->verifiable() &&
-            l.diff_id_claimed->algorithm() == l.diff_id->algorithm() &&
-            *l.diff_id != *l.diff_id_claimed) {
-          finding f(severity::error, code::image_diff_id_mismatch,
-                    "layer " + std::to_string(i) + " is not the layer the config lists");
-          f.subject = l.descriptor.digest.str();
-          f.claimed = l.diff_id_claimed->str();
-          f.computed = l.diff_id->str();
-          rep.findings.add(std::move(f));
-        }
-      }
-    }
     m.layers.push_back(std::move(l));
   }
 }
 
+// One layer's blob checked and, when asked, listed; its findings in order.
+struct layer_outcome {
+  std::optional<byte_span> bytes;
+  std::optional<result<layer_report>> listing;
+  std::vector<finding> findings;
+};
+
+inline layer_outcome read_layer(const image::source& src, const image_layer& l,
+                                const image_options& opts) {
+  layer_outcome out;
+  auto c = check_blob(src, l.descriptor, "layer");
+  if (c.problem) out.findings.push_back(std::move(*c.problem));
+  out.bytes = c.bytes;
+  if (out.bytes && opts.layers) {
+    layer_options lo = opts.layer;
+    lo.diff_id = true;
+    out.listing.emplace(list_layer(*out.bytes, lo));
+  }
+  return out;
+}
+
+// Every manifest's layers, opts.jobs at a time; findings in manifest and
+// layer order whatever the number of threads.
+inline void read_layers(const image::source& src, image_report& rep, const image_options& opts) {
+  std::vector<image_layer*> all;
+  for (auto& m : rep.manifests)
+    for (auto& l : m.layers) all.push_back(&l);
+  std::vector<layer_outcome> done(all.size());
+  for_each_index(all.size(), opts.jobs,
+                 [&](std::size_t k) { done[k] = read_layer(src, *all[k], opts); });
+  std::size_t k = 0;
+  for (auto& m : rep.manifests)
+    for (std::size_t i = 0; i < m.layers.size(); ++i, ++k) {
+      image_layer& l = m.layers[i];
+      layer_outcome& o = done[k];
+      for (auto& f : o.findings) rep.findings.add(std::move(f));
+      l.read = o.bytes.has_value();
+      if (o.bytes) l.compression = compress::detect(*o.bytes);
+      if (!o.listing) continue;
+      auto& listing = *o.listing;
+      if (!listing) {
+        blob_problem(rep, l.descriptor, "layer", listing.error());
+        continue;
+      }
+      l.listed = true;
+      l.tar_size = listing->tar_size;
+      l.entries = listing->entries.size();
+      if (listing->diff_id) l.diff_id = oci::digest::of(*listing->diff_id);
+      for (auto f : listing->findings) {
+        f.subject = l.descriptor.digest.str() + ":" + f.subject;
+        rep.findings.add(std::move(f));
+      }
+      if (l.diff_id && l.diff_id_claimed && l.diff_id_claimed->verifiable() &&
+          l.diff_id_claimed->algorithm() == l.diff_id->algorithm() &&
+          *l.diff_id != *l.diff_id_claimed) {
+        finding f(severity::error, code::image_diff_id_mismatch,
+                  "layer " + std::to_string(i) + " is not the layer the config lists");
+        f.subject = l.descriptor.digest.str();
+        f.claimed = l.diff_id_claimed->str();
+        f.computed = l.diff_id->str();
+        rep.findings.add(std::move(f));
+      }
+    }
+}
+
 inline void inspect_manifest(const image::source& src, image_report& rep, image_manifest m,
-                             byte_span bytes, const image_options& opts) {
+                             byte_span bytes) {
   oci::parse_options po;
   po.limits = src.options().limits;
   po.mode = src.options().mode;
@@ -214,12 +274,12 @@ inline void inspect_manifest(const image::source& src, image_report& rep, image_
       rep.findings.add(std::move(f));
     }
   }
-  inspect_layers(src, rep, m, opts);
+  inspect_layers(rep, m);
   rep.manifests.push_back(std::move(m));
 }
 
 inline void inspect_entry(const image::source& src, image_report& rep, const oci::descriptor& d,
-                          std::vector<oci::digest> parents, const image_options& opts) {
+                          std::vector<oci::digest> parents) {
   auto bytes = checked_blob(src, rep, d, "manifest");
   image_manifest m;
   m.descriptor = d;
@@ -248,7 +308,7 @@ inline void inspect_entry(const image::source& src, image_report& rep, const oci
       return;
     }
     parents.push_back(d.digest);
-    for (const auto& child : idx->value.manifests) inspect_entry(src, rep, child, parents, opts);
+    for (const auto& child : idx->value.manifests) inspect_entry(src, rep, child, parents);
     return;
   }
   if (!oci::media_type::is_manifest(d.media_type)) {
@@ -256,7 +316,7 @@ inline void inspect_entry(const image::source& src, image_report& rep, const oci
     rep.manifests.push_back(std::move(m));
     return;
   }
-  inspect_manifest(src, rep, std::move(m), *bytes, opts);
+  inspect_manifest(src, rep, std::move(m), *bytes);
 }
 
 } // namespace detail
@@ -269,7 +329,8 @@ inline image_report inspect_image(const image::source& src, const image_options&
   rep.root_media_type = src.root().media_type;
   rep.root_entries = src.root().manifests.size();
   for (const auto& f : src.findings()) rep.findings.add(f);
-  for (const auto& d : src.selected()) detail::inspect_entry(src, rep, d, {}, opts);
+  for (const auto& d : src.selected()) detail::inspect_entry(src, rep, d, {});
+  detail::read_layers(src, rep, opts);
   return rep;
 }
 
