@@ -12,7 +12,10 @@
 // - a section's digest, when the stream has one, is the digest of the
 //   file's section data; a section the stream has none for was kept
 //   verbatim, unless the lookup was a miss;
-// - a digest not computed (sha512 here) is a miss, never a value.
+// - a digest not computed (sha512 here) is a miss, never a value;
+// - streamed again for the algorithms missed (missed_*_digests(), without
+//   the file's sha256) and adopted (adopt_digests), the sha512 digests are
+//   the file's and nothing is missed any more; the earlier ones stay.
 #include <ukikit/authenticode.hpp>
 #include <ukikit/hash.hpp>
 #include <ukikit/pe.hpp>
@@ -98,5 +101,36 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   CHECK(!s->image_digest(hash::algorithm::sha512));
   CHECK(s->missed());
+
+  // Again, for what was missed only, in pieces of another size.
+  uki::stream_options again = so;
+  again.image_digests = s->missed_image_digests();
+  again.section_digests = s->missed_section_digests();
+  again.file_digest = false;
+  CHECK(std::find(again.image_digests.begin(), again.image_digests.end(),
+                  hash::algorithm::sha512) != again.image_digests.end());
+  auto t = uki::streamed_image::create(file.size(), again);
+  CHECK(t.ok());
+  const std::size_t chunk2 = 1 + (chunk * 7) % 4096;
+  for (std::size_t at = 0; at < file.size(); at += chunk2)
+    t->write(file.subspan(at, std::min(chunk2, file.size() - at)));
+  CHECK(t->finish().ok());
+  CHECK(!t->file_digest());
+  CHECK(s->adopt_digests(*t).ok());
+  CHECK(!s->missed());
+  for (auto alg : {hash::algorithm::sha256, hash::algorithm::sha384, hash::algorithm::sha512}) {
+    auto have = s->image_digest(alg);
+    CHECK(have && *have == *authenticode::image_digest(*img, alg));
+  }
+  for (const auto& sec : img->sections) {
+    if (sec.data().empty()) continue;
+    const byte_span in_stream = in_stream_of(sec);
+    if (same_bytes(in_stream, sec.data())) continue;
+    for (auto alg : {hash::algorithm::sha1, hash::algorithm::sha256, hash::algorithm::sha512}) {
+      auto have = s->section_digest(in_stream, alg);
+      if (have) CHECK(*have == *hash::compute(alg, sec.data()));
+      else CHECK(s->missed()); // bytes left out that are not the measured ones
+    }
+  }
   return 0;
 }

@@ -83,6 +83,12 @@ protected:
                               q(a / "db.crt");
     step(build + " --initrd " + q(a / "initrd.img") + " --os-release @" + q(a / "os-release") +
          " --cmdline 'talos.platform=metal' -o " + q(a / "plain.efi"));
+    // A .pcrsig for four banks: sha1, sha384 and sha512 are not hashed as the
+    // layer streams past, so the gate streams the UKI again for them.
+    step(build + " --initrd " + q(a / "initrd.img") +
+         " --no-os-release --pcr-banks sha1 --pcr-banks sha256 --pcr-banks sha384 --pcr-banks "
+         "sha512 -o " +
+         q(a / "banks.efi"));
     // Two profiles (a 257 stub's layout, as build_test makes it).
     t::write_file(a / "p.txt", std::string_view("ID=reset\nTITLE=\"Reset the system\""));
     t::write_file(a / "c.txt", std::string_view("console=ttyS0 wipe=system"));
@@ -315,6 +321,9 @@ TEST_F(stream_test, gate_reports_are_the_same_streamed_or_decoded_whole) {
                             one_case{"two.efi", "zstd", "other.crt", "", false},
                             one_case{"two.efi", "gzip", "db.crt", "", true},
                             one_case{"sha384.efi", "gzip", "db.crt", "", true},
+                            one_case{"banks.efi", "gzip", "db.crt", "", true},
+                            one_case{"banks.efi", "none", "db.crt", "", true},
+                            one_case{"banks.efi", "zstd", "db.crt", "pcr-other.pub", false},
                             one_case{"plain.efi", "gzip", "other.crt", "pcr-other.pub", false}}) {
     SCOPED_TRACE(std::string(c.uki) + " " + c.compression + " " + c.cert + " " + c.pcrpkey);
     const auto ref = image_of(c.uki, c.compression);

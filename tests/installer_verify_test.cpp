@@ -9,6 +9,7 @@
 #include <ukikit/image/reference.hpp>
 #include <ukikit/image/source.hpp>
 #include <ukikit/installer/verify.hpp>
+#include <ukikit/report/image.hpp>
 #include <ukikit/report/verify.hpp>
 
 #include "image_fixture.hpp"
@@ -416,7 +417,8 @@ protected:
   }
 
   installer::verify_report verify(const t::fs::path& l, const std::string& cert = "db.crt",
-                                  const std::string& dbx = "", const std::string& pcrpkey = "") {
+                                  const std::string& dbx = "", const std::string& pcrpkey = "",
+                                  unsigned jobs = 0) {
     auto trust = report::load_databases({(a / cert).string()});
     EXPECT_TRUE(trust.ok());
     std::optional<authenticode::signature_database> forbidden;
@@ -431,6 +433,7 @@ protected:
     o.trust = &*trust;
     o.dbx = forbidden ? &*forbidden : nullptr;
     o.pcrpkey = key;
+    o.jobs = jobs;
     return installer::verify(*src, o);
   }
 
@@ -700,6 +703,50 @@ TEST_F(installer_verify_test, missing_artifacts_layer_and_missing_platform) {
   ASSERT_NE(plat, nullptr) << all(r);
   EXPECT_EQ(plat->subject, "manifests[1].platform");
   EXPECT_TRUE(r.architectures[1].found); // found by the config's architecture
+}
+
+TEST_F(installer_verify_test, reports_are_the_same_for_any_number_of_jobs) {
+  // Findings in both architectures, from the blobs, the layers and the
+  // artifacts: their order must not depend on which thread finished first.
+  auto swapped = json::array({image_spec("amd64", "uki-arm64.efi", "boot-arm64.efi"),
+                              image_spec("arm64", "uki-amd64.efi", "boot-amd64.efi")});
+  auto corrupt = both();
+  corrupt[1]["layers"][0] = corrupt[0]["layers"][0];
+  auto three = both();
+  three.push_back(image_spec("riscv64", "uki-amd64.efi", "boot-amd64.efi"));
+  const std::vector<json> cases{both(), swapped, corrupt, three};
+  for (std::size_t k = 0; k < cases.size(); ++k) {
+    SCOPED_TRACE("case " + std::to_string(k));
+    const auto l = layout(cases[k]);
+    if (k == 2) {
+      const std::string digest = made["manifests"][0]["layers"][0]["digest"];
+      const auto blob = image_fixture::blob_path(l, digest);
+      auto bytes = t::read_file(blob);
+      bytes[bytes.size() / 2] ^= std::byte{0xff};
+      t::write_file(blob, bytes);
+    }
+    const auto one = verify(l, "db.crt", "", "", 1);
+    EXPECT_EQ(one.passed(), k == 0) << all(one);
+    EXPECT_EQ(one.architectures.size(), k == 3 ? 3u : 2u);
+    const std::string json1 = installer::to_json(one).dump(1);
+    for (unsigned jobs : {2u, 3u, 0u}) {
+      SCOPED_TRACE("jobs " + std::to_string(jobs));
+      const auto many = verify(l, "db.crt", "", "", jobs);
+      EXPECT_EQ(installer::to_json(many).dump(1), json1);
+      EXPECT_EQ(installer::verify_text(many), installer::verify_text(one));
+    }
+    // `image inspect`'s report, every layer listed, likewise.
+    auto src = image::source::open(*image::parse_reference(l.string()));
+    ASSERT_TRUE(src.ok());
+    report::image_options io;
+    io.jobs = 1;
+    const auto serial = report::inspect_image(*src, io);
+    io.jobs = 3;
+    const auto parallel = report::inspect_image(*src, io);
+    EXPECT_EQ(report::to_json(parallel).dump(1), report::to_json(serial).dump(1));
+    EXPECT_EQ(report::image_text(parallel), report::image_text(serial));
+    EXPECT_EQ(serial.passed(), k != 2);
+  }
 }
 
 // ---- the commands -------------------------------------------------------------------

@@ -22,6 +22,7 @@ struct image_verify_options {
   std::vector<std::string> certs, dbx;
   std::optional<std::string> pcrpkey, sbat_policy;
   std::string ref, max_size = "64G", max_file_size = "1G";
+  unsigned jobs = 0;
   bool json = false;
 };
 
@@ -69,6 +70,7 @@ inline int run_image_verify(const image_verify_options& o) {
   vo.pcrpkey = trust->pcrpkey_bytes();
   vo.sbat_policy = trust->sbat_level();
   vo.lookup = img->limits;
+  vo.jobs = o.jobs;
   const auto rep = installer::verify(img->src, vo);
   if (o.json) {
     std::cout << json_text(installer::to_json(rep)) << '\n';
@@ -134,6 +136,9 @@ inline void add_image_verify_commands(CLI::App& image, image_verify_options& ver
                 "Public key (PEM) each UKI's .pcrsig must verify with (default: its own .pcrpkey)")
       ->check(CLI::ExistingFile);
   add_sbat_policy_option(*v, verify.sbat_policy);
+  v->add_option("--jobs", verify.jobs,
+                "Threads: architectures, and layer blobs, checked this many at a time (default "
+                "0: one per core; the report is the same for any number)");
   v->add_option("--max-size", verify.max_size,
                 "Largest decompressed layer (bomb limit; default 64G; suffixes K, M, G, T)");
   v->add_option("--max-file-size", verify.max_file_size,

@@ -264,6 +264,32 @@ public:
     return std::optional<file_data>(file_data::owning(std::move(info), d.layer, std::move(bytes)));
   }
 
+  // The bytes of the regular file at `path` (symlinks followed) handed to
+  // `to` again, decoded a piece at a time: memory does not grow with the
+  // file, however large. An error as read() gives one, or when nothing is
+  // there.
+  result<void> restream(std::string_view path, file_stream& to) const {
+    UKIKIT_TRY_ASSIGN(auto found, resolve(path));
+    if (!found) return error(errc::invalid_argument, "nothing at /" + std::string(path));
+    const detail::tree_node& n = *found->second;
+    if (n.type != node_type::regular)
+      return error(errc::invalid_argument, "/" + found->first + " is a " +
+                                               std::string(node_type_name(n.type)) +
+                                               ", not a regular file");
+    const detail::data_ref& d = n.data;
+    const byte_span blob = blobs_[d.layer];
+    if (passes_[d.layer].compression == compress::format::none) {
+      auto end = checked_add<std::uint64_t>(d.data_offset, d.size);
+      if (!end || *end > blob.size())
+        return error(errc::malformed, "/" + found->first + " lies past the end of its layer",
+                     d.data_offset);
+      to.write(
+          blob.subspan(static_cast<std::size_t>(d.data_offset), static_cast<std::size_t>(d.size)));
+      return success();
+    }
+    return feed_entry(d, [&to](byte_span piece) { to.write(piece); });
+  }
+
   // The stream that took the bytes of the regular file at `path` (symlinks
   // followed), when it was wanted and streamed whole; nullopt otherwise
   // (read() it, which also says why it cannot be read).
@@ -538,31 +564,44 @@ private:
   }
 
   // Another pass over a compressed layer for one entry's bytes.
-  result<std::vector<std::byte>> decode_entry(const detail::data_ref& d) const {
+  // Decodes the layer of `d` again, handing the entry's bytes to `sink` as
+  // they come; false when the layer no longer has the entry whole.
+  template <class Sink> result<void> feed_entry(const detail::data_ref& d, Sink&& sink) const {
     struct grab {
       std::uint64_t want;
-      std::vector<std::byte> out;
+      Sink& sink;
+      std::uint64_t got = 0;
       bool found = false;
       result<void> begin(const tar::entry& e) {
         found = found || e.offset == want;
         return success();
       }
       result<void> data(const tar::entry& e, byte_span piece) {
-        if (e.offset == want) out.insert(out.end(), piece.begin(), piece.end());
+        if (e.offset == want) {
+          sink(piece);
+          got += piece.size();
+        }
         return success();
       }
       result<bool> end(const tar::entry&) { return true; }
-    } g{d.entry, {}};
+    } g{d.entry, sink};
     report::layer_options lo;
     lo.mode = opts_.mode;
     lo.max_size = opts_.max_layer_size;
     lo.consumed = opts_.consumed;
     report::layer_report rep;
     auto fed = report::feed_layer(blobs_[d.layer], lo, g, rep);
-    if (g.found && g.out.size() == d.size) return std::move(g.out);
+    if (g.found && g.got == d.size) return success();
     if (!fed) return std::move(fed).error().prefixed("layer " + std::to_string(d.layer));
     return error(errc::malformed, "layer " + std::to_string(d.layer) +
                                       " no longer has the entry at " + hex(d.entry));
+  }
+
+  result<std::vector<std::byte>> decode_entry(const detail::data_ref& d) const {
+    std::vector<std::byte> out;
+    UKIKIT_TRY(feed_entry(
+        d, [&out](byte_span piece) { out.insert(out.end(), piece.begin(), piece.end()); }));
+    return out;
   }
 
   // ---- resolution --------------------------------------------------------------

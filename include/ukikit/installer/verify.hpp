@@ -18,10 +18,12 @@
 // The UKI and systemd-boot are read as their layer streams past
 // (uki/stream.hpp): headers, small sections and signatures kept, the
 // Authenticode digest (sha256, and dbx's algorithms) and the large
-// sections' digests (every PCR bank) computed on the way, so memory does not
-// grow with them. A check that needs a digest not computed (a signature in
-// sha384, say) is made again on the artifact decoded whole, as are
-// artifacts that cannot be streamed; both within lookup.max_file_size.
+// sections' digests (sha256, the bank PCR 11 is predicted in) computed on
+// the way, so memory does not grow with them. A check that needs a digest
+// not computed (a signature in sha384, a .pcrsig that signs the sha1 bank)
+// streams the artifact again with every digest in every algorithm;
+// artifacts that cannot be streamed are decoded whole, within
+// lookup.max_file_size. Architectures are checked in parallel (jobs).
 //
 // Findings carry a subject naming where the problem is:
 // `manifests[1].layers[2].digest`, `manifests[0].platform`,
@@ -34,6 +36,7 @@
 #include "../image/lookup.hpp"
 #include "../image/source.hpp"
 #include "../measure.hpp"
+#include "../parallel.hpp"
 #include "../pe.hpp"
 #include "../report/image.hpp"
 #include "../report/verify.hpp"
@@ -98,6 +101,9 @@ struct verify_options {
   // need on the way (uki/stream.hpp): memory does not grow with the UKI.
   // false: decode each artifact whole (the same verdicts, in memory).
   bool stream = true;
+  // Threads: layer blobs are checked, and architectures verified, this many
+  // at a time; 0: one per core. The report is the same for any number.
+  unsigned jobs = 0;
 };
 
 struct artifact_check {
@@ -214,6 +220,7 @@ public:
   verify_report run() {
     report::image_options io;
     io.layers = false; // decoded once below, with the tree
+    io.jobs = o_.jobs;
     rep_.image = report::inspect_image(src_, io);
     for (std::size_t i = 0; i < rep_.image.manifests.size(); ++i)
       if (rep_.image.manifests[i].manifest) {
@@ -228,13 +235,28 @@ public:
                   "the reference selects no image manifest (" +
                       std::to_string(rep_.image.manifests.size()) + " entries)"),
           nullptr);
-    for (auto& a : rep_.architectures) check(a);
+    // Each architecture's layers and artifacts on a thread of its own; the
+    // findings about each wait in held_ and join the report in architecture
+    // order.
+    held_.resize(rep_.architectures.size());
+    std::vector<bool> trees(rep_.architectures.size());
+    for (std::size_t k = 0; k < trees.size(); ++k) trees[k] = check_platform(rep_.architectures[k]);
+    for_each_index(trees.size(), o_.jobs, [&](std::size_t k) {
+      if (trees[k]) check_tree(rep_.architectures[k]);
+    });
+    for (auto& h : held_)
+      for (auto& f : h) rep_.findings.add(std::move(f));
+    held_.clear();
     return std::move(rep_);
   }
 
 private:
   void add(finding f, architecture_check* a) {
     if (a && f.is_error()) a->problems.push_back(f.subject + ": " + f.text());
+    if (a && !held_.empty()) {
+      held_[static_cast<std::size_t>(a - rep_.architectures.data())].push_back(std::move(f));
+      return;
+    }
     rep_.findings.add(std::move(f));
   }
 
@@ -283,8 +305,10 @@ private:
     return f;
   }
 
-  void check(architecture_check& a) {
-    report::image_manifest& m = rep_.image.manifests[a.manifest];
+  // The manifest's platform: the architecture to verify. false: no tree to
+  // check (no platform at all).
+  bool check_platform(architecture_check& a) {
+    const report::image_manifest& m = rep_.image.manifests[a.manifest];
     const std::string at = "manifests[" + std::to_string(a.manifest) + "]";
     if (m.descriptor.platform) {
       a.os = m.descriptor.platform->os;
@@ -303,7 +327,7 @@ private:
       add(about(severity::error, code::no_platform, "no platform: no index entry, no config",
                 at + ".platform"),
           &a);
-      return;
+      return false;
     }
     for (const auto& other : rep_.architectures) {
       if (&other == &a) break;
@@ -315,11 +339,18 @@ private:
         break;
       }
     }
-    const auto machine = pe_machine(a.architecture);
-    if (!machine)
+    if (!pe_machine(a.architecture))
       add(about(severity::error, code::unsupported_architecture,
                 "architecture " + a.architecture + " has no UEFI PE machine", at + ".platform"),
           &a);
+    return true;
+  }
+
+  // The manifest's layers (diff_ids) and the artifacts in their final tree.
+  void check_tree(architecture_check& a) {
+    report::image_manifest& m = rep_.image.manifests[a.manifest];
+    const std::string at = "manifests[" + std::to_string(a.manifest) + "]";
+    const auto machine = pe_machine(a.architecture);
     std::vector<byte_span> blobs;
     for (std::size_t j = 0; j < m.layers.size(); ++j) {
       const auto& l = m.layers[j];
@@ -483,6 +514,18 @@ private:
         commit(a, c, std::move(r));
         return;
       }
+      // Decoded again for the digests missed (a .pcrsig that signs sha1,
+      // sha384 and sha512 too, a signature in sha384), computed on the way.
+      if (auto again = make_stream(c.size, &s)) {
+        if (tree.restream(c.path, *again) && again->finish() &&
+            got.stream->image.adopt_digests(again->image)) {
+          pe_check r2 = check_pe_bytes(a, c, s.bytes(), machine, at, is_uki, &s);
+          if (!s.missed()) {
+            commit(a, c, std::move(r2));
+            return;
+          }
+        }
+      }
       auto whole = tree.read(c.path);
       if (!whole || !*whole) {
         add(about(severity::error, code::unreadable_artifact,
@@ -605,29 +648,55 @@ private:
     }
   }
 
-  // Streams each wanted artifact (uki/stream.hpp): the image digests it
-  // computes are sha256 and dbx's algorithms (a signature in another one
-  // is checked on the artifact decoded whole), the sections' in every
-  // bank a .pcrsig may sign.
-  image::stream_factory stream_factory() const {
+  // A stream for an artifact (uki/stream.hpp) of `size` bytes: its image
+  // digests are sha256 and dbx's algorithms, its large sections' digests
+  // sha256 (the bank PCR 11 is predicted in, and the one a .pcrsig most
+  // often signs alone). For the stream of an artifact `again`, only the
+  // digests that one missed. nullptr when it cannot be made.
+  std::shared_ptr<pe_stream> make_stream(std::uint64_t size,
+                                         const uki::streamed_image* again = nullptr) const {
     uki::stream_options so;
     so.max_kept = std::min(so.max_kept, o_.lookup.max_file_size);
-    so.section_digests.assign(std::begin(hash::all_algorithms), std::end(hash::all_algorithms));
-    if (o_.dbx)
+    if (again) {
+      // A check may stop at its first miss (the .pcrsig's sha1 bank, say):
+      // every algorithm of a kind that missed one, but those computed.
+      auto rest = [](bool missed, auto&& computed) {
+        std::vector<hash::algorithm> out;
+        if (missed)
+          for (auto alg : hash::all_algorithms)
+            if (!computed(alg)) out.push_back(alg);
+        return out;
+      };
+      so.image_digests = rest(!again->missed_image_digests().empty(), [again](hash::algorithm alg) {
+        return again->has_image_digest(alg);
+      });
+      so.section_digests =
+          rest(!again->missed_section_digests().empty(),
+               [again](hash::algorithm alg) { return again->has_section_digests(alg); });
+      so.file_digest = false;
+    } else if (o_.dbx) {
       for (const auto& d : o_.dbx->image_digests)
         if (std::find(so.image_digests.begin(), so.image_digests.end(), d.alg()) ==
             so.image_digests.end())
           so.image_digests.push_back(d.alg());
-    return [so](const std::string&, std::uint64_t size) -> std::shared_ptr<image::file_stream> {
-      auto s = uki::streamed_image::create(size, so);
-      if (!s) return nullptr;
-      return std::make_shared<pe_stream>(std::move(*s));
+    }
+    auto s = uki::streamed_image::create(size, so);
+    if (!s) return nullptr;
+    return std::make_shared<pe_stream>(std::move(*s));
+  }
+
+  // Streams each wanted artifact as its layer is decoded.
+  image::stream_factory stream_factory() const {
+    return [this](const std::string&, std::uint64_t size) -> std::shared_ptr<image::file_stream> {
+      return make_stream(size);
     };
   }
 
   const image::source& src_;
   const verify_options& o_;
   verify_report rep_;
+  // While architectures are checked in parallel: each one's findings.
+  std::vector<std::vector<finding>> held_;
 };
 
 } // namespace detail

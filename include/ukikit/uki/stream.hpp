@@ -60,6 +60,8 @@ struct stream_options {
   std::uint64_t max_headers = std::uint64_t{1} << 20;
   // The most bytes kept; past it the stream fails.
   std::uint64_t max_kept = std::uint64_t{64} << 20;
+  // Compute the file's sha256 (file_digest()) on the way.
+  bool file_digest = true;
 };
 
 // The sections whose bytes only their digests matter for (PCR 11 and the
@@ -79,8 +81,10 @@ public:
     s.opts_ = std::move(o);
     s.plan_at_ = std::max<std::uint64_t>(s.opts_.header_window, 1);
     UKIKIT_TRY_ASSIGN(s.buf_, file::sparse_buffer::create(static_cast<std::size_t>(size)));
-    UKIKIT_TRY_ASSIGN(auto h, hash::hasher::create(hash::algorithm::sha256));
-    s.file_hash_.emplace(std::move(h));
+    if (s.opts_.file_digest) {
+      UKIKIT_TRY_ASSIGN(auto h, hash::hasher::create(hash::algorithm::sha256));
+      s.file_hash_.emplace(std::move(h));
+    }
     return s;
   }
 
@@ -99,7 +103,7 @@ public:
       fail("more bytes than the file's " + std::to_string(buf_.size()));
       return;
     }
-    file_hash_->update(piece);
+    if (file_hash_) file_hash_->update(piece);
     const std::uint64_t at = received_;
     keep(at, piece);
     if (planned_) feed(at, piece);
@@ -115,7 +119,9 @@ public:
                                         std::to_string(buf_.size()) + " bytes");
     if (!planned_) plan();
     if (failed_) return error(errc::limit_exceeded, *failed_);
-    UKIKIT_TRY_ASSIGN(file_digest_, file_hash_->finish());
+    if (file_hash_) {
+      UKIKIT_TRY_ASSIGN(file_digest_, file_hash_->finish());
+    }
     static constexpr std::array<std::byte, 8> zeros{};
     for (auto& h : image_hash_) {
       h.update(byte_span(zeros).first(zero_padding_));
@@ -138,7 +144,7 @@ public:
   std::uint64_t kept() const noexcept { return kept_; }
   // Nothing was dropped: bytes() is the file.
   bool whole() const noexcept { return dropped_.empty(); }
-  // sha256 of the whole file (after finish()).
+  // sha256 of the whole file (after finish(); stream_options::file_digest).
   const std::optional<hash::digest>& file_digest() const noexcept { return file_digest_; }
 
   // The Authenticode image digest in `a` when it was computed; nullopt when
@@ -147,7 +153,7 @@ public:
     if (whole()) return std::nullopt;
     for (const auto& d : image_digest_)
       if (d.alg() == a) return d;
-    missed_ = true;
+    note_miss(missed_image_, a);
     return std::nullopt;
   }
 
@@ -166,7 +172,7 @@ public:
       if (off == d.measured_offset && data.size() == d.measured_size)
         for (const auto& digest : d.digests)
           if (digest.alg() == a) return digest;
-      missed_ = true;
+      note_miss(missed_section_, a);
       return std::nullopt;
     }
     return std::nullopt;
@@ -174,7 +180,55 @@ public:
 
   // A digest of dropped bytes was asked for that was not computed: what
   // used bytes() hashed zeros and must be redone on the whole file.
-  bool missed() const noexcept { return missed_; }
+  bool missed() const noexcept { return !missed_image_.empty() || !missed_section_.empty(); }
+  // The algorithms of the image digests and section digests missed.
+  const std::vector<hash::algorithm>& missed_image_digests() const noexcept {
+    return missed_image_;
+  }
+  const std::vector<hash::algorithm>& missed_section_digests() const noexcept {
+    return missed_section_;
+  }
+
+  // The image digest, or every dropped section's digest, in `a` was
+  // computed (asked for in stream_options).
+  bool has_image_digest(hash::algorithm a) const noexcept {
+    return std::find(opts_.image_digests.begin(), opts_.image_digests.end(), a) !=
+           opts_.image_digests.end();
+  }
+  bool has_section_digests(hash::algorithm a) const noexcept {
+    return std::find(opts_.section_digests.begin(), opts_.section_digests.end(), a) !=
+           opts_.section_digests.end();
+  }
+
+  // Takes the digests `other` computed that this stream did not: `other`
+  // streamed the same file again (finished, the same sections dropped) for
+  // the digests this one missed. The misses are forgotten, so the checks
+  // can run again on bytes(). An error when `other` is not that file.
+  result<void> adopt_digests(const streamed_image& other) {
+    if (!finished_ || !other.finished_ || other.size() != size() ||
+        other.dropped_.size() != dropped_.size())
+      return error(errc::invalid_argument, "not the same file streamed the same way");
+    for (std::size_t i = 0; i < dropped_.size(); ++i)
+      if (other.dropped_[i].raw_offset != dropped_[i].raw_offset ||
+          other.dropped_[i].measured_size != dropped_[i].measured_size)
+        return error(errc::invalid_argument, "not the same sections dropped");
+    auto merge = [](std::vector<hash::digest>& to, const std::vector<hash::digest>& from) {
+      for (const auto& d : from)
+        if (std::none_of(to.begin(), to.end(),
+                         [&d](const hash::digest& t) { return t.alg() == d.alg(); }))
+          to.push_back(d);
+    };
+    merge(image_digest_, other.image_digest_);
+    for (std::size_t i = 0; i < dropped_.size(); ++i)
+      merge(dropped_[i].digests, other.dropped_[i].digests);
+    for (auto a : other.opts_.image_digests)
+      if (!has_image_digest(a)) opts_.image_digests.push_back(a);
+    for (auto a : other.opts_.section_digests)
+      if (!has_section_digests(a)) opts_.section_digests.push_back(a);
+    missed_image_.clear();
+    missed_section_.clear();
+    return success();
+  }
 
 private:
   struct range {
@@ -186,6 +240,10 @@ private:
     std::vector<hash::hasher> hashers;
     std::vector<hash::digest> digests;
   };
+
+  static void note_miss(std::vector<hash::algorithm>& missed, hash::algorithm a) {
+    if (std::find(missed.begin(), missed.end(), a) == missed.end()) missed.push_back(a);
+  }
 
   void fail(std::string why) {
     failed_ = std::move(why);
@@ -338,7 +396,7 @@ private:
   std::vector<hash::hasher> image_hash_;
   std::vector<hash::digest> image_digest_;
   std::vector<dropped> dropped_;
-  mutable bool missed_ = false;
+  mutable std::vector<hash::algorithm> missed_image_, missed_section_;
 };
 
 } // namespace ukikit::uki
