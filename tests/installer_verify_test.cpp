@@ -749,6 +749,29 @@ TEST_F(installer_verify_test, reports_are_the_same_for_any_number_of_jobs) {
   }
 }
 
+// A manifest with no tree to check (no platform, no config) still has its
+// layer blobs' digests checked: they are not decoded, but they are read.
+TEST_F(installer_verify_test, layers_of_a_manifest_without_a_tree_are_still_checked) {
+  auto images = both();
+  images[1]["platform"] = false;
+  const auto l = layout(images);
+  const std::string manifest = made["manifests"][1]["digest"];
+  const auto m = json::parse(t::read_file(image_fixture::blob_path(l, manifest)));
+  t::fs::remove(image_fixture::blob_path(l, m["config"]["digest"]));
+  const std::string digest = made["manifests"][1]["layers"][1]["digest"];
+  const auto blob = image_fixture::blob_path(l, digest);
+  auto bytes = t::read_file(blob);
+  bytes[bytes.size() / 2] ^= std::byte{0xff};
+  t::write_file(blob, bytes);
+  auto r = verify(l);
+  EXPECT_FALSE(r.passed());
+  ASSERT_NE(find(r, installer::code::no_platform), nullptr) << all(r);
+  const finding* f = find(r, image::code::blob_mismatch);
+  ASSERT_NE(f, nullptr) << all(r);
+  EXPECT_EQ(f->subject, "manifests[1].layers[1].digest");
+  EXPECT_TRUE(r.architectures[0].passed()) << all(r);
+}
+
 // ---- the commands -------------------------------------------------------------------
 
 TEST_F(installer_verify_test, image_verify_prints_a_line_per_architecture_and_exits_by_contract) {

@@ -260,13 +260,8 @@ public:
   // that mapped the data may drop those pages).
   result<void> verify(byte_span data,
                       const std::function<void(byte_span)>& consumed = nullptr) const {
-    auto a = hash_algorithm();
-    if (!a)
-      return error(errc::unsupported, "digest " + quote(text_) +
-                                          " cannot be verified: ukikit computes sha256 and "
-                                          "sha512, not " +
-                                          std::string(algorithm()));
-    UKIKIT_TRY_ASSIGN(auto hasher, hash::hasher::create(*a));
+    UKIKIT_TRY_ASSIGN(auto a, verifiable_algorithm());
+    UKIKIT_TRY_ASSIGN(auto hasher, hash::hasher::create(a));
     constexpr std::size_t piece = std::size_t{4} << 20;
     for (std::size_t at = 0; at < data.size(); at += piece) {
       const byte_span p = data.subspan(at, std::min(piece, data.size() - at));
@@ -274,7 +269,24 @@ public:
       if (consumed) consumed(p);
     }
     UKIKIT_TRY_ASSIGN(auto h, hasher.finish());
-    if (h.hex() != encoded())
+    return check(h);
+  }
+
+  // The algorithm to compute for verify() or check(); an error names it
+  // when ukikit computes no such digest.
+  result<hash::algorithm> verifiable_algorithm() const {
+    auto a = hash_algorithm();
+    if (!a)
+      return error(errc::unsupported, "digest " + quote(text_) +
+                                          " cannot be verified: ukikit computes sha256 and "
+                                          "sha512, not " +
+                                          std::string(algorithm()));
+    return *a;
+  }
+
+  // A digest computed elsewhere (as the data streamed past) against this one.
+  result<void> check(const hash::digest& h) const {
+    if (h.alg() != hash_algorithm() || h.hex() != encoded())
       return error(errc::checksum_mismatch,
                    "digest mismatch: claimed " + text_ + ", computed " + h.str());
     return success();
@@ -480,6 +492,10 @@ struct parse_options {
 // `consumed`: see digest::verify.
 inline result<void> verify(const descriptor& d, byte_span content,
                            const std::function<void(byte_span)>& consumed = nullptr);
+// verify()'s parts: the size, and the embedded data when there is any (the
+// digest is the descriptor's digest.verify()).
+inline result<void> verify_size(const descriptor& d, byte_span content);
+inline result<void> verify_data(const descriptor& d, byte_span content);
 
 inline result<parsed<descriptor>> parse_descriptor(byte_span bytes, finding_log& log,
                                                    const parse_options& opt = {});
@@ -1107,11 +1123,20 @@ inline result<json::value> load(byte_span bytes, const parse_options& opt, readi
 
 inline result<void> verify(const descriptor& d, byte_span content,
                            const std::function<void(byte_span)>& consumed) {
+  UKIKIT_TRY(verify_size(d, content));
+  UKIKIT_TRY(d.digest.verify(content, consumed));
+  return verify_data(d, content);
+}
+
+inline result<void> verify_size(const descriptor& d, byte_span content) {
   if (d.size < 0 || static_cast<std::uint64_t>(d.size) != content.size())
     return error(errc::checksum_mismatch, "size mismatch: the descriptor says " +
                                               std::to_string(d.size) + " bytes, got " +
                                               std::to_string(content.size()));
-  UKIKIT_TRY(d.digest.verify(content, consumed));
+  return success();
+}
+
+inline result<void> verify_data(const descriptor& d, byte_span content) {
   if (d.data && !std::equal(d.data->begin(), d.data->end(), content.begin(), content.end()))
     return error(errc::checksum_mismatch, "the descriptor's data differs from the content");
   return success();

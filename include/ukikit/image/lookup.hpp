@@ -236,23 +236,11 @@ public:
   result<std::optional<file_data>> read(std::string_view path) const {
     UKIKIT_TRY_ASSIGN(auto found, resolve(path));
     if (!found) return std::optional<file_data>();
+    UKIKIT_TRY_ASSIGN(auto raw, raw_bytes(found->first, *found->second));
     const detail::tree_node& n = *found->second;
     file_info info = info_of(found->first, n);
-    if (n.type != node_type::regular)
-      return error(errc::invalid_argument, "/" + info.path + " is a " +
-                                               std::string(node_type_name(n.type)) +
-                                               ", not a regular file");
     const detail::data_ref& d = n.data;
-    const byte_span blob = blobs_[d.layer];
-    if (passes_[d.layer].compression == compress::format::none) {
-      auto end = checked_add<std::uint64_t>(d.data_offset, d.size);
-      if (!end || *end > blob.size()) // the parser handed the entry out whole; a bug if not
-        return error(errc::malformed, "/" + info.path + " lies past the end of its layer",
-                     d.data_offset);
-      return std::optional<file_data>(file_data::viewing(
-          std::move(info), d.layer,
-          blob.subspan(static_cast<std::size_t>(d.data_offset), static_cast<std::size_t>(d.size))));
-    }
+    if (raw) return std::optional<file_data>(file_data::viewing(std::move(info), d.layer, *raw));
     if (d.size > opts_.max_file_size)
       return error(errc::limit_exceeded, "/" + info.path + " is " + std::to_string(d.size) +
                                              " bytes, over the limit of " +
@@ -271,23 +259,12 @@ public:
   result<void> restream(std::string_view path, file_stream& to) const {
     UKIKIT_TRY_ASSIGN(auto found, resolve(path));
     if (!found) return error(errc::invalid_argument, "nothing at /" + std::string(path));
-    const detail::tree_node& n = *found->second;
-    if (n.type != node_type::regular)
-      return error(errc::invalid_argument, "/" + found->first + " is a " +
-                                               std::string(node_type_name(n.type)) +
-                                               ", not a regular file");
-    const detail::data_ref& d = n.data;
-    const byte_span blob = blobs_[d.layer];
-    if (passes_[d.layer].compression == compress::format::none) {
-      auto end = checked_add<std::uint64_t>(d.data_offset, d.size);
-      if (!end || *end > blob.size())
-        return error(errc::malformed, "/" + found->first + " lies past the end of its layer",
-                     d.data_offset);
-      to.write(
-          blob.subspan(static_cast<std::size_t>(d.data_offset), static_cast<std::size_t>(d.size)));
+    UKIKIT_TRY_ASSIGN(auto raw, raw_bytes(found->first, *found->second));
+    if (raw) {
+      to.write(*raw);
       return success();
     }
-    return feed_entry(d, [&to](byte_span piece) { to.write(piece); });
+    return feed_entry(found->second->data, [&to](byte_span piece) { to.write(piece); });
   }
 
   // The stream that took the bytes of the regular file at `path` (symlinks
@@ -602,6 +579,24 @@ private:
     UKIKIT_TRY(feed_entry(
         d, [&out](byte_span piece) { out.insert(out.end(), piece.begin(), piece.end()); }));
     return out;
+  }
+
+  // A regular file's bytes in place when its layer is uncompressed; nullopt
+  // when it is compressed. An error for anything but a regular file.
+  result<std::optional<byte_span>> raw_bytes(const std::string& path,
+                                             const detail::tree_node& n) const {
+    if (n.type != node_type::regular)
+      return error(errc::invalid_argument, "/" + path + " is a " +
+                                               std::string(node_type_name(n.type)) +
+                                               ", not a regular file");
+    const detail::data_ref& d = n.data;
+    if (passes_[d.layer].compression != compress::format::none) return std::optional<byte_span>();
+    const byte_span blob = blobs_[d.layer];
+    auto end = checked_add<std::uint64_t>(d.data_offset, d.size);
+    if (!end || *end > blob.size()) // the parser handed the entry out whole; a bug if not
+      return error(errc::malformed, "/" + path + " lies past the end of its layer", d.data_offset);
+    return std::optional<byte_span>(
+        blob.subspan(static_cast<std::size_t>(d.data_offset), static_cast<std::size_t>(d.size)));
   }
 
   // ---- resolution --------------------------------------------------------------

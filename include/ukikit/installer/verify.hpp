@@ -2,8 +2,10 @@
 // manifest the reference selects, with
 // - everything `image inspect` checks (report::inspect_image: each blob's
 //   size and digest, media types against content, the index's platform
-//   against the config's), and each layer's diff_id, computed in the one
-//   pass that also builds the final tree (image/lookup.hpp);
+//   against the config's), and each layer's diff_id; a layer blob is read
+//   once: its digest is computed from what the decoder consumed in the
+//   pass that computes the diff_id and builds the final tree
+//   (image/lookup.hpp), and a blob that is not the one named has no tree;
 // - a platform per manifest (the index entry's; the config's when the
 //   image is the store's only one), one manifest per platform, and an
 //   architecture that has UEFI (layout.hpp pe_machine);
@@ -219,7 +221,8 @@ public:
 
   verify_report run() {
     report::image_options io;
-    io.layers = false; // decoded once below, with the tree
+    io.layers = false;        // decoded once below, with the tree
+    io.layer_digests = false; // computed as they are decoded
     io.jobs = o_.jobs;
     rep_.image = report::inspect_image(src_, io);
     for (std::size_t i = 0; i < rep_.image.manifests.size(); ++i)
@@ -243,6 +246,7 @@ public:
     for (std::size_t k = 0; k < trees.size(); ++k) trees[k] = check_platform(rep_.architectures[k]);
     for_each_index(trees.size(), o_.jobs, [&](std::size_t k) {
       if (trees[k]) check_tree(rep_.architectures[k]);
+      else check_digests(rep_.architectures[k]);
     });
     for (auto& h : held_)
       for (auto& f : h) rep_.findings.add(std::move(f));
@@ -346,6 +350,24 @@ private:
     return true;
   }
 
+  // The digests of the layer blobs of a manifest whose tree is not checked.
+  void check_digests(architecture_check& a) {
+    report::image_manifest& m = rep_.image.manifests[a.manifest];
+    for (std::size_t j = 0; j < m.layers.size(); ++j) {
+      auto& l = m.layers[j];
+      if (!l.read) continue;
+      auto bytes = src_.find_blob(l.descriptor.digest);
+      if (!bytes || !*bytes) continue; // inspect found it; a store does not change
+      auto same = l.descriptor.digest.verify(**bytes, [this](byte_span p) { src_.release(p); });
+      if (same) continue;
+      finding f = report::detail::blob_finding(l.descriptor, "layer", same.error());
+      f.subject =
+          "manifests[" + std::to_string(a.manifest) + "].layers[" + std::to_string(j) + "].digest";
+      add(std::move(f), &a);
+      l.read = false;
+    }
+  }
+
   // The manifest's layers (diff_ids) and the artifacts in their final tree.
   void check_tree(architecture_check& a) {
     report::image_manifest& m = rep_.image.manifests[a.manifest];
@@ -376,10 +398,57 @@ private:
       for (std::string_view f : {n.kernel, n.boot, n.initramfs})
         if (!f.empty()) wanted.push_back(dir + "/" + std::string(f));
     }
+    // Each blob's digest is computed from the pieces the decoder has
+    // consumed (in order, from the start), and then from what it left: the
+    // blob is read once. A blob that is not the one named has no tree.
+    std::vector<blob_hash> hashes;
+    for (std::size_t j = 0; j < blobs.size(); ++j) {
+      auto alg = m.layers[j].descriptor.digest.verifiable_algorithm();
+      auto h = alg ? hash::hasher::create(*alg) : result<hash::hasher>(alg.error());
+      if (!h) {
+        add(about(severity::error, report::code::image_bad_blob, h.error().message(),
+                  at + ".layers[" + std::to_string(j) + "].digest"),
+            &a);
+        return;
+      }
+      hashes.push_back(blob_hash{blobs[j], std::move(*h)});
+    }
+    bool hashing = true;
     image::lookup_options lo = o_.lookup;
-    if (!lo.consumed) lo.consumed = [this](byte_span p) { src_.release(p); };
-    auto tree = image::layer_tree::build(std::move(blobs), lo, wanted,
+    const auto release = lo.consumed ? lo.consumed : [this](byte_span p) { src_.release(p); };
+    lo.consumed = [&hashes, &hashing, release](byte_span p) {
+      if (hashing)
+        for (auto& b : hashes)
+          if (p.data() == b.blob.data() + b.done && p.size() <= b.blob.size() - b.done) {
+            b.hasher.update(p);
+            b.done += p.size();
+            break;
+          }
+      release(p);
+    };
+    auto tree = image::layer_tree::build(blobs, lo, wanted,
                                          o_.stream ? stream_factory() : image::stream_factory());
+    hashing = false;
+    bool named = true;
+    for (std::size_t j = 0; j < hashes.size(); ++j) {
+      auto& b = hashes[j];
+      for (std::size_t at_ = b.done; at_ < b.blob.size(); at_ += report::release_piece) {
+        const byte_span p =
+            b.blob.subspan(at_, std::min(report::release_piece, b.blob.size() - at_));
+        b.hasher.update(p);
+        release(p);
+      }
+      auto digest = b.hasher.finish();
+      auto same = digest ? m.layers[j].descriptor.digest.check(*digest)
+                         : result<void>(std::move(digest).error());
+      if (same) continue;
+      finding f = report::detail::blob_finding(m.layers[j].descriptor, "layer", same.error());
+      f.subject = at + ".layers[" + std::to_string(j) + "].digest";
+      add(std::move(f), &a);
+      m.layers[j].read = false;
+      named = false;
+    }
+    if (!named) return;
     if (!tree) {
       add(about(severity::error, report::code::image_bad_blob, tree.error().message(), at), &a);
       return;
@@ -697,6 +766,13 @@ private:
   verify_report rep_;
   // While architectures are checked in parallel: each one's findings.
   std::vector<std::vector<finding>> held_;
+
+  // A layer blob hashed as it is decoded: `done` bytes so far.
+  struct blob_hash {
+    byte_span blob;
+    hash::hasher hasher;
+    std::size_t done = 0;
+  };
 };
 
 } // namespace detail
