@@ -133,6 +133,54 @@ TEST_F(report_test, inspect_json_has_the_contract_keys_and_is_what_ukiinspect_pr
   EXPECT_TRUE(to_json(*quick)["initrd"].is_null());
 }
 
+// The digests are computed on several threads (measure::precomputed): the
+// report does not depend on how many, with one signature or two in
+// different algorithms.
+TEST_F(report_test, inspect_is_the_same_on_any_number_of_threads) {
+  auto r = t::run(t::tool("ukikit") + " sign --append --digest sha384 --key " +
+                  q(work / "other.key") + " --cert " + q(work / "other.crt") + " -o " +
+                  q(work / "two.efi") + " " + q(uki) + " 2>&1");
+  ASSERT_EQ(r.status, 0) << r.out;
+  for (const auto& file : {uki, work / "two.efi"}) {
+    const auto data = t::read_file(file);
+    inspect_options o;
+    o.name = file.string();
+    o.jobs = 1;
+    auto one = inspect_uki(data, o);
+    ASSERT_TRUE(one.ok());
+    const std::string want = json_text(to_json(*one));
+    EXPECT_NE(want.find("\"digest_matches\": true"), std::string::npos) << want;
+    for (unsigned jobs : {2u, 5u, 0u}) {
+      o.jobs = jobs;
+      auto many = inspect_uki(data, o);
+      ASSERT_TRUE(many.ok());
+      EXPECT_EQ(json_text(to_json(*many)), want) << "jobs " << jobs;
+    }
+  }
+  // What was precomputed is hash::compute's; what was not is nullopt.
+  const auto img = pe::parse(bytes);
+  ASSERT_TRUE(img.ok());
+  std::vector<byte_span> spans;
+  for (const auto& sec : img->sections) spans.push_back(sec.data());
+  const std::vector<hash::algorithm> algs{hash::algorithm::sha1, hash::algorithm::sha512};
+  const auto pre = measure::precomputed::compute(spans, algs, 2);
+  std::size_t found = 0;
+  for (byte_span sp : spans) {
+    for (auto a : algs) {
+      auto d = pre.find(sp, a);
+      if (sp.size() < (std::size_t{64} << 10)) {
+        EXPECT_FALSE(d);
+        continue;
+      }
+      ASSERT_TRUE(d);
+      EXPECT_EQ(*d, *hash::compute(a, sp));
+      ++found;
+    }
+    EXPECT_FALSE(pre.find(sp, hash::algorithm::sha256));
+  }
+  EXPECT_GE(found, 2u); // .linux at least, in both
+}
+
 TEST_F(report_test, a_hostile_section_table_is_a_finding_with_its_code) {
   // .linux's VirtualAddress moved into .text: the section ranges overlap in
   // memory. Inspect (permissive) warns; the gate (strict) refuses with the

@@ -9,3 +9,4 @@
 
 #include "measure/pcr11.hpp"
 #include "measure/pcrsig.hpp"
+#include "measure/precompute.hpp"

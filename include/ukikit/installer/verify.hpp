@@ -432,9 +432,9 @@ private:
     bool named = true;
     for (std::size_t j = 0; j < hashes.size(); ++j) {
       auto& b = hashes[j];
-      for (std::size_t at_ = b.done; at_ < b.blob.size(); at_ += report::release_piece) {
+      for (std::size_t off = b.done; off < b.blob.size(); off += report::release_piece) {
         const byte_span p =
-            b.blob.subspan(at_, std::min(report::release_piece, b.blob.size() - at_));
+            b.blob.subspan(off, std::min(report::release_piece, b.blob.size() - off));
         b.hasher.update(p);
         release(p);
       }

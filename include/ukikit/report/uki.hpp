@@ -48,6 +48,10 @@ struct inspect_options {
   bool hashes = true;                   // false (--no-hash): nothing that reads section data
   std::optional<unsigned> stub_release; // PCR 11 for this stub; default: the UKI's own
   authenticode::consumed_fn consumed;   // told about each piece hashed for the digest
+  // Threads the digests are computed on (sections in every bank, the
+  // Authenticode digest, the CheckSum), 0: one per core. The report is the
+  // same for any number.
+  unsigned jobs = 0;
 };
 
 struct section_info {
@@ -235,7 +239,8 @@ inline void inspect_uki_sections(uki_report& r, const uki::view& v, const measur
 }
 
 // Authenticode: the digest and what each signature claims (no trust here).
-inline void inspect_authenticode(uki_report& r, const inspect_options& o) {
+inline void inspect_authenticode(uki_report& r, const inspect_options& o,
+                                 const std::vector<hash::digest>& known = {}) {
   if (!r.hashes) {
     for (const auto& e : authenticode::walk_certificate_table(r.image).entries) {
       auto s = authenticode::parse_signature(e);
@@ -254,6 +259,11 @@ inline void inspect_authenticode(uki_report& r, const inspect_options& o) {
   authenticode::verify_options vopt;
   vopt.strict = false; // what the gate would refuse, as warnings
   vopt.consumed = o.consumed;
+  vopt.known_digest = [&known](hash::algorithm a) -> std::optional<hash::digest> {
+    for (const auto& d : known)
+      if (d.alg() == a) return d;
+    return std::nullopt;
+  };
   r.authenticode = authenticode::verify(r.image, none, nullptr, vopt);
   for (const auto& s : r.authenticode.signatures) {
     // A signature's problems are strings in authenticode::signature_result:
@@ -283,8 +293,35 @@ inline result<uki_report> inspect_uki(byte_span bytes, const inspect_options& o 
   r.image = std::move(parsed);
   const pe::image& img = r.image;
   r.findings.append(finding_log(img.findings));
+  uki::view v(img);
+  // Every digest below at once, on o.jobs threads: each section in each
+  // bank PCR 11 is predicted in (sha256 alone for a plain PE image), the
+  // Authenticode digest in each signature's algorithm, and the CheckSum.
+  std::optional<measure::precomputed> known;
+  std::vector<hash::digest> image_digests;
   if (r.hashes) {
-    r.computed_checksum = pe::compute_checksum(img);
+    std::vector<byte_span> spans;
+    for (const auto& s : img.sections) spans.push_back(s.data());
+    std::vector<hash::algorithm> banks{hash::algorithm::sha256};
+    if (v.is_uki() || v.is_addon()) banks = measure::options().banks;
+    std::vector<hash::algorithm> algs{hash::algorithm::sha256};
+    for (const auto& e : authenticode::walk_certificate_table(img).entries)
+      if (auto sig = authenticode::parse_signature(e);
+          sig && sig->indirect.algorithm &&
+          std::find(algs.begin(), algs.end(), *sig->indirect.algorithm) == algs.end())
+        algs.push_back(*sig->indirect.algorithm);
+    std::vector<std::optional<hash::digest>> digests(algs.size());
+    std::vector<std::function<void()>> other;
+    const auto ranges = authenticode::compute_ranges(img);
+    if (ranges)
+      for (std::size_t i = 0; i < algs.size(); ++i)
+        other.push_back([&, i] {
+          if (auto d = authenticode::image_digest(*ranges, algs[i], o.consumed)) digests[i] = *d;
+        });
+    other.push_back([&] { r.computed_checksum = pe::compute_checksum(img); });
+    known = measure::precomputed::compute(spans, banks, o.jobs, std::move(other));
+    for (auto& d : digests)
+      if (d) image_digests.push_back(*d);
     if (img.checksum != 0 && *r.computed_checksum != img.checksum) {
       finding f(severity::warning, pe::code::checksum_mismatch, "CheckSum is wrong",
                 img.checksum_offset());
@@ -293,11 +330,12 @@ inline result<uki_report> inspect_uki(byte_span bytes, const inspect_options& o 
       r.findings.add(std::move(f));
     }
   }
-  uki::view v(img);
   for (const auto& e : v.sections()) {
     section_info s{e.index, e.profile, std::nullopt};
     if (r.hashes) {
-      auto d = hash::compute(hash::algorithm::sha256, e.section->data());
+      auto d = known->find(e.section->data(), hash::algorithm::sha256);
+      if (!d)
+        if (auto c = hash::compute(hash::algorithm::sha256, e.section->data())) d = *c;
       s.sha256 = d ? d->hex() : std::string();
     }
     r.sections.push_back(std::move(s));
@@ -311,9 +349,10 @@ inline result<uki_report> inspect_uki(byte_span bytes, const inspect_options& o 
   r.stub = uki::identify_stub(img, !r.hashes);
   measure::options pcr;
   pcr.stub_release = o.stub_release.value_or(r.stub ? r.stub->release : 0);
+  if (known) pcr.known_digest = known->lookup();
   r.stub_release = pcr.stub_release;
   if (r.uki || r.addon) detail::inspect_uki_sections(r, v, pcr, o.stub_release.has_value());
-  detail::inspect_authenticode(r, o);
+  detail::inspect_authenticode(r, o, image_digests);
   return r;
 }
 
