@@ -21,6 +21,7 @@ set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build/release}
+[ -d "$build" ] && build=$(cd "$build" && pwd)
 size_mib=${2:-200}
 runs=${UKIKIT_BENCH_RUNS:-5}
 ukikit=$build/tools/ukikit
