@@ -1,5 +1,6 @@
 // What the image tests share: an image made by umoci, and reading what
-// `ukikit image inspect --json` and the stores' JSON files say.
+// `ukikit image inspect --json` and the stores' JSON files say; the signing
+// keys and a corrupted blob of the installer tests.
 #pragma once
 
 #include "support.hpp"
@@ -9,6 +10,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ukikit::test::image_fixture {
 
@@ -25,6 +27,30 @@ inline std::string sha256_of(const t::fs::path& p) {
 
 inline std::string blob_path(const t::fs::path& layout, const std::string& digest) {
   return (layout / "blobs/sha256" / digest.substr(7)).string();
+}
+
+// Flips a byte in the middle of the file (a blob that is no longer the one
+// its digest names).
+inline void corrupt(const t::fs::path& file) {
+  auto bytes = t::read_file(file);
+  bytes[bytes.size() / 2] ^= std::byte{0xff};
+  t::write_file(file, bytes);
+}
+
+// The openssl commands that make, in `dir`, the test's signing keys: db and
+// other (key and self-signed certificate), pcr and pcr-other (RSA key pairs).
+inline std::vector<std::string> key_commands(const t::fs::path& dir) {
+  std::vector<std::string> out;
+  for (const char* who : {"db", "other"})
+    out.push_back("openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 30 -subj /CN=" +
+                  std::string(who) + " -keyout " + q(dir / (std::string(who) + ".key")) + " -out " +
+                  q(dir / (std::string(who) + ".crt")));
+  for (const char* k : {"pcr", "pcr-other"})
+    out.push_back("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " +
+                  q(dir / (std::string(k) + ".key")) + " && openssl pkey -in " +
+                  q(dir / (std::string(k) + ".key")) + " -pubout -out " +
+                  q(dir / (std::string(k) + ".pub")));
+  return out;
 }
 
 // An image made by umoci: one gzip layer from a small tree, an entrypoint,

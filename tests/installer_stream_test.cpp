@@ -66,14 +66,7 @@ protected:
       EXPECT_EQ(r.status, 0) << cmd << "\n" << r.out;
       ok = ok && r.status == 0;
     };
-    for (const char* who : {"db", "other"})
-      step("openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 30 -subj /CN=" +
-           std::string(who) + " -keyout " + q(a / (std::string(who) + ".key")) + " -out " +
-           q(a / (std::string(who) + ".crt")));
-    for (const char* k : {"pcr", "pcr-other"})
-      step("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " +
-           q(a / (std::string(k) + ".key")) + " && openssl pkey -in " +
-           q(a / (std::string(k) + ".key")) + " -pubout -out " + q(a / (std::string(k) + ".pub")));
+    for (const auto& c : image_fixture::key_commands(a)) step(c);
     // An initrd over stream_options::drop_at: streamed past, not kept.
     t::write_file(a / "initrd.img", t::sample_bytes(std::size_t{3} << 20, 7));
     t::write_file(a / "os-release", std::string_view("ID=talos\nNAME=\"Talos\"\n"));

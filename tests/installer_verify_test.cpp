@@ -354,14 +354,7 @@ protected:
       EXPECT_EQ(r.status, 0) << cmd << "\n" << r.out;
       ok = ok && r.status == 0;
     };
-    for (const char* who : {"db", "other"})
-      step("openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 30 -subj /CN=" +
-           std::string(who) + " -keyout " + q(a / (std::string(who) + ".key")) + " -out " +
-           q(a / (std::string(who) + ".crt")));
-    for (const char* k : {"pcr", "pcr-other"})
-      step("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " +
-           q(a / (std::string(k) + ".key")) + " && openssl pkey -in " +
-           q(a / (std::string(k) + ".key")) + " -pubout -out " + q(a / (std::string(k) + ".pub")));
+    for (const auto& c : image_fixture::key_commands(a)) step(c);
     t::fs::create_directories(a / "root/etc");
     t::write_file(a / "root/etc/hostname", std::string_view("talos\n"));
     step(t::tool("ukikit") + " initrd create " + q(a / "root") + " -o " + q(a / "initrd.img"));
@@ -520,10 +513,7 @@ TEST_F(installer_verify_test, legacy_signed_layout_is_detected) {
 TEST_F(installer_verify_test, corrupted_blob_is_a_digest_finding_at_its_place) {
   const auto l = layout(both());
   const std::string digest = made["manifests"][1]["layers"][1]["digest"];
-  const auto blob = image_fixture::blob_path(l, digest);
-  auto bytes = t::read_file(blob);
-  bytes[bytes.size() / 2] ^= std::byte{0xff};
-  t::write_file(blob, bytes);
+  image_fixture::corrupt(image_fixture::blob_path(l, digest));
   auto r = verify(l);
   EXPECT_FALSE(r.passed());
   const finding* f = find(r, image::code::blob_mismatch);
@@ -543,10 +533,7 @@ TEST_F(installer_verify_test, corrupted_shared_base_layer_fails_every_architectu
   const auto l = layout(images);
   const std::string digest = made["manifests"][0]["layers"][0]["digest"];
   ASSERT_EQ(made["manifests"][1]["layers"][0]["digest"], digest);
-  const auto blob = image_fixture::blob_path(l, digest);
-  auto bytes = t::read_file(blob);
-  bytes[bytes.size() / 2] ^= std::byte{0xff};
-  t::write_file(blob, bytes);
+  image_fixture::corrupt(image_fixture::blob_path(l, digest));
   auto r = verify(l);
   EXPECT_FALSE(r.passed());
   ASSERT_EQ(r.architectures.size(), 2u);
@@ -720,10 +707,7 @@ TEST_F(installer_verify_test, reports_are_the_same_for_any_number_of_jobs) {
     const auto l = layout(cases[k]);
     if (k == 2) {
       const std::string digest = made["manifests"][0]["layers"][0]["digest"];
-      const auto blob = image_fixture::blob_path(l, digest);
-      auto bytes = t::read_file(blob);
-      bytes[bytes.size() / 2] ^= std::byte{0xff};
-      t::write_file(blob, bytes);
+      image_fixture::corrupt(image_fixture::blob_path(l, digest));
     }
     const auto one = verify(l, "db.crt", "", "", 1);
     EXPECT_EQ(one.passed(), k == 0) << all(one);
@@ -759,10 +743,7 @@ TEST_F(installer_verify_test, layers_of_a_manifest_without_a_tree_are_still_chec
   const auto m = json::parse(t::read_file(image_fixture::blob_path(l, manifest)));
   t::fs::remove(image_fixture::blob_path(l, m["config"]["digest"]));
   const std::string digest = made["manifests"][1]["layers"][1]["digest"];
-  const auto blob = image_fixture::blob_path(l, digest);
-  auto bytes = t::read_file(blob);
-  bytes[bytes.size() / 2] ^= std::byte{0xff};
-  t::write_file(blob, bytes);
+  image_fixture::corrupt(image_fixture::blob_path(l, digest));
   auto r = verify(l);
   EXPECT_FALSE(r.passed());
   ASSERT_NE(find(r, installer::code::no_platform), nullptr) << all(r);

@@ -179,7 +179,8 @@ public:
   }
 
   // A digest of dropped bytes was asked for that was not computed: what
-  // used bytes() hashed zeros and must be redone on the whole file.
+  // used bytes() hashed zeros and must be redone, on the whole file or
+  // after the file streamed again for the digests missed (adopt_digests).
   bool missed() const noexcept { return !missed_image_.empty() || !missed_section_.empty(); }
   // The algorithms of the image digests and section digests missed.
   const std::vector<hash::algorithm>& missed_image_digests() const noexcept {
