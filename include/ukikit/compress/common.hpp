@@ -157,7 +157,7 @@ struct decode_options {
   bool concatenated = true;
   // Told the input position up to which every byte has been read, as the
   // decoder moves on (a caller that mapped the input may drop those pages).
-  std::function<void(std::size_t)> input_done;
+  std::function<void(std::size_t)> input_done = nullptr;
 };
 
 struct decode_stats {
