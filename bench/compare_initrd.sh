@@ -9,7 +9,9 @@
 # - listing its zstd initramfs <= 1.05 x `zstd -dc >/dev/null`, shown side by
 #   side with `zstd -dc | cpio -t` and `bsdcpio -t`;
 # - creating it at zstd -3 with 2 threads <= 1.0 x
-#   `find | sort | cpio -o -H newc | zstd -3 -T2`.
+#   `find | sort | cpio -o -H newc | zstd -3 -T2`;
+# - listing it as `xz -T0` compresses it (several blocks) <= 1.1 x
+#   `xz -T2 -dc` (issue 17).
 # Build first: cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release
 set -eu
 
@@ -18,7 +20,7 @@ size_mib=${2:-200}
 tool=$build/tools/ukikit
 runs=${UKIKIT_BENCH_RUNS:-3}
 [ -x "$tool" ] || { echo "compare_initrd: $tool not built (Release build in $build)" >&2; exit 2; }
-for t in zstd cpio bsdcpio; do
+for t in zstd xz cpio bsdcpio; do
   command -v "$t" >/dev/null 2>&1 || { echo "compare_initrd: $t is required" >&2; exit 2; }
 done
 
@@ -53,6 +55,17 @@ t_bsd=$(best_time "bsdcpio -it <'$in' >/dev/null")
 zstd -dc "$in" | cpio -t --quiet >"$work/ref.txt"
 cmp -s "$work/ours.txt" "$work/ref.txt" || { echo "compare_initrd: listings differ" >&2; exit 1; }
 
+# An xz initramfs as `xz -T0` writes it: blocks of 3 x the dictionary with
+# their sizes in the headers, which list decodes on both cores (issue 17).
+(cd "$work/tree" && find . | LC_ALL=C sort | cpio -o -H newc --quiet |
+  xz -T0 -6 --check=crc32 >"$work/ref.xz")
+blocks=$(xz --robot -l "$work/ref.xz" | awk '$1 == "totals" { print $4 }')
+"$tool" initrd list "$work/ref.xz" >"$work/ours_xz.txt"
+xz -dc "$work/ref.xz" | cpio -t --quiet >"$work/ref_xz.txt"
+cmp -s "$work/ours_xz.txt" "$work/ref_xz.txt" || { echo "compare_initrd: xz listings differ" >&2; exit 1; }
+t_xz2=$(best_time "xz -T2 -dc '$work/ref.xz' >/dev/null")
+t_ours_xz=$(best_time "'$tool' initrd list '$work/ref.xz' >/dev/null")
+
 printf '%s files, %s MiB; best of %s runs\n' "$files" "$size_mib" "$runs"
 printf '%-44s %9s %9s %7s\n' "what" "ukikit" "reference" "ratio"
 printf '%-44s %8ss %8ss %7s\n' "list zstd initramfs vs zstd -dc >/dev/null" "$t_ours" "$t_zstd" \
@@ -60,5 +73,7 @@ printf '%-44s %8ss %8ss %7s\n' "list zstd initramfs vs zstd -dc >/dev/null" "$t_
 printf '%-44s %8ss %8ss %7s\n' "list vs zstd -dc | cpio -t" "$t_ours" "$t_cpio" \
   "$(ratio "$t_ours" "$t_cpio")"
 printf '%-44s %8ss %8ss %7s\n' "list vs bsdcpio -t" "$t_ours" "$t_bsd" "$(ratio "$t_ours" "$t_bsd")"
+printf '%-44s %8ss %8ss %7s\n' "list xz initramfs ($blocks blocks) vs xz -T2 -dc" "$t_ours_xz" \
+  "$t_xz2" "$(ratio "$t_ours_xz" "$t_xz2")"
 printf '%-44s %8ss %8ss %7s\n' "create zstd -3 -T2 vs find|cpio|zstd" "$t_ours_create" \
   "$t_ref_create" "$(ratio "$t_ours_create" "$t_ref_create")"

@@ -1,6 +1,7 @@
 // Shared body of the compression fuzzers (zstd, xz, lzma, gzip): decode
 // arbitrary bytes into a discarding sink with a small output limit and check
-// what decode() promises, then round-trip the input through our encoder.
+// what decode() promises (for xz: the same on one thread and on two), then
+// round-trip the input through our encoder.
 // Any broken promise is __builtin_trap(), so libFuzzer and the replay main
 // both stop on it.
 #pragma once
@@ -10,6 +11,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace compress_fuzz {
 
@@ -54,6 +56,41 @@ inline void decode_any(cz::format f, byte_span in) {
       check(!r.error().context().empty());
       check(!r.error().has_offset() || r.error().offset() <= in.size());
     }
+  }
+}
+
+// What one decode gave: the output, and the stats or the error.
+struct outcome {
+  std::vector<std::byte> out;
+  ukikit::result<cz::decode_stats> r = ukikit::error(ukikit::errc::invalid_argument, "not run");
+};
+
+inline outcome decode_on(cz::format f, byte_span in, unsigned threads) {
+  cz::decode_options options{.max_output = max_output,
+                             .memlimit = memlimit,
+                             .zstd_window_log_max = zstd_window_log_max,
+                             .threads = threads};
+  outcome o;
+  o.r = cz::decode(f, in, options, [&o](byte_span chunk) -> ukikit::result<void> {
+    o.out.insert(o.out.end(), chunk.begin(), chunk.end());
+    return ukikit::success();
+  });
+  return o;
+}
+
+// Decoding on several threads (liblzma's threaded xz decoder) gives what one
+// thread gives: the same bytes, stats, error, message and offset.
+inline void same_on_threads(cz::format f, byte_span in) {
+  const outcome one = decode_on(f, in, 1), two = decode_on(f, in, 2);
+  check(one.out == two.out);
+  check(one.r.ok() == two.r.ok());
+  if (one.r.ok()) {
+    check(one.r->consumed == two.r->consumed && one.r->produced == two.r->produced &&
+          one.r->streams == two.r->streams);
+  } else {
+    const ukikit::error &a = one.r.error(), &b = two.r.error();
+    check(a.code() == b.code() && a.context() == b.context() && a.has_offset() == b.has_offset());
+    check(!a.has_offset() || a.offset() == b.offset());
   }
 }
 

@@ -55,6 +55,8 @@ xz -c --check=none "$work/short" > "$out/no-check.xz"
 xz -c -0 -e --check=crc32 "$work/zeros" > "$out/zeros-0e.xz"
 xz -c --check=crc32 "$work/empty" > "$out/empty.xz"
 xz -c -T2 --block-size=512 --check=crc32 "$work/text" > "$out/blocks.xz"
+# Blocks with their sizes in the headers: what the threaded decoder splits.
+seq 1 3000 | xz -c -T2 --block-size=3000 -0 --check=crc32 > "$out/threaded-blocks.xz"
 xz -c --check=crc32 --x86 --lzma2=preset=1 "$work/words" > "$out/x86-filter.xz"
 xz -c --check=crc32 --delta=dist=4 --lzma2=preset=1 "$work/text" > "$out/delta-filter.xz"
 cat "$out/crc32.xz" "$out/empty.xz" > "$out/two-streams.xz"

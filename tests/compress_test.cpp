@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -484,6 +485,85 @@ TEST_F(compress_cli, reports_corruption_with_an_offset_inside_the_input) {
         << r.error().message();
     ASSERT_TRUE(r.error().has_offset());
     EXPECT_LE(r.error().offset(), bad.size());
+  }
+}
+
+// liblzma's threaded decoder reads ahead of its output; whatever the thread
+// count, the caller sees what the single-threaded decoder gives: the same
+// bytes, the same error with the same offset, the same output before it.
+TEST_F(compress_cli, xz_threads_change_neither_output_nor_errors) {
+  UKIKIT_NEED_TOOL("xz");
+  bytes a = sample_bytes(3 << 20, 3), b = sample_bytes(1 << 20, 4);
+  put("a", a);
+  put("b", b);
+  // Blocks with their sizes in the headers, as `xz -T` writes them.
+  bytes xa = sh("xz -0 -T2 --block-size=65536 --check=crc32 -c a");
+  bytes xb = sh("xz -1 -T2 --block-size=100000 -c b");
+  bytes packed = concat({xa, zeros(4), xb});
+  put("packed.xz", packed);
+  ASSERT_EQ(sh("xz -dc packed.xz"), concat({a, b}));
+
+  struct outcome {
+    bytes out;
+    std::optional<cz::decode_stats> stats;
+    std::optional<ukikit::error> failure;
+  };
+  auto decode_with = [](byte_span in, unsigned threads, std::uint64_t max_output) {
+    cz::decode_options o = limit(max_output);
+    o.threads = threads;
+    sink_log log;
+    auto r = decode_into(log, cz::format::xz, in, o);
+    outcome got{std::move(log.out), std::nullopt, std::nullopt};
+    if (r) got.stats = *r;
+    else got.failure = r.error();
+    return got;
+  };
+  // Decodes on 1 thread into `one`, then on 2, 3 and all: the same.
+  auto same = [&](byte_span in, std::uint64_t max_output, const std::string& what, outcome& one) {
+    one = decode_with(in, 1, max_output);
+    for (unsigned threads : {2u, 3u, 0u}) {
+      SCOPED_TRACE(what + ", " + std::to_string(threads) + " threads");
+      const outcome many = decode_with(in, threads, max_output);
+      ASSERT_EQ(many.failure.has_value(), one.failure.has_value());
+      if (one.failure) {
+        EXPECT_EQ(many.failure->code(), one.failure->code());
+        EXPECT_EQ(many.failure->context(), one.failure->context());
+        EXPECT_EQ(many.failure->has_offset(), one.failure->has_offset());
+        if (one.failure->has_offset()) {
+          EXPECT_EQ(many.failure->offset(), one.failure->offset());
+        }
+      } else {
+        EXPECT_EQ(many.stats->consumed, one.stats->consumed);
+        EXPECT_EQ(many.stats->produced, one.stats->produced);
+        EXPECT_EQ(many.stats->streams, one.stats->streams);
+      }
+      ASSERT_TRUE(many.out == one.out) << many.out.size() << " bytes, not " << one.out.size();
+    }
+  };
+
+  outcome whole, o;
+  same(packed, 64 * MiB, "whole", whole);
+  ASSERT_FALSE(whole.failure) << whole.failure->message();
+  EXPECT_EQ(whole.out, concat({a, b}));
+  EXPECT_EQ(whole.stats->streams, 2u);
+
+  for (std::size_t cut : {std::size_t{40}, xa.size() / 3, xa.size() - 5, xa.size() + 4 + 20,
+                          xa.size() + 4 + xb.size() / 2, packed.size() - 1}) {
+    same(byte_span(packed).first(cut), 64 * MiB, "cut at " + hex(cut), o);
+    ASSERT_TRUE(o.failure);
+    EXPECT_EQ(o.failure->code(), errc::truncated);
+  }
+  for (std::size_t at : {std::size_t{20}, xa.size() / 4, xa.size() / 2, xa.size() - 20,
+                         xa.size() + 4 + xb.size() / 3}) {
+    bytes bad = packed;
+    bad[at] ^= std::byte{0x55};
+    same(bad, 64 * MiB, "byte changed at " + hex(at), o);
+    ASSERT_TRUE(o.failure);
+  }
+  for (std::uint64_t max_output : {a.size() / 2, a.size() + b.size() - 1}) {
+    same(packed, max_output, "limit " + hex(max_output), o);
+    ASSERT_TRUE(o.failure);
+    EXPECT_EQ(o.failure->code(), errc::limit_exceeded);
   }
 }
 

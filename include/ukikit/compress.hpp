@@ -31,6 +31,7 @@
 #include "compress/zstd.hpp"
 
 #include <algorithm>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -56,6 +57,12 @@ public:
       : fmt_(f), limit_(limit), sink_(sink) {}
 
   result<void> put(byte_span chunk, std::uint64_t at) {
+    if (skip_ > 0) { // already handed over (a stream decoded again)
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(skip_, chunk.size()));
+      skip_ -= n;
+      chunk = chunk.subspan(n);
+      if (chunk.empty()) return success();
+    }
     if (chunk.size() > limit_ - produced_) {
       return error(errc::limit_exceeded,
                    "decompressed " + std::string(name(fmt_)) + " size exceeds limit (limit " +
@@ -68,10 +75,16 @@ public:
 
   std::uint64_t produced() const noexcept { return produced_; }
 
+  bool fits(std::size_t n) const noexcept { return n <= limit_ - produced_; }
+
+  // The next `n` bytes put are those the sink already has: dropped.
+  void skip(std::uint64_t n) noexcept { skip_ = n; }
+
 private:
   format fmt_;
   std::uint64_t limit_;
   std::uint64_t produced_ = 0;
+  std::uint64_t skip_ = 0;
   sink_ref sink_;
 };
 
@@ -122,24 +135,61 @@ inline result<boundary> next_stream(format f, byte_span input, std::size_t pos) 
   }
 }
 
+// A codec whose output may lag behind its input (liblzma's threaded decoder).
+template <class Codec>
+concept threaded_codec = requires(Codec& c) {
+  { c.threaded() } -> std::convertible_to<bool>;
+  { c.single_threaded() } -> std::same_as<result<void>>;
+};
+
+template <class Codec> bool is_threaded(const Codec& codec) {
+  if constexpr (threaded_codec<Codec>) return codec.threaded();
+  return false;
+}
+
 // Decodes the stream at input[pos…] to its end; returns the position after it.
+// A threaded codec that fails or stalls decodes the stream again on one
+// thread, its output up to there skipped, so that what the caller sees (output,
+// error, offset) is the single-threaded decoder's; input_done only moves on.
 template <class Codec>
 result<std::size_t> decode_stream(format f, Codec& codec, byte_span input, std::size_t pos,
                                   std::span<std::byte> buffer, output& out,
                                   const std::function<void(std::size_t)>& input_done) {
+  const std::size_t start = pos;
+  const std::uint64_t produced_before = out.produced();
+  std::size_t reported = pos;
   codec.begin(input.subspan(pos));
   for (;;) {
     auto s = codec.run(input.subspan(pos), buffer);
+    const bool threaded = is_threaded(codec);
+    // A threaded codec's limit error would name the input it read ahead to.
+    bool failed = !s || (threaded && !out.fits(s->out_used));
+    bool stalled = false;
+    if (!failed) {
+      pos += s->in_used;
+      if (input_done && pos > reported) input_done(reported = pos);
+      if (s->out_used > 0) UKIKIT_TRY(out.put(byte_span(buffer.first(s->out_used)), pos));
+      if (s->end) return pos;
+      stalled = s->in_used == 0 && s->out_used == 0;
+    }
+    if (threaded) {
+      // Reading ahead, a threaded codec stops short with all input read and
+      // output still to come; only a failure or a stall ends it.
+      if (!failed && !stalled) continue;
+      if constexpr (threaded_codec<Codec>) {
+        UKIKIT_TRY(codec.single_threaded());
+        out.skip(out.produced() - produced_before);
+        pos = start;
+        codec.begin(input.subspan(pos));
+        continue;
+      }
+    }
     if (!s) return s.error().rebased(pos);
-    pos += s->in_used;
-    if (input_done && s->in_used != 0) input_done(pos);
-    if (s->out_used > 0) UKIKIT_TRY(out.put(byte_span(buffer.first(s->out_used)), pos));
-    if (s->end) return pos;
     // With all input given and room left for output, the codec only stops
     // short of the stream's end when the input does.
     if (pos == input.size() && s->out_used < buffer.size())
       return truncated_stream(f, input.size());
-    if (s->in_used == 0 && s->out_used == 0) {
+    if (stalled) {
       return error(errc::malformed, std::string(name(f)) + " decoder made no progress", pos);
     }
   }

@@ -130,6 +130,8 @@ struct walk_options {
   cpio::strictness mode = cpio::strictness::kernel;
   std::uint64_t max_output = default_max_output;
   std::uint64_t memlimit = compress::default_memlimit;
+  // xz decoder threads (compress::decode_options::threads): 0 is one per core.
+  unsigned threads = 1;
 };
 
 // Early microcode: the x86 loader (lib/earlycpio.c) scans the raw archives at
@@ -424,6 +426,7 @@ private:
     compress::decode_options dopts;
     dopts.max_output = budget_;
     dopts.memlimit = options_.memlimit;
+    dopts.threads = options_.threads;
     dopts.concatenated = false;
     auto stats = compress::decode(f, rest, dopts, sink);
     const std::string where = "in " + std::string(compress::name(f)) + " segment at " + hex(pos_);

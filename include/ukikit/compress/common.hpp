@@ -152,6 +152,13 @@ struct decode_options {
   std::uint64_t memlimit = default_memlimit;
   // Largest zstd window, as a power of two (ZSTD_d_windowLogMax).
   unsigned zstd_window_log_max = default_zstd_window_log_max;
+  // xz only: threads for streams of several blocks with sizes in their
+  // headers (what `xz -T` and lzma_stream_encoder_mt write), through
+  // liblzma's threaded decoder within `memlimit` (fewer threads, or one, when
+  // more would not fit). 0 is one per core. Output, errors and their offsets
+  // are the single-threaded decoder's whatever the count. Needs a liblzma with
+  // CVE-2025-31115 fixed (upstream 5.8.1; Debian 12's 5.4.1-1 and later).
+  unsigned threads = 1;
   // Go on after the first stream while another of the same format follows.
   // lzma-alone has no concatenation (xz and the kernel read one stream).
   bool concatenated = true;

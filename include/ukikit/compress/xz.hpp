@@ -1,6 +1,7 @@
 // compress/xz.hpp: xz and lzma-alone through liblzma (detail of ukikit/compress.hpp).
-// Decoder: lzma_stream_decoder (single-threaded) or lzma_alone_decoder, one
-// stream per reset; concatenation and padding are the driver's.
+// Decoder: lzma_stream_decoder (or lzma_stream_decoder_mt when threads are
+// asked for) or lzma_alone_decoder, one stream per reset; concatenation and
+// padding are the driver's.
 // Encoder: lzma_easy_encoder or lzma_stream_encoder_mt, CRC32 checks.
 #pragma once
 
@@ -8,10 +9,12 @@
 
 #include <lzma.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 
 namespace ukikit::compress::detail {
 
@@ -38,15 +41,19 @@ inline lzma_ret lzma_step(lzma_stream& s, byte_span in, std::span<std::byte> out
   return r;
 }
 
-// Decodes one .xz stream (lzma_stream_decoder, single-threaded: the threaded
-// decoder of liblzma 5.3.3–5.8.0 has CVE-2025-31115) or one .lzma stream
-// (lzma_alone_decoder). Concatenation and stream padding are the driver's.
+// Decodes one .xz stream or one .lzma stream (lzma_alone_decoder).
+// Concatenation and stream padding are the driver's. An xz stream is decoded
+// with lzma_stream_decoder_mt when more than one thread is asked for: it reads
+// ahead of its output, so after a failure the driver decodes the stream again
+// single-threaded (single_threaded()) and reports what that decoder reports.
 class lzma_decoder {
 public:
   static result<lzma_decoder> create(format f, const decode_options& options) {
     lzma_decoder d;
     d.fmt_ = f;
     d.memlimit_ = options.memlimit;
+    d.threads_ = options.threads == 0 ? std::max(1u, std::thread::hardware_concurrency())
+                                      : std::min(options.threads, max_threads);
     d.state_ = std::make_unique<lzma_state>();
     UKIKIT_TRY(d.reset());
     return d;
@@ -54,10 +61,30 @@ public:
 
   result<void> reset() {
     lzma_stream* s = &state_->stream;
-    lzma_ret r = fmt_ == format::xz ? lzma_stream_decoder(s, memlimit_, 0)
-                                    : lzma_alone_decoder(s, memlimit_);
+    lzma_ret r;
+    if (threaded()) {
+      lzma_mt mt{};
+      mt.threads = threads_;
+      mt.timeout = 0; // block until output is ready or all input is read
+      mt.memlimit_threading = memlimit_;
+      mt.memlimit_stop = memlimit_;
+      r = lzma_stream_decoder_mt(s, &mt);
+    } else {
+      r = fmt_ == format::xz ? lzma_stream_decoder(s, memlimit_, 0)
+                             : lzma_alone_decoder(s, memlimit_);
+    }
     if (r != LZMA_OK) return failure(r, 0);
     return success();
+  }
+
+  // Whether output may lag behind the input read (then a stop short of the
+  // stream's end with all input read is not yet a truncation).
+  bool threaded() const noexcept { return fmt_ == format::xz && threads_ > 1; }
+
+  // From now on one thread: the driver decodes the current stream again.
+  result<void> single_threaded() {
+    threads_ = 1;
+    return reset();
   }
 
   void begin(byte_span) noexcept {}
@@ -99,6 +126,7 @@ private:
 
   format fmt_ = format::xz;
   std::uint64_t memlimit_ = default_memlimit;
+  unsigned threads_ = 1;
   std::unique_ptr<lzma_state> state_;
 };
 
