@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -123,6 +124,34 @@ TEST(output_file, commit_replaces_existing_file_and_sets_mode) {
   ASSERT_TRUE(write_file(dir / "tool", as_bytes("new"), 0755).ok());
   EXPECT_EQ(std::string(as_chars(t::read_file(dir / "tool"))), "new");
   EXPECT_EQ(t::fs::status(dir / "tool").permissions() & t::fs::perms::all, t::fs::perms(0755));
+}
+
+// /dev/null and a FIFO are written in place, never replaced (an atomic
+// rename onto /dev/null would turn it into a regular file for everyone).
+TEST(output_file, writes_devices_and_fifos_in_place) {
+  ASSERT_TRUE(write_file("/dev/null", as_bytes("discarded"), 0600).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat("/dev/null", &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0666u);
+
+  t::temp_dir dir;
+  ASSERT_EQ(mkfifo((dir / "fifo").c_str(), 0600), 0);
+  // A reader on the other end, in the shell, copies what arrives.
+  std::thread reader([&dir] {
+    t::run("cat " + t::sh_quote((dir / "fifo").string()) + " > " +
+           t::sh_quote((dir / "got").string()));
+  });
+  const bool written = write_file(dir / "fifo", as_bytes("through the pipe"), 0644).ok();
+  reader.join();
+  ASSERT_TRUE(written);
+  EXPECT_EQ(std::string(as_chars(t::read_file(dir / "got"))), "through the pipe");
+  ASSERT_EQ(::stat((dir / "fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+
+  auto d = output_file::create(dir.path());
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.error().message().find("is a directory"), std::string::npos);
 }
 
 TEST(output_file, reports_missing_directory) {

@@ -273,7 +273,7 @@ class output_file {
 public:
   output_file(output_file&& o) noexcept
       : target_(std::move(o.target_)), temp_(std::exchange(o.temp_, {})), fd_(std::move(o.fd_)),
-        mode_(o.mode_), written_(o.written_) {}
+        mode_(o.mode_), written_(o.written_), direct_(o.direct_) {}
   output_file& operator=(output_file&& o) noexcept {
     if (this != &o) {
       discard();
@@ -282,6 +282,7 @@ public:
       fd_ = std::move(o.fd_);
       mode_ = o.mode_;
       written_ = o.written_;
+      direct_ = o.direct_;
     }
     return *this;
   }
@@ -290,6 +291,8 @@ public:
   ~output_file() { discard(); }
 
   // Start writing `target`; nothing appears under that name until commit().
+  // A target that is a character device or a FIFO (/dev/null, /dev/stdout,
+  // a pipe) is written directly: it cannot be replaced, and must not be.
   static result<output_file> create(const std::filesystem::path& target, mode_t mode = 0644) {
     output_file f;
     f.target_ = target;
@@ -298,6 +301,19 @@ public:
     if (dir.empty()) dir = ".";
     if (target.filename().empty())
       return error(errc::invalid_argument, "output path " + target.string() + " names no file");
+    struct stat st {};
+    if (::stat(target.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+      if (S_ISDIR(st.st_mode))
+        return error(errc::invalid_argument, "output path " + target.string() + " is a directory");
+      if (!S_ISCHR(st.st_mode) && !S_ISFIFO(st.st_mode))
+        return error(errc::invalid_argument,
+                     "output path " + target.string() +
+                         " is not a regular file, a character device or a FIFO");
+      f.fd_ = detail::fd_guard(::open(target.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY));
+      if (f.fd_.get() < 0) return detail::os_error("cannot open", target, errno);
+      f.direct_ = true;
+      return f;
+    }
 #ifdef O_TMPFILE
     f.fd_ = detail::fd_guard(::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600));
     if (f.fd_.get() >= 0) return f;
@@ -339,6 +355,10 @@ public:
   result<void> commit() {
     if (fd_.get() < 0)
       return error(errc::invalid_argument, "output " + target_.string() + " is closed");
+    if (direct_) { // a device or FIFO: written as we went
+      fd_.reset();
+      return {};
+    }
     if (::fchmod(fd_.get(), mode_) != 0) return detail::os_error("cannot chmod", target_, errno);
     if (::fsync(fd_.get()) != 0) return detail::os_error("cannot flush", target_, errno);
     if (temp_.empty()) {
@@ -377,6 +397,7 @@ private:
   detail::fd_guard fd_;
   mode_t mode_ = 0644;
   std::uint64_t written_ = 0;
+  bool direct_ = false; // a device or FIFO, written in place
 };
 
 // Write pieces (a range of byte_span, e.g. authenticode::image_pieces's
