@@ -88,6 +88,58 @@ TEST_F(core_commands, digest_json_has_every_requested_algorithm_per_file) {
   }
 }
 
+// systemd's --json=pretty|short|off, on every command that has --json.
+TEST_F(core_commands, json_takes_pretty_short_and_off_as_systemd_tools_do) {
+  t::write_file(path("a"), t::sample_bytes(5000, 1));
+  const std::string file = " " + q(path("a"));
+  auto bare = ukikit("digest --json" + file);
+  auto pretty = ukikit("digest --json=pretty" + file);
+  auto compact = ukikit("digest --json=short" + file);
+  auto off = ukikit("digest --json=off" + file);
+  auto text = ukikit("digest" + file);
+  for (const auto* r : {&bare, &pretty, &compact, &off, &text}) ASSERT_EQ(r->status, 0) << err();
+  EXPECT_EQ(pretty.out, bare.out);
+  EXPECT_GT(std::count(bare.out.begin(), bare.out.end(), '\n'), 3);
+  EXPECT_EQ(std::count(compact.out.begin(), compact.out.end(), '\n'), 1) << compact.out;
+  EXPECT_EQ(nlohmann::json::parse(compact.out), nlohmann::json::parse(bare.out));
+  EXPECT_EQ(off.out, text.out);
+  EXPECT_EQ(text.out.rfind("sha256:", 0), 0u) << text.out;
+  // --json takes no separate argument: the word after it is the next one.
+  auto spaced = ukikit("digest --json " + q(path("a")));
+  EXPECT_EQ(spaced.out, bare.out);
+  EXPECT_EQ(ukikit("digest --json=yes" + file).status, 2);
+  EXPECT_NE(err().find("pretty"), std::string::npos) << err();
+}
+
+// A mistyped command is named, with the nearest ones, at every level.
+TEST_F(core_commands, an_unknown_command_is_named_with_the_nearest_one) {
+  auto r = ukikit("inspct x.efi");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(err().find("ukikit: unknown command 'inspct' (did you mean 'inspect'?)"),
+            std::string::npos)
+      << err();
+  r = ukikit("initrd lsit x.img");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(err().find("ukikit initrd: unknown command 'lsit' (did you mean 'list'?)"),
+            std::string::npos)
+      << err();
+  r = ukikit("image verfy --json x");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(err().find("ukikit image: unknown command 'verfy' (did you mean 'verify'?)"),
+            std::string::npos)
+      << err();
+  r = ukikit("frobnicate");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(err().find("ukikit: unknown command 'frobnicate'; the commands are: build, sign"),
+            std::string::npos)
+      << err();
+  // Known commands and options are untouched.
+  EXPECT_EQ(ukikit("--version").status, 0);
+  EXPECT_EQ(ukikit("initrd --help").status, 0);
+  EXPECT_EQ(ukikit("digest " + q(path("missing"))).status, 2);
+  EXPECT_EQ(err().find("unknown command"), std::string::npos) << err();
+}
+
 TEST_F(core_commands, digest_of_a_missing_file_is_exit_2_and_the_others_are_printed) {
   t::write_file(path("a"), std::string_view("a"));
   auto r = ukikit("digest " + q(path("missing")) + " " + q(path("a")));
@@ -218,6 +270,31 @@ TEST_F(core_commands, several_frames_streams_and_members_decompress_in_turn) {
     ASSERT_EQ(r.status, 0) << err();
     EXPECT_EQ(t::read_file(path("out")), both);
   }
+}
+
+// xz -T2 output decoded on several threads: the same bytes, and for a cut
+// file the same error as on one.
+TEST_F(core_commands, decompress_threads_change_neither_output_nor_errors) {
+  UKIKIT_NEED_TOOL("xz");
+  t::write_file(path("in"), t::sample_bytes(2u << 20, 8));
+  sh("xz -0 -T2 --block-size=100000 -c < " + q(path("in")) + " > " + q(path("in.xz")));
+  for (const char* threads : {"1", "2", "0"}) {
+    SCOPED_TRACE(threads);
+    auto r = ukikit(std::string("decompress --threads ") + threads + " -o " + q(path("out")) + " " +
+                    q(path("in.xz")));
+    ASSERT_EQ(r.status, 0) << err();
+    EXPECT_EQ(t::read_file(path("out")), t::read_file(path("in")));
+  }
+  sh("head -c 150000 " + q(path("in.xz")) + " > " + q(path("cut.xz")));
+  auto one = ukikit("decompress --threads 1 -o " + q(path("o1")) + " " + q(path("cut.xz")));
+  const std::string err_one = err();
+  auto two = ukikit("decompress --threads 2 -o " + q(path("o2")) + " " + q(path("cut.xz")));
+  EXPECT_EQ(one.status, 2);
+  EXPECT_EQ(two.status, 2);
+  EXPECT_NE(err_one.find("truncated xz stream"), std::string::npos) << err_one;
+  EXPECT_EQ(err(), err_one);
+  EXPECT_EQ(ukikit("decompress --threads 257 -o " + q(path("o3")) + " " + q(path("in.xz"))).status,
+            2);
 }
 
 TEST_F(core_commands, decompress_stops_at_max_size_and_writes_nothing) {

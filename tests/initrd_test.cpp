@@ -334,6 +334,21 @@ TEST_F(initrd_walk, xz_then_gzip_segments_with_odd_zero_padding_match_the_decomp
   check({{xz, "xz", {bsd}, 7}, {gz, "gzip", {crc}, 5}});
 }
 
+// `xz -T2` writes blocks with their sizes, which list decodes on all cores
+// (--threads, default one per core); the listing is the same on one.
+TEST_F(initrd_walk, multi_block_xz_segment_lists_the_same_on_one_thread_and_on_several) {
+  const auto main = gnu_cpio(path("root"), "main.cpio", "newc");
+  const auto xz = filter("xz -q -T2 --block-size=4096 --check=crc32 -c", main, "main.cpio.xz");
+  ASSERT_GT(std::stoi(sh("xz --robot -l " + q(xz) + " | awk '$1 == \"totals\" { print $4 }'")),
+            2);
+  check({{xz, "xz", {main}}});
+  const auto one = ukikit("initrd list -v --threads 1 " + q(xz));
+  const auto two = ukikit("initrd list -v --threads 2 " + q(xz));
+  ASSERT_EQ(one.status, 0) << one.err;
+  ASSERT_EQ(two.status, 0) << two.err;
+  EXPECT_EQ(two.out, one.out);
+}
+
 TEST_F(initrd_walk, raw_crc_archive_between_compressed_segments_is_its_own_segment) {
   const auto early = gnu_cpio(path("early"), "early.cpio", "newc", "kernel");
   const auto bsd = bsd_cpio(path("root"), "bsd.cpio");
@@ -1275,6 +1290,33 @@ TEST_F(initrd_inspect, ukiinspect_shows_the_segments_of_an_initramfs_file) {
   auto info = info_json(out);
   EXPECT_EQ(j["initrd"]["segments"], info["segments"]);
   EXPECT_EQ(j["initrd"]["entries"], info["entries"]);
+}
+
+// A file with no PE, cpio or compression magic (after zero padding) is named
+// as neither, not shown as an initramfs of 0 segments.
+TEST_F(initrd_inspect, ukiinspect_names_a_file_that_is_neither_pe_nor_initramfs) {
+  t::write_file(path("notes.txt"), std::string_view("# release notes\nnothing here\n"));
+  for (const std::string& file : {path("notes.txt").string(), std::string("/bin/true")}) {
+    SCOPED_TRACE(file);
+    auto r = t::run(t::tool("ukiinspect") + " " + q(file) + " 2>&1"); // stderr only
+    EXPECT_EQ(r.status, 2);
+    EXPECT_TRUE(contains(r.out, "is neither a PE image nor an initramfs: no MZ, cpio or "
+                                "compression magic at its start"))
+        << r.out;
+    EXPECT_FALSE(contains(r.out, "segments")) << r.out;
+  }
+  auto r = t::run(t::tool("ukiinspect") + " " + q(path("notes.txt")) + " 2>&1");
+  EXPECT_TRUE(contains(r.out, "(\"# release notes\\x0a\";")) << r.out;
+  // Zero padding, alone or before an archive, is still what the kernel reads.
+  t::write_file(path("zeros"), std::vector<std::byte>(512, std::byte{0}));
+  auto archive = create(q(path("root")), "initrd.img");
+  sh("cat " + q(path("zeros")) + " " + q(archive) + " > " + q(path("padded.img")));
+  for (const char* name : {"zeros", "padded.img"}) {
+    SCOPED_TRACE(name);
+    auto ok = t::run(t::tool("ukiinspect") + " " + q(path(name)));
+    EXPECT_EQ(ok.status, 0);
+    EXPECT_TRUE(contains(ok.out, "initramfs, ")) << ok.out;
+  }
 }
 
 TEST_F(initrd_inspect, uki_json_initrd_key_matches_initrd_info_on_the_same_initrd) {

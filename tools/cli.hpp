@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ukikit/bytes.hpp>
+#include <ukikit/compress/common.hpp>
 #include <ukikit/diagnostics.hpp>
 #include <ukikit/file.hpp>
 #include <ukikit/hash.hpp>
@@ -12,12 +13,14 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -69,6 +72,65 @@ inline result<std::uint64_t> source_date_epoch(std::uint64_t max) {
   return v;
 }
 
+// Edit distance (insertions, deletions, substitutions, adjacent swaps).
+inline std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1,
+                          d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// A command word that names no subcommand where one is required ("ukikit
+// inspct"): the message names it and the nearest commands, instead of
+// CLI11's "A subcommand is required". nullopt when the words are commands.
+inline std::optional<std::string> unknown_command(CLI::App& app, int argc, char** argv) {
+  CLI::App* cur = &app;
+  std::string path = app.get_name();
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view word = argv[i];
+    if (word.empty() || word.front() == '-') continue; // options of the command so far
+    const auto subs = cur->get_subcommands([](CLI::App*) { return true; });
+    if (subs.empty() || cur->get_require_subcommand_min() == 0) return std::nullopt;
+    CLI::App* next = nullptr;
+    for (CLI::App* sub : subs)
+      if (sub->check_name(std::string(word))) next = sub;
+    if (next == nullptr) {
+      std::vector<std::string> near;
+      std::size_t best = 3; // at most two edits, or a prefix
+      for (CLI::App* sub : subs) {
+        const std::string& name = sub->get_name();
+        std::size_t dist = name.rfind(word, 0) == 0 ? 1 : edit_distance(word, name);
+        if (dist < best) {
+          best = dist;
+          near.clear();
+        }
+        if (dist == best) near.push_back(name);
+      }
+      std::string names;
+      for (CLI::App* sub : subs) names += (names.empty() ? "" : ", ") + sub->get_name();
+      std::string text = path + ": unknown command '" + escape_controls(word) + "'";
+      if (!near.empty()) {
+        text += " (did you mean";
+        for (std::size_t k = 0; k < near.size(); ++k)
+          text += (k == 0 ? " '" : k + 1 == near.size() ? " or '" : ", '") + near[k] + "'";
+        text += "?)";
+      }
+      return text + "; the commands are: " + names;
+    }
+    cur = next;
+    path += " " + next->get_name();
+  }
+  return std::nullopt;
+}
+
 // Parse the command line; on --help/--version or a usage error, return the
 // exit code to end with (help and version: 0; errors: 2).
 //
@@ -84,6 +146,10 @@ inline std::optional<int> parse(CLI::App& app, int argc, char** argv) {
     } else {
       args.emplace_back(a);
     }
+  }
+  if (auto unknown = unknown_command(app, argc, argv)) {
+    std::cerr << *unknown << '\n';
+    return exit_usage;
   }
   try {
     app.parse(args);
@@ -119,13 +185,73 @@ inline void add_stub_release_option(CLI::App& cmd, std::optional<unsigned>& rele
                  "section files and images that state none");
 }
 
+// --threads N for decoding: xz streams of several blocks on N threads (0,
+// the default, one per core); output and errors do not depend on it.
+inline void add_decode_threads_option(CLI::App* cmd, unsigned& threads) {
+  cmd->add_option("--threads", threads,
+                  "Threads for xz streams of several blocks (default 0: one per core; the "
+                  "output does not depend on it)")
+      ->check(CLI::Range(0u, compress::max_threads));
+}
+
+// Where keys live, as systemd-sbsign and systemd-measure say it
+// (--private-key-source, --certificate-source: file, engine:NAME or
+// provider:NAME) and, when `engine` is given, as sbsign says it (--engine
+// NAME). A PKCS#11 key: --private-key-source engine:pkcs11 with the key as
+// pkcs11:token=…;object=…;type=private;pin-value=….
+inline void add_key_source_options(CLI::App* cmd, std::string& key_source,
+                                   std::string& cert_source, std::string* engine) {
+  const auto valid = [](const std::string& v) -> std::string {
+    if (v == "file" || ((v.rfind("engine:", 0) == 0 || v.rfind("provider:", 0) == 0) &&
+                        v.find(':') + 1 < v.size()))
+      return {};
+    return "a source is file, engine:NAME or provider:NAME";
+  };
+  auto* k = cmd->add_option("--private-key-source", key_source,
+                            "Where the private key is: file (default), engine:NAME (the pkcs11 "
+                            "engine takes pkcs11: URIs) or provider:NAME")
+                ->check(valid);
+  cmd->add_option("--certificate-source", cert_source,
+                  "Where the certificate is: file (default), engine:NAME or provider:NAME")
+      ->check(valid);
+  if (engine != nullptr)
+    cmd->add_option("--engine", *engine, "sbsign's name: --private-key-source engine:NAME")
+        ->excludes(k);
+}
+
 inline void add_version(CLI::App& app) {
   app.set_version_flag("--version", std::string(app.get_name()) + " " + ukikit::version);
 }
 
+// How --json prints: `--json` and `--json=pretty` indented as the library's
+// reports are, `--json=short` on one line, `--json=off` as if not given
+// (systemd's spelling). One command runs per process, so one style.
+enum class json_style : std::uint8_t { pretty, compact };
+inline json_style& json_output_style() noexcept {
+  static json_style style = json_style::pretty;
+  return style;
+}
+
+// --json[=pretty|short|off]: sets `json` and the style of json_text().
+inline CLI::Option* add_json_flag(CLI::App& cmd, bool& json, const std::string& what) {
+  auto mode = std::make_shared<std::string>();
+  auto* opt = cmd.add_flag("--json{pretty}", *mode, what + " (--json=short: on one line)");
+  opt->check(CLI::IsMember({"pretty", "short", "off"}));
+  opt->each([&json, mode](const std::string& v) {
+    json = v != "off";
+    json_output_style() = v == "short" ? json_style::compact : json_style::pretty;
+  });
+  return opt;
+}
+
 // JSON text for stdout, as the library's reports write it (invalid UTF-8 from
-// inputs becomes U+FFFD, so the output is always one valid JSON document).
-using report::json_text;
+// inputs becomes U+FFFD, so the output is always one valid JSON document), or
+// on one line after --json=short.
+inline std::string json_text(const nlohmann::ordered_json& j) {
+  if (json_output_style() == json_style::compact)
+    return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  return ukikit::report::json_text(j);
+}
 
 // A list option given once or repeated, its values separated by commas or
 // spaces: "--phases a,b --phases c" is {a, b, c}.

@@ -78,12 +78,14 @@ inline void add_compress_command(CLI::App& app, compress_options& o, int& rc) {
 
 struct decompress_options {
   std::string max_size = "4G", memlimit = "256M", output, file;
+  unsigned threads = 0;
 };
 
 inline result<void> run_decompress(const decompress_options& o) {
   compress::decode_options d;
   UKIKIT_TRY_ASSIGN(d.max_output, parse_size(o.max_size));
   UKIKIT_TRY_ASSIGN(d.memlimit, parse_size(o.memlimit));
+  d.threads = o.threads;
   UKIKIT_TRY_ASSIGN(auto in, file::mapped_file::open(o.file));
   in.advise_sequential();
   const compress::format f = compress::detect(in.bytes());
@@ -121,6 +123,7 @@ inline void add_decompress_command(CLI::App& app, decompress_options& o, int& rc
       "Refuse to produce more than this many bytes (decompression bomb limit; default 4G; "
       "suffixes K, M, G, T)");
   cmd->add_option("--memlimit", o.memlimit, "Decoder memory limit for xz and lzma (default 256M)");
+  add_decode_threads_option(cmd, o.threads);
   cmd->add_option("-o,--output", o.output, "Output file, or - for stdout")->required();
   cmd->add_option("FILE", o.file, "Compressed input file")->required()->check(CLI::ExistingFile);
   cmd->callback([&o, &rc] {

@@ -86,7 +86,7 @@ inline void add_digest_command(CLI::App& app, digest_options& o, int& rc) {
   cmd->add_option("-a,--algorithm", o.algorithms,
                   "Digest algorithm: sha1, sha256 (default), sha384, sha512; repeat for several")
       ->allow_extra_args(false);
-  cmd->add_flag("--json", o.json,
+  add_json_flag(*cmd, o.json,
                 "Print one JSON document: {\"files\": [{\"file\", ALG: \"ALG:HEX\"}]}");
   cmd->add_option("FILE", o.files, "Files to hash")->required();
   cmd->callback([&] { rc = run_digest(o); });

@@ -41,7 +41,7 @@ inline int run_image_inspect(const image_inspect_options& o, std::string_view to
 }
 
 inline void add_image_inspect_options(CLI::App& cmd, image_inspect_options& o) {
-  cmd.add_flag("--json", o.json, "One JSON document: index, manifests, configs, layers, findings");
+  add_json_flag(cmd, o.json, "One JSON document: index, manifests, configs, layers, findings");
   cmd.add_flag("--no-layers", o.no_layers,
                "Do not read the layers (no entry counts, diff_ids not recomputed)");
   cmd.add_option("--max-size", o.max_size,

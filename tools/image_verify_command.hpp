@@ -144,7 +144,7 @@ inline void add_image_verify_commands(CLI::App& image, image_verify_options& ver
   v->add_option("--max-file-size", verify.max_file_size,
                 "Largest artifact held in memory: decoded whole from a compressed layer, or "
                 "the parts of a streamed UKI kept (default 1G)");
-  v->add_flag("--json", verify.json,
+  add_json_flag(*v, verify.json,
               "One JSON document: architectures (layout, artifacts, verify, pcr11), image, "
               "findings, passed");
   v->add_option("REF", verify.ref,

@@ -36,6 +36,7 @@ struct initrd_options {
   std::uint64_t align = 0;
   // list, info, extract
   std::string file, directory, max_size = "16G";
+  unsigned decode_threads = 0; // xz decoder threads, 0 = one per core
   bool json = false, verbose = false, tree = false, keep_owner = false, devices = false;
 };
 
@@ -46,6 +47,7 @@ using ojson = nlohmann::ordered_json;
 inline result<initrd::walk_options> walk_options_of(const initrd_options& o) {
   initrd::walk_options w;
   UKIKIT_TRY_ASSIGN(w.max_output, parse_size(o.max_size));
+  w.threads = o.decode_threads;
   return w;
 }
 
@@ -330,21 +332,23 @@ inline void add_initrd_command(CLI::App& app, initrd_options& o, int& rc) {
 
   auto* list =
       initrd->add_subcommand("list", "List the entries as the kernel reads them, like cpio -t");
-  list->add_flag("--json", o.json, "JSON output");
+  add_json_flag(*list, o.json, "JSON output");
   list->add_flag("-v,--verbose", o.verbose,
                  "Long listing, like cpio -tv (numeric owners, UTC times)");
   list->add_flag("--tree", o.tree,
                  "List the tree the kernel leaves instead (later entries override earlier ones; "
                  "dropped entries are warned about)");
   list->add_option("--max-size", o.max_size, "Decompression limit for all segments (default 16G)");
+  add_decode_threads_option(list, o.decode_threads);
   list->add_option("FILE", o.file, "Initramfs, cpio archive, or UKI")
       ->required()
       ->check(CLI::ExistingFile);
   list->callback([&o, &rc] { rc = initrd_detail::run_walk(o, true, "ukikit initrd list"); });
 
   auto* info = initrd->add_subcommand("info", "Show the segments as the kernel reads them");
-  info->add_flag("--json", o.json, "JSON output");
+  add_json_flag(*info, o.json, "JSON output");
   info->add_option("--max-size", o.max_size, "Decompression limit for all segments (default 16G)");
+  add_decode_threads_option(info, o.decode_threads);
   info->add_option("FILE", o.file, "Initramfs, cpio archive, or UKI")
       ->required()
       ->check(CLI::ExistingFile);
@@ -353,13 +357,14 @@ inline void add_initrd_command(CLI::App& app, initrd_options& o, int& rc) {
   auto* extract = initrd->add_subcommand(
       "extract", "Extract into a directory, never writing outside it (later entries override "
                  "earlier ones, as in the kernel)");
-  extract->add_flag("--json", o.json, "JSON summary on stdout");
+  add_json_flag(*extract, o.json, "JSON summary on stdout");
   extract->add_flag("--owner", o.keep_owner, "Keep owners (only when running as root)");
   extract->add_flag("--devices", o.devices,
                     "Create device nodes (as root only; off by default: an archive could plant a "
                     "writable disk node)");
   extract->add_option("--max-size", o.max_size,
                       "Decompression limit for all segments (default 16G)");
+  add_decode_threads_option(extract, o.decode_threads);
   extract->add_option("FILE", o.file, "Initramfs, cpio archive, or UKI")
       ->required()
       ->check(CLI::ExistingFile);

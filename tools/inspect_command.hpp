@@ -183,14 +183,22 @@ inline int run_inspect(const inspect_options& o, std::string_view tool) {
       continue;
     }
     const byte_span bytes = f->bytes();
-    if (report::detect(bytes).initramfs() &&
-        !o.section) { // an initramfs, as `ukikit initrd info` shows it
+    const std::string kinds = "ukiinspect reads PE images, UKIs, initramfs files and OCI "
+                              "images: layout directories, oci-archive and docker-archive files";
+    if (report::detect(bytes).initramfs() && !o.section) {
+      if (!report::looks_like_initramfs(bytes)) {
+        rc = report(tool, error(errc::malformed,
+                                path + " is neither a PE image nor an initramfs: no MZ, cpio or "
+                                       "compression magic at its start (\"" +
+                                    excerpt(as_chars(bytes).substr(0, 16), 16) + "\"; " +
+                                    kinds + ")"));
+        continue;
+      }
+      // an initramfs, as `ukikit initrd info` shows it
       if (detail::inspect_initrd(path, bytes, o, all) != exit_ok) rc = exit_usage;
       continue;
     }
-    const std::string not_pe =
-        path + " (ukiinspect reads PE images, UKIs, initramfs files and OCI images: layout "
-               "directories, oci-archive and docker-archive files)";
+    const std::string not_pe = path + " (" + kinds + ")";
     if (o.section) {
       auto img = pe::parse(bytes, pe::strictness::permissive);
       const pe::section* s = img ? img->find(*o.section) : nullptr;
@@ -222,13 +230,12 @@ inline int run_inspect(const inspect_options& o, std::string_view tool) {
     else detail::print_report(j);
   }
   if (o.json)
-    std::cout << report::json_text(all.size() == 1 ? all.front() : ojson{{"files", all}}) << '\n';
+    std::cout << json_text(all.size() == 1 ? all.front() : ojson{{"files", all}}) << '\n';
   return rc;
 }
 
 inline void add_inspect_options(CLI::App& cmd, inspect_options& o) {
-  cmd.add_flag(
-      "--json", o.json,
+  add_json_flag(cmd, o.json,
       "One JSON document: the file's object (sections, machine, cmdline, os_release, uname, sbat, "
       "profiles, authenticode, pcr11, warnings …), or {\"files\": […]} for several files");
   cmd.add_flag("--no-hash", o.no_hash,

@@ -177,7 +177,7 @@ inline void add_image_base_command(CLI::App& image, int& rc) {
       ->check(CLI::IsMember({"gzip", "zstd", "none"}));
   cmd->add_option("--threads", a->threads,
                   "zstd workers per layer (the bytes depend on it); layers are made one per core");
-  cmd->add_flag("--json", a->json,
+  add_json_flag(*cmd, a->json,
                 "One JSON object: root, images (platform, manifest, layer, diff_id), findings");
   cmd->callback([a, &rc] { rc = run_image_base(*a); });
 }
@@ -319,7 +319,7 @@ inline void add_image_assemble_command(CLI::App& image, int& rc) {
       ->check(CLI::IsMember({"gzip", "zstd", "none"}));
   cmd->add_option("--threads", a->threads,
                   "zstd workers per layer (the bytes depend on it); layers are made one per core");
-  cmd->add_flag("--json", a->json,
+  add_json_flag(*cmd, a->json,
                 "One JSON object: root, layout, images (platform, manifest, artifacts), "
                 "findings");
   cmd->callback([a, &rc] { rc = run_image_assemble(*a); });
@@ -476,7 +476,7 @@ inline void add_image_build_command(CLI::App& image, int& rc) {
   cmd->add_option("--layer-compression", a->compression, "gzip (default), zstd or none")
       ->check(CLI::IsMember({"gzip", "zstd", "none"}));
   cmd->add_option("--threads", a->threads, "zstd workers per layer (the bytes depend on it)");
-  cmd->add_flag("--json", a->json,
+  add_json_flag(*cmd, a->json,
                 "One JSON object: root, layout, images (platform, manifest, artifacts), "
                 "findings");
   cmd->callback([a, &rc] { rc = run_image_build(*a); });

@@ -158,7 +158,7 @@ inline void add_layer_create_command(CLI::App& layer, int& rc) {
   create->add_option("--threads", o->threads, "zstd worker threads (the bytes depend on it)");
   create->add_option("--mtime", o->mtime,
                      "mtime of every entry, in seconds (default: SOURCE_DATE_EPOCH, else 0)");
-  create->add_flag("--json", o->json,
+  add_json_flag(*create, o->json,
                    "One JSON object: digest, diff_id, size, media_type, tar_size, entries, "
                    "findings");
   create->callback([o, &rc] {
@@ -239,7 +239,7 @@ inline void add_layer_extract(CLI::App& layer, int& rc) {
       "extract", "Apply tar layers (raw or gzip/zstd/xz), base first, to DIR as umoci unpack "
                  "does: whiteouts and opaque directories remove what lower layers made; absolute "
                  "names, \"..\", writes through symlinks and links outside are refused (exit 1)");
-  x->add_flag("--json", o->json, "One JSON document: per layer what was made, whited out, refused");
+  add_json_flag(*x, o->json, "One JSON document: per layer what was made, whited out, refused");
   x->add_flag("--strict", o->strict, "Refuse (exit 2) what tar readers disagree on");
   x->add_flag("--owner", o->owner, "Owners from the layers (only as root)");
   x->add_flag("--devices", o->devices, "Create device nodes (only as root)");
@@ -259,7 +259,7 @@ inline void add_layer_command(CLI::App& app, layer_options& o, int& rc) {
   auto* list = layer->add_subcommand(
       "list", "List a tar layer, raw or gzip/zstd/xz compressed, as tar -t (-v: as "
               "tar --numeric-owner --utc -tv); what the reader tolerated goes to stderr");
-  list->add_flag("--json", o.json, "One JSON document: entries and findings");
+  add_json_flag(*list, o.json, "One JSON document: entries and findings");
   list->add_flag("-v,--verbose", o.verbose, "Mode, owner, size, time, name and link target");
   list->add_flag("--strict", o.strict,
                  "Refuse (exit 2) what readers disagree on: pax and ustar sizes that differ, a "

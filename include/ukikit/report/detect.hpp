@@ -86,6 +86,19 @@ inline detection detect(byte_span bytes) {
   return d;
 }
 
+// Whether the kernel would find an initramfs in `bytes` at all: nothing but
+// zero padding, or zero padding and then a cpio header or a compressed
+// stream (the start of a file of kind unknown is neither: a text file, an
+// ELF binary). A tool that reads several kinds of file names such a file as
+// none of them instead of walking it as an initramfs of 0 segments.
+inline bool looks_like_initramfs(byte_span bytes) {
+  std::size_t i = 0;
+  while (i < bytes.size() && bytes[i] == std::byte{0}) ++i;
+  if (i == bytes.size()) return true;
+  const byte_span rest = bytes.subspan(i);
+  return cpio::detect(rest).has_value() || compress::detect(rest) != compress::format::none;
+}
+
 // The initramfs bytes of a file: the .initrd section of a PE image (a UKI),
 // else the whole file. A file that starts as a PE image but is not one
 // pe::parse reads, or has no .initrd section, is an error.
