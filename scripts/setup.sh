@@ -23,6 +23,9 @@
 #   busybox-static           QEMU, OVMF with and without Secure Boot, and the
 #   qemu-system-arm          busybox of their initramfs; the arm64 boot's QEMU
 #   qemu-efi-aarch64         and AAVMF
+#   softhsm2 opensc          a PKCS#11 token made by the tests (softhsm2-util),
+#   libengine-pkcs11-openssl pkcs11-tool to put a certificate in it, and the
+#                            OpenSSL engine that signs with keys in it
 set -eu
 
 packages="
@@ -34,6 +37,7 @@ packages="
   binutils binutils-aarch64-linux-gnu cpio libarchive-tools sbsigntool osslsigncode efitools
   systemd swtpm libtss2-esys-3.0.2-0 libtss2-rc0 libtss2-mu0 libtss2-tcti-swtpm0
   faketime skopeo umoci
+  softhsm2 libengine-pkcs11-openssl opensc
   qemu-system-x86 ovmf busybox-static qemu-system-arm qemu-efi-aarch64
 "
 

@@ -308,6 +308,215 @@ TEST_F(authenticode_env, signing_twice_with_rsa_gives_identical_bytes) {
   EXPECT_NE(out.out.find("Nov 14 22:13:20 2023"), std::string::npos) << out.out;
 }
 
+// A SoftHSM2 token made for the test, holding the db key (and its
+// certificate); every command that uses it gets SOFTHSM2_CONF.
+class softhsm_token {
+public:
+  static constexpr const char* pin = "1234";
+
+  explicit softhsm_token(const t::fs::path& dir) : dir_(dir) {
+    t::fs::create_directories(dir_ / "tokens");
+    t::write_file(dir_ / "softhsm2.conf",
+                  std::string_view("directories.tokendir = " + (dir_ / "tokens").string() +
+                                   "\nobjectstore.backend = file\nlog.level = ERROR\n"));
+  }
+  // `command` with this token's configuration.
+  std::string with(const std::string& command) const {
+    return "SOFTHSM2_CONF=" + q(dir_ / "softhsm2.conf") + " " + command;
+  }
+  bool init(const t::fs::path& key, const t::fs::path& cert) const {
+    return t::run(with("softhsm2-util --init-token --free --label ukikit --pin " +
+                       std::string(pin) + " --so-pin 5678 >/dev/null")).status == 0 &&
+           t::run("openssl pkcs8 -topk8 -nocrypt -in " + q(key) + " -out " + q(dir_ / "key.p8"))
+                   .status == 0 &&
+           t::run(with("softhsm2-util --import " + q(dir_ / "key.p8") +
+                       " --token ukikit --label db --id 01 --pin " + pin + " >/dev/null"))
+                   .status == 0 &&
+           t::run("openssl x509 -in " + q(cert) + " -outform DER -out " + q(dir_ / "cert.der"))
+                   .status == 0 &&
+           t::run(with("pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --login --pin " +
+                       std::string(pin) + " --write-object " + q(dir_ / "cert.der") +
+                       " --type cert --id 01 --label db >/dev/null 2>&1"))
+                   .status == 0;
+  }
+  static std::string uri(const std::string& object, const std::string& type,
+                         const std::string& with_pin = pin) {
+    return "'pkcs11:token=ukikit;object=" + object + ";type=" + type + ";pin-value=" + with_pin +
+           "'";
+  }
+
+private:
+  t::fs::path dir_;
+};
+
+// A key in an HSM (SoftHSM2 through the pkcs11 engine) signs what the same
+// key from a file signs, byte for byte, with sbsign's, systemd-sbsign's and
+// ukify's options; a wrong PIN or a missing object is a clear error that
+// does not show the PIN.
+TEST_F(authenticode_env, signing_with_a_pkcs11_key_gives_the_bytes_of_the_key_file) {
+  UKIKIT_NEED_INPUT(src, "linuxx64.efi.stub");
+  UKIKIT_NEED_INPUT(kernel, "vmlinuz");
+  UKIKIT_NEED_TOOL("softhsm2-util");
+  UKIKIT_NEED_TOOL("pkcs11-tool");
+  UKIKIT_NEED_TOOL("sbverify");
+  UKIKIT_NEED(t::fs::exists("/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so"),
+              "the pkcs11 engine (libengine-pkcs11-openssl; run scripts/setup.sh)");
+  softhsm_token token(work / "hsm");
+  ASSERT_TRUE(token.init(key("db"), crt("db")));
+  auto in = copy_input(src, "stub.efi");
+  const std::string cert = " --cert " + q(crt("db")) + " ";
+  ASSERT_EQ(t::run(ukikit() + " sign --key " + q(key("db")) + cert + "-o " + q(work / "file.efi") +
+                   " " + q(in))
+                .status,
+            0);
+  const auto signed_from_file = t::read_file(work / "file.efi");
+  const std::string key_uri = softhsm_token::uri("db", "private");
+  const std::string forms[] = {
+      "sign --engine pkcs11 --key " + key_uri + cert,                               // sbsign
+      "sign --private-key-source engine:pkcs11 --private-key " + key_uri +          // systemd-sbsign
+          " --certificate-source engine:pkcs11 --certificate " +
+          softhsm_token::uri("db", "cert") + " ",
+      "sign --private-key-source provider:default --key " + q(key("db")) + cert,    // a provider's store
+      "sign --private-key-source provider:legacy --key " + q(key("db")) + cert,     // one loaded
+      // The PIN from a file (RFC 7512's pin-source), not in the command line.
+      "sign --engine pkcs11 --key 'pkcs11:token=ukikit;object=db;type=private?pin-source=file:" +
+          (work / "hsm/pin").string() + "'" + cert,
+  };
+  t::write_file(work / "hsm/pin", std::string_view(softhsm_token::pin));
+  for (const auto& form : forms) {
+    SCOPED_TRACE(form);
+    t::fs::remove(work / "hsm.efi");
+    auto r = t::run(token.with(ukikit() + " " + form + "-o " + q(work / "hsm.efi") + " " + q(in) +
+                               " 2>&1"));
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(t::read_file(work / "hsm.efi"), signed_from_file);
+  }
+  EXPECT_EQ(t::run("sbverify --cert " + q(crt("db")) + " " + q(work / "hsm.efi") + " >/dev/null 2>&1")
+                .status,
+            0);
+
+  // ukify's --signing-engine in `ukikit build`: the bytes of the key file.
+  const std::string build = ukikit() + " build --stub " + q(src) + " --linux " + q(kernel) +
+                            " --cmdline quiet --no-os-release --signing-cert " + q(crt("db"));
+  ASSERT_EQ(t::run(build + " --signing-key " + q(key("db")) + " -o " + q(work / "uki-file.efi") +
+                   " 2>/dev/null")
+                .status,
+            0);
+  auto b = t::run(token.with(build + " --signing-engine pkcs11 --signing-key " + key_uri + " -o " +
+                             q(work / "uki-hsm.efi") + " 2>&1"));
+  ASSERT_EQ(b.status, 0) << b.out;
+  EXPECT_EQ(t::read_file(work / "uki-hsm.efi"), t::read_file(work / "uki-file.efi"));
+  // systemd-measure's --private-key-source: the .pcrsig JSON of the key file.
+  const std::string measure = ukikit() + " measure --bank sha256 " + q(work / "uki-file.efi");
+  auto from_file = t::run(measure + " --pcr-private-key " + q(key("db")));
+  auto from_hsm = t::run(token.with(measure + " --private-key-source engine:pkcs11 --private-key " +
+                                    key_uri));
+  ASSERT_EQ(from_file.status, 0);
+  ASSERT_EQ(from_hsm.status, 0);
+  EXPECT_EQ(from_hsm.out, from_file.out);
+  EXPECT_NE(from_hsm.out.find("\"sig\""), std::string::npos) << from_hsm.out;
+
+  // A wrong PIN, an object that is not there, an engine that is not there.
+  struct refused {
+    std::string args, says;
+    bool names_the_key;
+  };
+  const refused bad[] = {
+      {"--engine pkcs11 --key " + softhsm_token::uri("db", "private", "9999"), "PIN incorrect",
+       true},
+      {"--engine pkcs11 --key " + softhsm_token::uri("nothing", "private"), "object not found",
+       true},
+      {"--engine nosuch --key " + key_uri, "no OpenSSL engine 'nosuch'", false},
+      {"--private-key-source vault --key " + key_uri, "engine:NAME or provider:NAME", false},
+  };
+  for (const auto& r : bad) {
+    SCOPED_TRACE(r.args);
+    t::fs::remove(work / "bad.efi");
+    // After a failed load, libp11's engine allocates EVP_PKEY methods in
+    // OpenSSL's exit cleanup (ENGINE_remove) and never frees them: not ours.
+    auto out = t::run(token.with("ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\" " +
+                                 ukikit() + " sign " + r.args + cert + "-o " + q(work / "bad.efi") +
+                                 " " + q(in) + " 2>&1"));
+    EXPECT_EQ(out.status, 2) << out.out;
+    EXPECT_NE(out.out.find(r.says), std::string::npos) << out.out;
+    // Our message leaves the PIN out (libp11 prints the URI as given itself).
+    const auto at = out.out.find("ukikit sign: ");
+    const std::string ours = at == std::string::npos ? out.out : out.out.substr(at);
+    EXPECT_EQ(ours.find("pin-value=1234"), std::string::npos) << ours;
+    EXPECT_EQ(ours.find("pin-value=9999"), std::string::npos) << ours;
+    if (r.names_the_key) {
+      EXPECT_NE(ours.find("pin-value=***"), std::string::npos) << ours;
+    }
+    EXPECT_FALSE(t::fs::exists(work / "bad.efi"));
+  }
+}
+
+// ukify genkey's keys: RSA 2048, a self-signed CA:FALSE SHA-256 certificate
+// with ukify's CN and 3650 days, keys only the owner reads; they sign what
+// sbverify accepts; nothing is overwritten.
+TEST_F(authenticode_env, genkey_makes_ukifys_keys_and_overwrites_nothing) {
+  UKIKIT_NEED_INPUT(src, "linuxx64.efi.stub");
+  UKIKIT_NEED_TOOL("sbverify");
+  const auto sb_key = work / "sb.key", sb_crt = work / "sb.crt", pcr_key = work / "pcr.key",
+             pcr_pub = work / "pcr.pub";
+  auto r = t::run(ukikit() + " genkey --secureboot-private-key " + q(sb_key) +
+                  " --secureboot-certificate " + q(sb_crt) + " --pcr-private-key " + q(pcr_key) +
+                  " --pcr-public-key " + q(pcr_pub) + " 2>&1");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("Writing SecureBoot private key to " + sb_key.string()), std::string::npos)
+      << r.out;
+  const auto text = [](const t::fs::path& p) { return std::string(as_chars(t::read_file(p))); };
+  EXPECT_EQ(text(sb_key).rfind("-----BEGIN RSA PRIVATE KEY-----", 0), 0u);
+  EXPECT_EQ(text(pcr_key).rfind("-----BEGIN RSA PRIVATE KEY-----", 0), 0u);
+  for (const auto& k : {sb_key, pcr_key}) {
+    EXPECT_EQ(t::fs::status(k).permissions() & t::fs::perms::all,
+              t::fs::perms::owner_read | t::fs::perms::owner_write);
+    EXPECT_NE(t::run("openssl rsa -check -noout -text -in " + q(k)).out.find("Private-Key: (2048 bit"),
+              std::string::npos);
+  }
+  auto x = t::run("openssl x509 -noout -subject -issuer -startdate -enddate -ext basicConstraints "
+                  "-text -in " + q(sb_crt));
+  ASSERT_EQ(x.status, 0);
+  const std::string fqdn = t::run("python3 -c 'import socket; print(socket.getfqdn())'").out;
+  std::string cn = "SecureBoot signing key on host " + fqdn.substr(0, fqdn.find('\n'));
+  if (cn.size() > 64) cn = cn.substr(0, 61) + "...";
+  EXPECT_NE(x.out.find("subject=CN = " + cn + "\n"), std::string::npos) << x.out;
+  EXPECT_NE(x.out.find("issuer=CN = " + cn + "\n"), std::string::npos) << x.out;
+  EXPECT_NE(x.out.find("critical\n    CA:FALSE"), std::string::npos) << x.out;
+  EXPECT_NE(x.out.find("Signature Algorithm: sha256WithRSAEncryption"), std::string::npos);
+  auto days = t::run("echo $(( ($(date -d \"$(openssl x509 -noout -enddate -in " + q(sb_crt) +
+                     " | cut -d= -f2)\" +%s) - $(date -d \"$(openssl x509 -noout -startdate -in " +
+                     q(sb_crt) + " | cut -d= -f2)\" +%s)) / 86400 ))");
+  EXPECT_EQ(days.out, "3650\n");
+  EXPECT_EQ(t::run("openssl x509 -noout -pubkey -in " + q(sb_crt)).out,
+            t::run("openssl pkey -pubout -in " + q(sb_key)).out);
+  EXPECT_EQ(text(pcr_pub), t::run("openssl pkey -pubout -in " + q(pcr_key)).out);
+  auto in = copy_input(src, "stub.efi");
+  ASSERT_EQ(t::run(ukikit() + " sign --key " + q(sb_key) + " --cert " + q(sb_crt) + " " + q(in))
+                .status,
+            0);
+  EXPECT_EQ(t::run("sbverify --cert " + q(sb_crt) + " " + q(in) + " >/dev/null 2>&1").status, 0);
+
+  // Any output that exists: exit 2, nothing written, nothing changed.
+  const auto before = t::read_file(sb_crt);
+  auto again = t::run(ukikit() + " genkey --pcr-private-key " + q(work / "new.key") +
+                      " --secureboot-private-key " + q(work / "new-sb.key") +
+                      " --secureboot-certificate " + q(sb_crt) + " 2>&1");
+  EXPECT_EQ(again.status, 2) << again.out;
+  EXPECT_NE(again.out.find(sb_crt.string() + " already exists"), std::string::npos) << again.out;
+  EXPECT_EQ(t::read_file(sb_crt), before);
+  EXPECT_FALSE(t::fs::exists(work / "new.key"));
+  EXPECT_FALSE(t::fs::exists(work / "new-sb.key"));
+  EXPECT_EQ(t::run(ukikit() + " genkey 2>/dev/null").status, 2);
+  // --secureboot-certificate-validity and --common-name.
+  ASSERT_EQ(t::run(ukikit() + " genkey --signing-key " + q(work / "b.key") + " --signing-cert " +
+                   q(work / "b.crt") + " --secureboot-certificate-validity 30 --common-name 'db 2026'")
+                .status,
+            0);
+  EXPECT_NE(t::run("openssl x509 -noout -subject -in " + q(work / "b.crt")).out.find("CN = db 2026"),
+            std::string::npos);
+}
+
 TEST_F(authenticode_env, sign_then_unsign_restores_the_image) {
   UKIKIT_NEED_TOOL("sbverify");
   UKIKIT_NEED_INPUT(src, "linuxx64.efi.stub");
@@ -367,6 +576,18 @@ TEST_F(authenticode_env, second_signature_is_listed_by_sbverify_and_either_passe
   auto list = t::run("sbverify --list " + q(in) + " 2>/dev/null");
   EXPECT_NE(list.out.find("signature 2"), std::string::npos) << list.out;
   EXPECT_NE(list.out.find("/CN=ukikit test ec"), std::string::npos) << list.out;
+  // ukiverify --list lists the same two, no trust anchor needed.
+  auto ours = t::run(ukiverify() + " --list " + q(in));
+  EXPECT_EQ(ours.status, 0) << ours.out;
+  EXPECT_NE(ours.out.find(": 2 signatures\n  signature 1: CN=ukikit test db (issuer CN=ukikit "
+                          "test db), sha256, digest matches, signature valid\n  signature 2: "
+                          "CN=ukikit test ec (issuer CN=ukikit test ec), sha256, digest "
+                          "matches, signature valid\n"),
+            std::string::npos)
+      << ours.out;
+  auto ours_json = t::run(ukiverify() + " --list --json=short " + q(in));
+  EXPECT_NE(ours_json.out.find("\"subject\":\"CN=ukikit test ec\""), std::string::npos)
+      << ours_json.out;
   EXPECT_EQ(t::run("sbverify --cert " + q(crt("ec")) + " " + q(in) + " >/dev/null 2>&1").status, 0);
   EXPECT_EQ(verify(in, "--cert " + q(crt("db"))).status, 0);
   EXPECT_EQ(verify(in, "--cert " + q(crt("ec"))).status, 0);

@@ -322,6 +322,40 @@ TEST_F(build_test, pcrsig_verifies_against_pcrpkey_for_the_predicted_values) {
   for (const auto& b : sig->banks) EXPECT_EQ(b.entries.size(), 4u);
 }
 
+// ukify's option names build the same bytes; --measure prints what `ukikit
+// measure` prints of the result, as ukify --measure prints systemd-measure's.
+TEST_F(build_test, ukify_option_names_build_the_same_uki) {
+  ASSERT_EQ(t::run("openssl pkey -in " + q(work / "pcr.key") + " -pubout -out " +
+                   q(work / "pcr.pub"))
+                .status,
+            0);
+  auto ours = build("ours.efi", "--pcr-private-key " + q(work / "pcr.key") + " --signing-key " +
+                                    q(work / "db.key") + " --signing-cert " + q(work / "db.crt"));
+  ASSERT_EQ(ours.status, 0) << ours.out;
+  auto ukify = build("ukify.efi", "--pcr-private-key " + q(work / "pcr.key") +
+                                      " --pcr-public-key " + q(work / "pcr.pub") +
+                                      " --secureboot-private-key " + q(work / "db.key") +
+                                      " --secureboot-certificate " + q(work / "db.crt") +
+                                      " --signtool sbsign");
+  ASSERT_EQ(ukify.status, 0) << ukify.out;
+  EXPECT_EQ(t::read_file(work / "ukify.efi"), t::read_file(work / "ours.efi"));
+  auto bad = build("bad.efi", "--signtool osslsigncode");
+  EXPECT_EQ(bad.status, 2) << bad.out;
+  EXPECT_FALSE(t::fs::exists(work / "bad.efi"));
+
+  const std::string common = t::tool("ukikit") + " build --stub " + q(stub_path) + " --linux " +
+                             q(kernel_path) + " --initrd " + q(work / "initrd") +
+                             " --os-release @" + q(work / "os-release") + " --cmdline quiet ";
+  auto measured = t::run(common + "--measure --pcr-banks sha256,sha384 -o " + q(work / "m.efi") +
+                         " 2>/dev/null");
+  ASSERT_EQ(measured.status, 0);
+  auto expected = t::run(t::tool("ukikit") + " measure --bank sha256 --bank sha384 " +
+                         q(work / "m.efi") + " 2>/dev/null");
+  ASSERT_EQ(expected.status, 0);
+  EXPECT_EQ(measured.out, expected.out);
+  EXPECT_NE(measured.out.find("sha384"), std::string::npos) << measured.out;
+}
+
 TEST_F(build_test, pcr11_follows_the_stub_release_as_systemd_measure_252_computes_it) {
   // Debian 12's stub is systemd 252: it measures .linux .osrel .cmdline
   // .initrd .splash .dtb .pcrpkey and not .uname or .sbat, which the build
@@ -751,6 +785,26 @@ TEST_F(build_test, ukikit_measure_agrees_with_systemd_measure_on_section_files) 
     };
     EXPECT_EQ(strip(ours.out), strip(theirs.out)) << phase;
   }
+}
+
+// systemd-boot or a built UKI given as the stub is named as the cause.
+TEST_F(build_test, a_stub_that_is_not_systemd_stub_is_named_as_the_cause) {
+  UKIKIT_NEED_INPUT(boot, "systemd-bootx64.efi");
+  auto r = t::run(t::tool("ukikit") + " build --stub " + q(boot) + " --linux " + q(kernel_path) +
+                  " -o " + q(work / "x.efi") + " 2>&1");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.out.find("the stub is not systemd-stub (it is systemd-boot): it has a .osrel "
+                       "section already"),
+            std::string::npos)
+      << r.out;
+  EXPECT_FALSE(t::fs::exists(work / "x.efi"));
+  ASSERT_EQ(build("uki.efi").status, 0);
+  auto again = t::run(t::tool("ukikit") + " build --stub " + q(work / "uki.efi") + " --linux " +
+                      q(kernel_path) + " -o " + q(work / "y.efi") + " 2>&1");
+  EXPECT_EQ(again.status, 2);
+  EXPECT_NE(again.out.find("the stub is already a UKI (it has a .linux section)"),
+            std::string::npos)
+      << again.out;
 }
 
 TEST_F(build_test, refuses_a_signed_stub_and_a_kernel_of_another_architecture) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "cli.hpp"
+#include "measure_command.hpp"
 
 #include <ukikit/uki/make.hpp>
 
@@ -19,9 +20,13 @@ struct build_options {
   std::vector<std::string> initrds, sections, sbat, join_profiles;
   std::optional<std::string> cmdline, os_release, uname, profile, splash, dtb, ucode, pcrpkey;
   std::string pcr_private_key, signing_key, signing_cert;
+  // ukify's: where the signing key and certificate live, if not in files.
+  std::string signing_engine, signing_provider, certificate_provider;
   std::vector<std::string> phases, pcr_banks;
   std::optional<unsigned> stub_release;
-  bool no_os_release = false;
+  std::optional<std::string> signtool;       // ukify's; we sign ourselves
+  std::optional<std::string> pcr_public_key; // ukify's: .pcrpkey unless --pcrpkey
+  bool no_os_release = false, measure = false;
 };
 
 // TEXT, or the contents of FILE for "@FILE".
@@ -45,6 +50,7 @@ inline result<uki::build_request> build_request_of(const build_options& o) {
                            {&o.ucode, &req.ucode},
                            {&o.pcrpkey, &req.pcrpkey}})
     if (*opt) *slot = **opt;
+  if (!o.pcrpkey && o.pcr_public_key) req.pcrpkey = *o.pcr_public_key;
   for (const auto& s : o.sections) {
     auto colon = s.find(':');
     if (colon == std::string::npos || colon == 0)
@@ -61,6 +67,15 @@ inline result<uki::build_request> build_request_of(const build_options& o) {
   req.stub_release = o.stub_release;
   req.signing_key = o.signing_key;
   req.signing_cert = o.signing_cert;
+  if (!o.signing_engine.empty())
+    req.signing_key_source = keys::source{keys::source::kind::engine, o.signing_key,
+                                          o.signing_engine};
+  else if (!o.signing_provider.empty())
+    req.signing_key_source = keys::source{keys::source::kind::provider, o.signing_key,
+                                          o.signing_provider};
+  if (!o.certificate_provider.empty())
+    req.signing_cert_source = keys::source{keys::source::kind::provider, o.signing_cert,
+                                           o.certificate_provider};
   req.output = o.output;
   return req;
 }
@@ -98,6 +113,13 @@ inline result<void> run_build(const build_options& o) {
   if (!findings) return with_option_hint(findings.error(), problem, o);
   for (const auto& f : *findings)
     std::cerr << "ukikit build: " << escape_controls(f.message) << '\n';
+  if (o.measure) { // ukify --measure: PCR 11 of the UKI as `ukikit measure` prints it
+    measure_options m;
+    m.file = o.output;
+    m.banks = split_list(o.pcr_banks);
+    m.stub_release = o.stub_release;
+    return run_measure(m);
+  }
   return {};
 }
 
@@ -153,6 +175,10 @@ inline void add_build_command(CLI::App& app, build_options& o, int& rc) {
   cmd->add_option("--pcrpkey", o.pcrpkey,
                   "Public key PEM for .pcrsig: section .pcrpkey (default: from the PCR key)")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--pcr-public-key", o.pcr_public_key,
+                  "ukify's name: the public half of --pcr-private-key, put into .pcrpkey unless "
+                  "--pcrpkey is given")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--pcr-private-key", o.pcr_private_key,
                   "Sign the predicted PCR 11 values into .pcrsig with this key (RSA or ECDSA, PEM)")
       ->check(CLI::ExistingFile);
@@ -164,14 +190,31 @@ inline void add_build_command(CLI::App& app, build_options& o, int& rc) {
                   "PCR banks to sign: sha1, sha256, sha384, sha512 (default: all)")
       ->allow_extra_args(false);
   add_stub_release_option(*cmd, o.stub_release);
-  auto* key =
-      cmd->add_option("--signing-key", o.signing_key, "Authenticode private key (PEM or DER)")
-          ->check(CLI::ExistingFile);
-  auto* cert =
-      cmd->add_option("--signing-cert", o.signing_cert, "Authenticode certificate (PEM or DER)")
-          ->check(CLI::ExistingFile);
+  auto* key = cmd->add_option("--signing-key,--secureboot-private-key", o.signing_key,
+                              "Authenticode private key (PEM or DER), or with --signing-engine "
+                              "or --signing-provider what it resolves (a pkcs11: URI)");
+  auto* cert = cmd->add_option("--signing-cert,--secureboot-certificate", o.signing_cert,
+                               "Authenticode certificate (PEM or DER)");
   key->needs(cert);
   cert->needs(key);
+  auto* engine = cmd->add_option("--signing-engine", o.signing_engine,
+                                 "ukify's: the OpenSSL engine that loads --signing-key (pkcs11 "
+                                 "for a key in an HSM)")
+                     ->needs(key);
+  cmd->add_option("--signing-provider", o.signing_provider,
+                  "ukify's: the OpenSSL provider whose store loads --signing-key")
+      ->needs(key)
+      ->excludes(engine);
+  cmd->add_option("--certificate-provider", o.certificate_provider,
+                  "ukify's: the OpenSSL provider whose store loads --signing-cert")
+      ->needs(cert);
+  cmd->add_option("--signtool", o.signtool,
+                  "ukify's signing tool (sbsign, pesign, systemd-sbsign): accepted for ukify's "
+                  "command lines; ukikit signs itself, with the same result")
+      ->check(CLI::IsMember({"sbsign", "pesign", "systemd-sbsign"}));
+  cmd->add_flag("--measure", o.measure,
+                "Then print PCR 11 of the UKI as `ukikit measure` does (ukify --measure), in "
+                "the --pcr-banks given");
   cmd->add_option("-o,--output", o.output, "The UKI to write")->required();
   cmd->callback([&o, &rc] {
     auto r = run_build(o);

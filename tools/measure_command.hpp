@@ -24,7 +24,7 @@ struct measure_options {
   std::size_t profile = 0;
   std::optional<unsigned> stub_release;
   bool json = false, explain = false, phases_given = false;
-  std::string pcr_private_key, signature_mode = "systemd";
+  std::string pcr_private_key, key_source = "file", signature_mode = "systemd";
   // Section files, as systemd-measure takes them: name -> path.
   std::vector<std::pair<std::string, std::string>> section_files;
 };
@@ -96,7 +96,8 @@ inline result<void> run_measure(const measure_options& o) {
   UKIKIT_TRY_ASSIGN(auto prediction, measure::predict(sections, opts));
 
   if (!o.pcr_private_key.empty()) {
-    UKIKIT_TRY_ASSIGN(auto key, keys::load_private_key(o.pcr_private_key));
+    UKIKIT_TRY_ASSIGN(auto from, keys::parse_source(o.key_source, o.pcr_private_key));
+    UKIKIT_TRY_ASSIGN(auto key, keys::load_private_key(from));
     UKIKIT_TRY_ASSIGN(auto mode, measure::parse_signature_mode(o.signature_mode));
     UKIKIT_TRY_ASSIGN(auto sig, measure::sign(prediction, key.get(), mode));
     std::cout << measure::serialize(sig);
@@ -154,13 +155,16 @@ inline void add_measure_command(CLI::App& app, measure_options& o, int& rc) {
   cmd->add_option("--bank", o.banks,
                   "PCR bank: sha1, sha256, sha384, sha512 (repeatable; default all)")
       ->allow_extra_args(false);
-  cmd->add_flag("--json", o.json,
+  add_json_flag(*cmd, o.json,
                 "systemd-measure's JSON: {\"sha256\": [{\"phase\", \"pcr\": 11, \"hash\"}, …], …}");
   cmd->add_flag("--explain", o.explain,
                 "List every extend event: what was measured, its digest, PCR 11 after");
-  cmd->add_option("--pcr-private-key", o.pcr_private_key,
-                  "Print the .pcrsig JSON signed with this key")
-      ->check(CLI::ExistingFile);
+  auto* pcr_key = cmd->add_option("--pcr-private-key,--private-key", o.pcr_private_key,
+                                  "Print the .pcrsig JSON signed with this key (a file, or what "
+                                  "--private-key-source resolves: a pkcs11: URI)");
+  cmd->add_option("--private-key-source", o.key_source,
+                  "systemd-measure's: file (default), engine:NAME or provider:NAME")
+      ->needs(pcr_key);
   cmd->add_option(
       "--signature-mode", o.signature_mode,
       "How .pcrsig entries are signed: systemd (SHA-256 for every bank, systemd >= 258), "

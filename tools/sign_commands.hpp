@@ -65,6 +65,8 @@ inline result<void> attach_signature(const pe_input& in, byte_span der,
 
 struct sign_options {
   std::string key, cert, output, detached, export_tbs, raw_signature, digest = "sha256", file;
+  // systemd-sbsign's --private-key-source and --certificate-source; sbsign's --engine.
+  std::string key_source = "file", cert_source = "file", engine;
   std::optional<std::int64_t> signing_time;
   signature_placement placement;
 };
@@ -90,7 +92,8 @@ inline result<void> run_sign(const sign_options& o) {
     UKIKIT_TRY_ASSIGN(auto attrs, authenticode::signed_attributes(indirect, sopt));
     return file::write_file(o.export_tbs, authenticode::to_be_signed(attrs));
   }
-  UKIKIT_TRY_ASSIGN(auto cert, keys::load_certificate(o.cert));
+  UKIKIT_TRY_ASSIGN(auto cert_from, keys::parse_source(o.cert_source, o.cert));
+  UKIKIT_TRY_ASSIGN(auto cert, keys::load_certificate(cert_from));
   std::vector<std::byte> der;
   if (!o.raw_signature.empty()) { // step 2: a signature made elsewhere
     UKIKIT_TRY_ASSIGN(auto sig, file::mapped_file::open(o.raw_signature));
@@ -101,7 +104,10 @@ inline result<void> run_sign(const sign_options& o) {
     // Refuse a signature that does not verify, before it lands in an image.
     UKIKIT_TRY(authenticode::check_signature(der));
   } else {
-    UKIKIT_TRY_ASSIGN(auto key, keys::load_private_key(o.key));
+    UKIKIT_TRY_ASSIGN(auto key_from, keys::parse_source(
+                                         o.engine.empty() ? o.key_source : "engine:" + o.engine,
+                                         o.key));
+    UKIKIT_TRY_ASSIGN(auto key, keys::load_private_key(key_from));
     UKIKIT_TRY_ASSIGN(der, authenticode::sign(in.image, key.get(), cert.get(), sopt));
   }
   if (!o.detached.empty()) return file::write_file(o.detached, der);
@@ -118,11 +124,13 @@ inline void add_placement_flags(CLI::App* cmd, signature_placement& p) {
 inline void add_sign_command(CLI::App& app, sign_options& o, int& rc) {
   auto* cmd = app.add_subcommand(
       "sign", "Sign a PE image with Authenticode (certificate table entry, CheckSum)");
-  auto* key = cmd->add_option("--key", o.key,
-                              "Private key (PEM or DER): RSA 2048-4096 or ECDSA P-256/P-384")
-                  ->check(CLI::ExistingFile);
-  auto* cert = cmd->add_option("--cert", o.cert, "Signer certificate (PEM or DER)")
-                   ->check(CLI::ExistingFile);
+  auto* key = cmd->add_option("--key,--private-key", o.key,
+                              "Private key (PEM or DER): RSA 2048-4096 or ECDSA P-256/P-384; with "
+                              "an engine or provider what it resolves (a pkcs11: URI)");
+  auto* cert = cmd->add_option("--cert,--certificate", o.cert,
+                               "Signer certificate (PEM or DER), or what the certificate source "
+                               "resolves");
+  add_key_source_options(cmd, o.key_source, o.cert_source, &o.engine);
   cmd->add_option("-o,--output", o.output, "Signed image (default: replace FILE atomically)");
   cmd->add_option("--digest", o.digest,
                   "Image digest and signature hash: sha256 (default), sha384, sha512");

@@ -5,6 +5,7 @@
 #include "cli.hpp"
 #include "compress_commands.hpp"
 #include "digest_command.hpp"
+#include "genkey_command.hpp"
 #include "image_commands.hpp"
 #include "image_verify_command.hpp"
 #include "initrd_commands.hpp"
@@ -30,6 +31,8 @@ int main(int argc, char** argv) {
   add_attach_command(app, attach, rc);
   unsign_options unsign;
   add_unsign_command(app, unsign, rc);
+  genkey_options genkey;
+  add_genkey_command(app, genkey, rc);
 
   inspect_options inspect;
   auto* inspect_cmd =

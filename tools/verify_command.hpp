@@ -31,9 +31,64 @@ struct verify_options {
   bool allow_sha1 = false;
   bool strict_sections = false;
   bool json = false;
+  bool list = false; // sbverify --list: the signatures, no trust needed
 };
 
+// `--list`: each file's signatures as the image carries them (signer,
+// issuer, digest algorithm, whether the digest matches the image and the
+// signature is valid), trusting nothing; exit 0 unless a file is unreadable.
+inline int run_list(const verify_options& o, std::string_view tool) {
+  int rc = exit_ok;
+  nlohmann::ordered_json files = nlohmann::ordered_json::array();
+  for (const auto& path : o.files) {
+    auto f = file::mapped_file::open(path);
+    if (!f) {
+      rc = report(tool, f.error());
+      continue;
+    }
+    auto img = pe::parse(f->bytes(), pe::strictness::permissive);
+    if (!img) {
+      rc = report(tool, img.error().prefixed(path));
+      continue;
+    }
+    authenticode::verify_options vopt;
+    vopt.strict = false;
+    vopt.allow_sha1 = true; // listed, not judged
+    const auto rep = authenticode::verify(*img, authenticode::signature_database{}, nullptr, vopt);
+    nlohmann::ordered_json sigs = nlohmann::ordered_json::array();
+    if (!o.json)
+      std::cout << escape_controls(path) << ": " << rep.signatures.size()
+                << (rep.signatures.size() == 1 ? " signature" : " signatures") << '\n';
+    for (std::size_t i = 0; i < rep.signatures.size(); ++i) {
+      const auto& s = rep.signatures[i];
+      if (o.json) {
+        sigs.push_back({{"subject", s.subject},
+                        {"issuer", s.issuer},
+                        {"digest_algorithm", s.digest_algorithm},
+                        {"digest_matches", s.digest_matches},
+                        {"signature_valid", s.signature_valid},
+                        {"nested_signatures", s.nested_signatures}});
+        continue;
+      }
+      std::cout << "  signature " << i + 1 << ": " << escape_controls(s.subject) << " (issuer "
+                << escape_controls(s.issuer) << "), " << escape_controls(s.digest_algorithm)
+                << (s.digest_matches ? ", digest matches" : ", DIGEST MISMATCH")
+                << (s.signature_valid ? ", signature valid" : ", SIGNATURE INVALID");
+      if (s.nested_signatures != 0) std::cout << ", " << s.nested_signatures << " nested";
+      std::cout << '\n';
+    }
+    if (o.json) files.push_back({{"file", path}, {"signatures", std::move(sigs)}});
+  }
+  if (o.json) std::cout << json_text(nlohmann::ordered_json{{"files", files}}) << '\n';
+  return rc;
+}
+
 inline int run_verify(const verify_options& o, std::string_view tool) {
+  if (o.list) return run_list(o, tool);
+  if (o.certs.empty())
+    return report(tool, error(errc::invalid_argument,
+                              "--cert is required: the trust anchors to verify against (--list "
+                              "shows the signatures without them)"));
   auto trust = report::load_trust_files(o.certs, o.dbx, o.pcrpkey, o.sbat_policy);
   if (!trust) return report(tool, trust.error());
   auto mode = measure::parse_signature_mode(o.pcrsig_mode);
@@ -87,7 +142,7 @@ inline int run_verify(const verify_options& o, std::string_view tool) {
                   << ": sha1 digests are refused; allow them with --allow-sha1\n";
     }
   }
-  if (o.json) std::cout << report::json_text(nlohmann::ordered_json{{"files", files}}) << '\n';
+  if (o.json) std::cout << json_text(nlohmann::ordered_json{{"files", files}}) << '\n';
   return rc;
 }
 
@@ -95,7 +150,6 @@ inline void add_verify_options(CLI::App& cmd, verify_options& o) {
   cmd.add_option(
          "--cert", o.certs,
          "Trust anchor: a certificate (PEM or DER) or an EFI signature list (db); repeatable")
-      ->required()
       ->allow_extra_args(false)
       ->check(CLI::ExistingFile);
   cmd.add_option(
@@ -127,10 +181,13 @@ inline void add_verify_options(CLI::App& cmd, verify_options& o) {
                ".cmdline): which one a stub uses depends on its release");
   cmd.add_flag("--allow-sha1", o.allow_sha1,
                "Accept signatures over a sha1 image digest (refused by default)");
-  cmd.add_flag("--json", o.json,
+  add_json_flag(cmd, o.json,
                "Print one JSON document: {\"files\": [{\"file\", \"passed\", \"problems\", "
                "\"authenticode\"}]}");
   add_stub_release_option(cmd, o.stub_release);
+  cmd.add_flag("--list", o.list,
+               "List each file's signatures (signer, issuer, digest algorithm, digest and "
+               "signature checks) without verifying trust, as sbverify --list does");
   cmd.add_option("FILE", o.files, "PE images (UKIs, kernels, boot loaders) to verify")->required();
 }
 

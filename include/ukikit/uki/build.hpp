@@ -246,6 +246,29 @@ inline result<std::string> public_key_pem(EVP_PKEY* key) {
   return std::string(data, static_cast<std::size_t>(len));
 }
 
+// A stub that is not systemd-stub, named as the cause: systemd-boot, a
+// built UKI, or another PE with the sections a UKI gets (instead of "section
+// .osrel already exists" when the build adds one).
+inline result<void> check_stub(const pe::image& stub, bool systemd_stub) {
+  if (stub.find(".linux") != nullptr)
+    return error(errc::invalid_argument,
+                 "the stub is already a UKI (it has a .linux section); give systemd-stub "
+                 "(linux<arch>.efi.stub) as the stub");
+  if (systemd_stub) return success();
+  std::string what;
+  if (const pe::section* magic = stub.find(".sdmagic");
+      magic != nullptr && as_chars(magic->data()).find("LoaderInfo: systemd-boot") !=
+                              std::string_view::npos)
+    what = " (it is systemd-boot)";
+  for (std::string_view name : {".osrel", ".cmdline", ".initrd", ".uname", ".pcrsig", ".profile"})
+    if (stub.find(name) != nullptr)
+      return error(errc::invalid_argument, "the stub is not systemd-stub" + what + ": it has a " +
+                                               std::string(name) +
+                                               " section already; give systemd-stub "
+                                               "(linux<arch>.efi.stub) as the stub");
+  return success();
+}
+
 // Errors name no command-line option; `problem`, when given, says which
 // input an error is about.
 inline result<built_uki> build(const build_input& in, input_problem* problem = nullptr) {
@@ -259,8 +282,9 @@ inline result<built_uki> build(const build_input& in, input_problem* problem = n
   for (const auto& f : stub.findings.kept())
     if (f.is_error()) return error(errc::malformed, "stub: " + f.text());
   UKIKIT_TRY_ASSIGN(pe::editor ed, pe::editor::open(stub));
-  about(input_field::none);
   const auto identity = identify_stub(stub);
+  UKIKIT_TRY(check_stub(stub, identity.has_value()));
+  about(input_field::none);
   measure::options pcr_options = in.pcr_options;
   pcr_options.stub_release = in.stub_release.value_or(identity ? identity->release : 0);
   const std::string stub_name = identity && !in.stub_release ? "systemd-stub " + identity->version

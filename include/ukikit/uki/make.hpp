@@ -135,6 +135,9 @@ struct build_request {
 
   // The Authenticode signature, over the finished image (both or neither).
   std::filesystem::path signing_key, signing_cert;
+  // Or the key and certificate where they live (an engine's or provider's
+  // designation such as a PKCS#11 URI: keys.hpp), used instead of the paths.
+  std::optional<keys::source> signing_key_source, signing_cert_source;
   authenticode::sign_options signing;
 
   // Where build_file() writes the image, and its mode.
@@ -309,8 +312,15 @@ inline result<build_result> build_image(const build_request& req,
   const auto about = [problem](input_field f) {
     if (problem) problem->field = f;
   };
-  if (req.signing_key.empty() != req.signing_cert.empty()) {
-    about(req.signing_key.empty() ? input_field::signing_key : input_field::signing_cert);
+  const auto key_from = req.signing_key_source
+                            ? *req.signing_key_source
+                            : keys::source::from_file(req.signing_key);
+  const auto cert_from = req.signing_cert_source
+                             ? *req.signing_cert_source
+                             : keys::source::from_file(req.signing_cert);
+  const bool with_key = !key_from.location.empty(), with_cert = !cert_from.location.empty();
+  if (with_key != with_cert) {
+    about(with_key ? input_field::signing_cert : input_field::signing_key);
     return error(errc::invalid_argument,
                  "an Authenticode signature needs both a signing key and its certificate");
   }
@@ -335,14 +345,14 @@ inline result<build_result> build_image(const build_request& req,
   UKIKIT_TRY_ASSIGN(auto built, build(in, problem));
   out.image = std::move(built.bytes);
   out.findings = std::move(built.findings);
-  if (req.signing_key.empty()) return out;
+  if (!with_key) return out;
 
   // The Authenticode signature comes last, over the finished image.
   UKIKIT_TRY_ASSIGN(pe::image img, pe::parse(out.image, pe::strictness::strict));
   about(input_field::signing_key);
-  UKIKIT_TRY_ASSIGN(auto key, keys::load_private_key(req.signing_key));
+  UKIKIT_TRY_ASSIGN(auto key, keys::load_private_key(key_from));
   about(input_field::signing_cert);
-  UKIKIT_TRY_ASSIGN(auto cert, keys::load_certificate(req.signing_cert));
+  UKIKIT_TRY_ASSIGN(auto cert, keys::load_certificate(cert_from));
   about(input_field::signing_key);
   UKIKIT_TRY_ASSIGN(auto der, authenticode::sign(img, key.get(), cert.get(), req.signing));
   about(input_field::none);
