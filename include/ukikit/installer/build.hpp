@@ -5,8 +5,8 @@
 // (reference/uki-signing-pcr.md §5.1). What `ukikit image build` does
 // before it assembles the image; nothing is written here.
 //
-// Keys are loaded through keys::source (a file now, an engine or provider
-// later) and used as EVP_PKEYs from then on.
+// Keys are loaded through keys::source (a file, an OpenSSL engine such as
+// pkcs11, or a provider's store) and used as EVP_PKEYs from then on.
 #pragma once
 
 #include "../authenticode.hpp"
