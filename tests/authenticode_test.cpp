@@ -326,7 +326,8 @@ public:
   }
   bool init(const t::fs::path& key, const t::fs::path& cert) const {
     return t::run(with("softhsm2-util --init-token --free --label ukikit --pin " +
-                       std::string(pin) + " --so-pin 5678 >/dev/null")).status == 0 &&
+                       std::string(pin) + " --so-pin 5678 >/dev/null"))
+                   .status == 0 &&
            t::run("openssl pkcs8 -topk8 -nocrypt -in " + q(key) + " -out " + q(dir_ / "key.p8"))
                    .status == 0 &&
            t::run(with("softhsm2-util --import " + q(dir_ / "key.p8") +
@@ -372,12 +373,13 @@ TEST_F(authenticode_env, signing_with_a_pkcs11_key_gives_the_bytes_of_the_key_fi
   const auto signed_from_file = t::read_file(work / "file.efi");
   const std::string key_uri = softhsm_token::uri("db", "private");
   const std::string forms[] = {
-      "sign --engine pkcs11 --key " + key_uri + cert,                               // sbsign
-      "sign --private-key-source engine:pkcs11 --private-key " + key_uri +          // systemd-sbsign
-          " --certificate-source engine:pkcs11 --certificate " +
-          softhsm_token::uri("db", "cert") + " ",
-      "sign --private-key-source provider:default --key " + q(key("db")) + cert,    // a provider's store
-      "sign --private-key-source provider:legacy --key " + q(key("db")) + cert,     // one loaded
+      "sign --engine pkcs11 --key " + key_uri + cert,                      // sbsign
+      "sign --private-key-source engine:pkcs11 --private-key " + key_uri + // systemd-sbsign
+          " --certificate-source engine:pkcs11 --certificate " + softhsm_token::uri("db", "cert") +
+          " ",
+      "sign --private-key-source provider:default --key " + q(key("db")) +
+          cert, // a provider's store
+      "sign --private-key-source provider:legacy --key " + q(key("db")) + cert, // one loaded
       // The PIN from a file (RFC 7512's pin-source), not in the command line.
       "sign --engine pkcs11 --key 'pkcs11:token=ukikit;object=db;type=private?pin-source=file:" +
           (work / "hsm/pin").string() + "'" + cert,
@@ -386,14 +388,15 @@ TEST_F(authenticode_env, signing_with_a_pkcs11_key_gives_the_bytes_of_the_key_fi
   for (const auto& form : forms) {
     SCOPED_TRACE(form);
     t::fs::remove(work / "hsm.efi");
-    auto r = t::run(token.with(ukikit() + " " + form + "-o " + q(work / "hsm.efi") + " " + q(in) +
-                               " 2>&1"));
+    auto r = t::run(
+        token.with(ukikit() + " " + form + "-o " + q(work / "hsm.efi") + " " + q(in) + " 2>&1"));
     ASSERT_EQ(r.status, 0) << r.out;
     EXPECT_EQ(t::read_file(work / "hsm.efi"), signed_from_file);
   }
-  EXPECT_EQ(t::run("sbverify --cert " + q(crt("db")) + " " + q(work / "hsm.efi") + " >/dev/null 2>&1")
-                .status,
-            0);
+  EXPECT_EQ(
+      t::run("sbverify --cert " + q(crt("db")) + " " + q(work / "hsm.efi") + " >/dev/null 2>&1")
+          .status,
+      0);
 
   // ukify's --signing-engine in `ukikit build`: the bytes of the key file.
   const std::string build = ukikit() + " build --stub " + q(src) + " --linux " + q(kernel) +
@@ -409,8 +412,8 @@ TEST_F(authenticode_env, signing_with_a_pkcs11_key_gives_the_bytes_of_the_key_fi
   // systemd-measure's --private-key-source: the .pcrsig JSON of the key file.
   const std::string measure = ukikit() + " measure --bank sha256 " + q(work / "uki-file.efi");
   auto from_file = t::run(measure + " --pcr-private-key " + q(key("db")));
-  auto from_hsm = t::run(token.with(measure + " --private-key-source engine:pkcs11 --private-key " +
-                                    key_uri));
+  auto from_hsm =
+      t::run(token.with(measure + " --private-key-source engine:pkcs11 --private-key " + key_uri));
   ASSERT_EQ(from_file.status, 0);
   ASSERT_EQ(from_hsm.status, 0);
   EXPECT_EQ(from_hsm.out, from_file.out);
@@ -471,11 +474,13 @@ TEST_F(authenticode_env, genkey_makes_ukifys_keys_and_overwrites_nothing) {
   for (const auto& k : {sb_key, pcr_key}) {
     EXPECT_EQ(t::fs::status(k).permissions() & t::fs::perms::all,
               t::fs::perms::owner_read | t::fs::perms::owner_write);
-    EXPECT_NE(t::run("openssl rsa -check -noout -text -in " + q(k)).out.find("Private-Key: (2048 bit"),
-              std::string::npos);
+    EXPECT_NE(
+        t::run("openssl rsa -check -noout -text -in " + q(k)).out.find("Private-Key: (2048 bit"),
+        std::string::npos);
   }
   auto x = t::run("openssl x509 -noout -subject -issuer -startdate -enddate -ext basicConstraints "
-                  "-text -in " + q(sb_crt));
+                  "-text -in " +
+                  q(sb_crt));
   ASSERT_EQ(x.status, 0);
   const std::string fqdn = t::run("python3 -c 'import socket; print(socket.getfqdn())'").out;
   std::string cn = "SecureBoot signing key on host " + fqdn.substr(0, fqdn.find('\n'));
@@ -492,9 +497,9 @@ TEST_F(authenticode_env, genkey_makes_ukifys_keys_and_overwrites_nothing) {
             t::run("openssl pkey -pubout -in " + q(sb_key)).out);
   EXPECT_EQ(text(pcr_pub), t::run("openssl pkey -pubout -in " + q(pcr_key)).out);
   auto in = copy_input(src, "stub.efi");
-  ASSERT_EQ(t::run(ukikit() + " sign --key " + q(sb_key) + " --cert " + q(sb_crt) + " " + q(in))
-                .status,
-            0);
+  ASSERT_EQ(
+      t::run(ukikit() + " sign --key " + q(sb_key) + " --cert " + q(sb_crt) + " " + q(in)).status,
+      0);
   EXPECT_EQ(t::run("sbverify --cert " + q(sb_crt) + " " + q(in) + " >/dev/null 2>&1").status, 0);
 
   // Any output that exists: exit 2, nothing written, nothing changed.
@@ -510,11 +515,13 @@ TEST_F(authenticode_env, genkey_makes_ukifys_keys_and_overwrites_nothing) {
   EXPECT_EQ(t::run(ukikit() + " genkey 2>/dev/null").status, 2);
   // --secureboot-certificate-validity and --common-name.
   ASSERT_EQ(t::run(ukikit() + " genkey --signing-key " + q(work / "b.key") + " --signing-cert " +
-                   q(work / "b.crt") + " --secureboot-certificate-validity 30 --common-name 'db 2026'")
+                   q(work / "b.crt") +
+                   " --secureboot-certificate-validity 30 --common-name 'db 2026'")
                 .status,
             0);
-  EXPECT_NE(t::run("openssl x509 -noout -subject -in " + q(work / "b.crt")).out.find("CN = db 2026"),
-            std::string::npos);
+  EXPECT_NE(
+      t::run("openssl x509 -noout -subject -in " + q(work / "b.crt")).out.find("CN = db 2026"),
+      std::string::npos);
 }
 
 TEST_F(authenticode_env, sign_then_unsign_restores_the_image) {

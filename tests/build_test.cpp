@@ -325,18 +325,17 @@ TEST_F(build_test, pcrsig_verifies_against_pcrpkey_for_the_predicted_values) {
 // ukify's option names build the same bytes; --measure prints what `ukikit
 // measure` prints of the result, as ukify --measure prints systemd-measure's.
 TEST_F(build_test, ukify_option_names_build_the_same_uki) {
-  ASSERT_EQ(t::run("openssl pkey -in " + q(work / "pcr.key") + " -pubout -out " +
-                   q(work / "pcr.pub"))
-                .status,
-            0);
+  ASSERT_EQ(
+      t::run("openssl pkey -in " + q(work / "pcr.key") + " -pubout -out " + q(work / "pcr.pub"))
+          .status,
+      0);
   auto ours = build("ours.efi", "--pcr-private-key " + q(work / "pcr.key") + " --signing-key " +
                                     q(work / "db.key") + " --signing-cert " + q(work / "db.crt"));
   ASSERT_EQ(ours.status, 0) << ours.out;
-  auto ukify = build("ukify.efi", "--pcr-private-key " + q(work / "pcr.key") +
-                                      " --pcr-public-key " + q(work / "pcr.pub") +
-                                      " --secureboot-private-key " + q(work / "db.key") +
-                                      " --secureboot-certificate " + q(work / "db.crt") +
-                                      " --signtool sbsign");
+  auto ukify = build("ukify.efi",
+                     "--pcr-private-key " + q(work / "pcr.key") + " --pcr-public-key " +
+                         q(work / "pcr.pub") + " --secureboot-private-key " + q(work / "db.key") +
+                         " --secureboot-certificate " + q(work / "db.crt") + " --signtool sbsign");
   ASSERT_EQ(ukify.status, 0) << ukify.out;
   EXPECT_EQ(t::read_file(work / "ukify.efi"), t::read_file(work / "ours.efi"));
   auto bad = build("bad.efi", "--signtool osslsigncode");

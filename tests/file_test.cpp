@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
-#include <thread>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
 
 namespace ukikit::file {

@@ -339,8 +339,7 @@ TEST_F(initrd_walk, xz_then_gzip_segments_with_odd_zero_padding_match_the_decomp
 TEST_F(initrd_walk, multi_block_xz_segment_lists_the_same_on_one_thread_and_on_several) {
   const auto main = gnu_cpio(path("root"), "main.cpio", "newc");
   const auto xz = filter("xz -q -T2 --block-size=4096 --check=crc32 -c", main, "main.cpio.xz");
-  ASSERT_GT(std::stoi(sh("xz --robot -l " + q(xz) + " | awk '$1 == \"totals\" { print $3 }'")),
-            2);
+  ASSERT_GT(std::stoi(sh("xz --robot -l " + q(xz) + " | awk '$1 == \"totals\" { print $3 }'")), 2);
   check({{xz, "xz", {main}}});
   const auto one = ukikit("initrd list -v --threads 1 " + q(xz));
   const auto two = ukikit("initrd list -v --threads 2 " + q(xz));

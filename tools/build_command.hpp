@@ -68,14 +68,14 @@ inline result<uki::build_request> build_request_of(const build_options& o) {
   req.signing_key = o.signing_key;
   req.signing_cert = o.signing_cert;
   if (!o.signing_engine.empty())
-    req.signing_key_source = keys::source{keys::source::kind::engine, o.signing_key,
-                                          o.signing_engine};
+    req.signing_key_source =
+        keys::source{keys::source::kind::engine, o.signing_key, o.signing_engine};
   else if (!o.signing_provider.empty())
-    req.signing_key_source = keys::source{keys::source::kind::provider, o.signing_key,
-                                          o.signing_provider};
+    req.signing_key_source =
+        keys::source{keys::source::kind::provider, o.signing_key, o.signing_provider};
   if (!o.certificate_provider.empty())
-    req.signing_cert_source = keys::source{keys::source::kind::provider, o.signing_cert,
-                                           o.certificate_provider};
+    req.signing_cert_source =
+        keys::source{keys::source::kind::provider, o.signing_cert, o.certificate_provider};
   req.output = o.output;
   return req;
 }

@@ -79,8 +79,8 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
   for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
   for (std::size_t i = 1; i <= a.size(); ++i) {
     for (std::size_t j = 1; j <= b.size(); ++j) {
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1,
-                          d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      d[i][j] = std::min(
+          {d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
       if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
         d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
     }
@@ -199,8 +199,8 @@ inline void add_decode_threads_option(CLI::App* cmd, unsigned& threads) {
 // provider:NAME) and, when `engine` is given, as sbsign says it (--engine
 // NAME). A PKCS#11 key: --private-key-source engine:pkcs11 with the key as
 // pkcs11:token=…;object=…;type=private;pin-value=….
-inline void add_key_source_options(CLI::App* cmd, std::string& key_source,
-                                   std::string& cert_source, std::string* engine) {
+inline void add_key_source_options(CLI::App* cmd, std::string& key_source, std::string& cert_source,
+                                   std::string* engine) {
   const auto valid = [](const std::string& v) -> std::string {
     if (v == "file" || ((v.rfind("engine:", 0) == 0 || v.rfind("provider:", 0) == 0) &&
                         v.find(':') + 1 < v.size()))

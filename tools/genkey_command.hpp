@@ -36,12 +36,10 @@ inline std::string fqdn() {
   if (::gethostname(host, sizeof host - 1) != 0) return "localhost";
   const hostent* byname = ::gethostbyname(host);
   if (byname == nullptr || byname->h_addr_list[0] == nullptr) return host;
-  const hostent* byaddr =
-      ::gethostbyaddr(byname->h_addr_list[0], static_cast<socklen_t>(byname->h_length),
-                      byname->h_addrtype);
+  const hostent* byaddr = ::gethostbyaddr(
+      byname->h_addr_list[0], static_cast<socklen_t>(byname->h_length), byname->h_addrtype);
   if (byaddr == nullptr || byaddr->h_name == nullptr) return host;
-  if (std::string_view(byaddr->h_name).find('.') != std::string_view::npos)
-    return byaddr->h_name;
+  if (std::string_view(byaddr->h_name).find('.') != std::string_view::npos) return byaddr->h_name;
   for (char** alias = byaddr->h_aliases; alias != nullptr && *alias != nullptr; ++alias)
     if (std::string_view(*alias).find('.') != std::string_view::npos) return *alias;
   return byaddr->h_name;

@@ -145,8 +145,8 @@ inline void add_image_verify_commands(CLI::App& image, image_verify_options& ver
                 "Largest artifact held in memory: decoded whole from a compressed layer, or "
                 "the parts of a streamed UKI kept (default 1G)");
   add_json_flag(*v, verify.json,
-              "One JSON document: architectures (layout, artifacts, verify, pcr11), image, "
-              "findings, passed");
+                "One JSON document: architectures (layout, artifacts, verify, pcr11), image, "
+                "findings, passed");
   v->add_option("REF", verify.ref,
                 "DIR[:TAG] or oci:DIR[:TAG] (OCI layout), oci-archive:FILE[:TAG], "
                 "docker-archive:FILE[:NAME:TAG|:@N]")

@@ -187,11 +187,12 @@ inline int run_inspect(const inspect_options& o, std::string_view tool) {
                               "images: layout directories, oci-archive and docker-archive files";
     if (report::detect(bytes).initramfs() && !o.section) {
       if (!report::looks_like_initramfs(bytes)) {
-        rc = report(tool, error(errc::malformed,
-                                path + " is neither a PE image nor an initramfs: no MZ, cpio or "
-                                       "compression magic at its start (\"" +
-                                    excerpt(as_chars(bytes).substr(0, 16), 16) + "\"; " +
-                                    kinds + ")"));
+        rc = report(tool,
+                    error(errc::malformed,
+                          path +
+                              " is neither a PE image nor an initramfs: no MZ, cpio or "
+                              "compression magic at its start (\"" +
+                              excerpt(as_chars(bytes).substr(0, 16), 16) + "\"; " + kinds + ")"));
         continue;
       }
       // an initramfs, as `ukikit initrd info` shows it
@@ -229,13 +230,13 @@ inline int run_inspect(const inspect_options& o, std::string_view tool) {
     if (o.json) all.push_back(std::move(j));
     else detail::print_report(j);
   }
-  if (o.json)
-    std::cout << json_text(all.size() == 1 ? all.front() : ojson{{"files", all}}) << '\n';
+  if (o.json) std::cout << json_text(all.size() == 1 ? all.front() : ojson{{"files", all}}) << '\n';
   return rc;
 }
 
 inline void add_inspect_options(CLI::App& cmd, inspect_options& o) {
-  add_json_flag(cmd, o.json,
+  add_json_flag(
+      cmd, o.json,
       "One JSON document: the file's object (sections, machine, cmdline, os_release, uname, sbat, "
       "profiles, authenticode, pcr11, warnings …), or {\"files\": […]} for several files");
   cmd.add_flag("--no-hash", o.no_hash,

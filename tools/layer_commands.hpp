@@ -159,8 +159,8 @@ inline void add_layer_create_command(CLI::App& layer, int& rc) {
   create->add_option("--mtime", o->mtime,
                      "mtime of every entry, in seconds (default: SOURCE_DATE_EPOCH, else 0)");
   add_json_flag(*create, o->json,
-                   "One JSON object: digest, diff_id, size, media_type, tar_size, entries, "
-                   "findings");
+                "One JSON object: digest, diff_id, size, media_type, tar_size, entries, "
+                "findings");
   create->callback([o, &rc] {
     auto r = run_layer_create(*o);
     rc = r ? exit_ok : report("ukikit layer create", r.error());

@@ -104,9 +104,9 @@ inline result<void> run_sign(const sign_options& o) {
     // Refuse a signature that does not verify, before it lands in an image.
     UKIKIT_TRY(authenticode::check_signature(der));
   } else {
-    UKIKIT_TRY_ASSIGN(auto key_from, keys::parse_source(
-                                         o.engine.empty() ? o.key_source : "engine:" + o.engine,
-                                         o.key));
+    UKIKIT_TRY_ASSIGN(
+        auto key_from,
+        keys::parse_source(o.engine.empty() ? o.key_source : "engine:" + o.engine, o.key));
     UKIKIT_TRY_ASSIGN(auto key, keys::load_private_key(key_from));
     UKIKIT_TRY_ASSIGN(der, authenticode::sign(in.image, key.get(), cert.get(), sopt));
   }

@@ -182,8 +182,8 @@ inline void add_verify_options(CLI::App& cmd, verify_options& o) {
   cmd.add_flag("--allow-sha1", o.allow_sha1,
                "Accept signatures over a sha1 image digest (refused by default)");
   add_json_flag(cmd, o.json,
-               "Print one JSON document: {\"files\": [{\"file\", \"passed\", \"problems\", "
-               "\"authenticode\"}]}");
+                "Print one JSON document: {\"files\": [{\"file\", \"passed\", \"problems\", "
+                "\"authenticode\"}]}");
   add_stub_release_option(cmd, o.stub_release);
   cmd.add_flag("--list", o.list,
                "List each file's signatures (signer, issuer, digest algorithm, digest and "

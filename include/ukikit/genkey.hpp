@@ -56,8 +56,8 @@ inline result<crypto::x509_ptr> self_signed(EVP_PKEY* key, std::string_view comm
   if (RAND_bytes(serial, sizeof serial) != 1) return crypto::openssl_error("no random serial");
   serial[0] &= 0x7f; // positive, as RFC 5280 requires
   BIGNUM* bn = BN_bin2bn(serial, sizeof serial, nullptr);
-  const bool serial_set = bn != nullptr &&
-                          BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get())) != nullptr;
+  const bool serial_set =
+      bn != nullptr && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get())) != nullptr;
   BN_free(bn);
   if (!serial_set) return crypto::openssl_error("cannot set the serial number");
   X509_NAME* name = X509_get_subject_name(cert.get());
@@ -67,15 +67,15 @@ inline result<crypto::x509_ptr> self_signed(EVP_PKEY* key, std::string_view comm
       X509_set_issuer_name(cert.get(), name) != 1)
     return crypto::openssl_error("cannot set the certificate's name");
   if (X509_time_adj_ex(X509_getm_notBefore(cert.get()), 0, 0, &now) == nullptr ||
-      X509_time_adj_ex(X509_getm_notAfter(cert.get()), static_cast<int>(days), 0, &now) ==
-          nullptr)
+      X509_time_adj_ex(X509_getm_notAfter(cert.get()), static_cast<int>(days), 0, &now) == nullptr)
     return crypto::openssl_error("cannot set the certificate's validity");
   if (X509_set_pubkey(cert.get(), key) != 1)
     return crypto::openssl_error("cannot set the certificate's key");
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, cert.get(), cert.get(), nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, NID_basic_constraints, "critical,CA:FALSE");
+  X509_EXTENSION* ext =
+      X509V3_EXT_conf_nid(nullptr, &ctx, NID_basic_constraints, "critical,CA:FALSE");
   const bool ext_added = ext != nullptr && X509_add_ext(cert.get(), ext, -1) == 1;
   X509_EXTENSION_free(ext);
   if (!ext_added) return crypto::openssl_error("cannot add BasicConstraints");
@@ -87,7 +87,8 @@ inline result<crypto::x509_ptr> self_signed(EVP_PKEY* key, std::string_view comm
 namespace detail {
 template <class Write> result<std::string> pem(Write&& write, std::string_view what) {
   crypto::bio_ptr bio(BIO_new(BIO_s_mem()));
-  if (!bio || write(bio.get()) != 1) return crypto::openssl_error("cannot write " + std::string(what));
+  if (!bio || write(bio.get()) != 1)
+    return crypto::openssl_error("cannot write " + std::string(what));
   char* data = nullptr;
   const long len = BIO_get_mem_data(bio.get(), &data);
   return std::string(data, static_cast<std::size_t>(len));

@@ -163,8 +163,6 @@ inline result<crypto::x509_ptr> engine_certificate(const source& s) {
 }
 #pragma GCC diagnostic pop
 
-// The first object of the wanted type that an OSSL_STORE (of the provider,
-// loaded with the default one) finds at the location.
 // A provider for key stores: one already available is used as it is;
 // another is loaded once and stays loaded (keys keep using it) until exit,
 // where it is unloaded before OpenSSL's own cleanup (whose exit handler was
@@ -197,12 +195,13 @@ inline result<void> load_provider(const std::string& name) {
   return success();
 }
 
+// The first object of the wanted type that an OSSL_STORE (of the provider,
+// loaded with the default one) finds at the location.
 inline result<OSSL_STORE_INFO*> store_object(const source& s, int type, std::string_view what) {
   UKIKIT_TRY(load_provider(s.module));
   UKIKIT_TRY(load_provider("default"));
-  OSSL_STORE_CTX* ctx =
-      OSSL_STORE_open_ex(s.location.c_str(), nullptr, nullptr, nullptr, nullptr, nullptr,
-                         nullptr, nullptr);
+  OSSL_STORE_CTX* ctx = OSSL_STORE_open_ex(s.location.c_str(), nullptr, nullptr, nullptr, nullptr,
+                                           nullptr, nullptr, nullptr);
   if (ctx == nullptr)
     return crypto::openssl_error("cannot open " + s.describe() + " for the " + std::string(what));
   OSSL_STORE_expect(ctx, type);

@@ -257,8 +257,8 @@ inline result<void> check_stub(const pe::image& stub, bool systemd_stub) {
   if (systemd_stub) return success();
   std::string what;
   if (const pe::section* magic = stub.find(".sdmagic");
-      magic != nullptr && as_chars(magic->data()).find("LoaderInfo: systemd-boot") !=
-                              std::string_view::npos)
+      magic != nullptr &&
+      as_chars(magic->data()).find("LoaderInfo: systemd-boot") != std::string_view::npos)
     what = " (it is systemd-boot)";
   for (std::string_view name : {".osrel", ".cmdline", ".initrd", ".uname", ".pcrsig", ".profile"})
     if (stub.find(name) != nullptr)

@@ -312,12 +312,10 @@ inline result<build_result> build_image(const build_request& req,
   const auto about = [problem](input_field f) {
     if (problem) problem->field = f;
   };
-  const auto key_from = req.signing_key_source
-                            ? *req.signing_key_source
-                            : keys::source::from_file(req.signing_key);
-  const auto cert_from = req.signing_cert_source
-                             ? *req.signing_cert_source
-                             : keys::source::from_file(req.signing_cert);
+  const auto key_from =
+      req.signing_key_source ? *req.signing_key_source : keys::source::from_file(req.signing_key);
+  const auto cert_from = req.signing_cert_source ? *req.signing_cert_source
+                                                 : keys::source::from_file(req.signing_cert);
   const bool with_key = !key_from.location.empty(), with_cert = !cert_from.location.empty();
   if (with_key != with_cert) {
     about(with_key ? input_field::signing_cert : input_field::signing_key);
